@@ -1,0 +1,163 @@
+// A bounded pool of PostgreSQL connections and the transaction helper every
+// store uses.
+//
+//   pg::Pool pool(pg::PoolOptions{.uri = uri, .max_connections = 8});
+//   absl::StatusOr<int64_t> n = pool.Transact([&](pqxx::work& tx) {
+//     return tx.exec1("SELECT count(*) FROM patient")[0].as<int64_t>();
+//   });
+//
+// Transact runs the function inside a transaction and commits it. Exceptions
+// thrown by libpqxx become absl::Status (see errors.h). Serialization failures
+// and deadlocks (ABORTED) are retried with a fresh transaction, up to
+// max_attempts; a connection found broken before the commit is replaced and
+// the transaction retried once. The function may therefore run more than once
+// and must not have side effects outside the transaction.
+#ifndef MERIDIAN_LIBS_PG_POOL_H_
+#define MERIDIAN_LIBS_PG_POOL_H_
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "libs/pg/errors.h"
+#include "pqxx/pqxx"
+
+namespace meridian::pg {
+
+enum class Isolation { kReadCommitted, kRepeatableRead, kSerializable };
+
+struct PoolOptions {
+  std::string uri;
+  int max_connections = 8;
+  // How long Acquire waits for a free connection before UNAVAILABLE.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // Server-side statement_timeout for every connection (0 = none).
+  absl::Duration statement_timeout = absl::Seconds(30);
+  // Schema put first on each connection's search_path (empty = default).
+  std::string search_path;
+  // Sets application_name, visible in pg_stat_activity.
+  std::string application_name = "meridian";
+};
+
+struct TxnOptions {
+  Isolation isolation = Isolation::kReadCommitted;
+  int max_attempts = 5;
+};
+
+struct PoolStats {
+  int open = 0;    // connections currently open
+  int in_use = 0;  // connections lent out
+  int max = 0;
+};
+
+class Pool {
+ public:
+  explicit Pool(PoolOptions options);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // Runs `fn(pqxx::work&)` in a committed transaction. `fn` returns
+  // absl::Status, absl::StatusOr<T>, or a plain value T (wrapped in StatusOr).
+  // A non-OK status from `fn` rolls the transaction back.
+  template <typename Fn>
+  auto Transact(Fn&& fn, TxnOptions options = {});
+
+  // Runs a read-only check (`SELECT 1`): OK when the server answers.
+  absl::Status Ping();
+
+  PoolStats stats() const;
+  const PoolOptions& options() const { return options_; }
+
+ private:
+  class Lease;
+
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
+  void Release(std::unique_ptr<pqxx::connection> conn, bool healthy);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+  static void Begin(pqxx::work& tx, Isolation isolation);
+  static bool IsOpen(pqxx::connection& conn);
+
+  const PoolOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // GUARDED_BY(mu_)
+  int open_ = 0;                                         // GUARDED_BY(mu_)
+  int in_use_ = 0;                                       // GUARDED_BY(mu_)
+};
+
+namespace internal {
+
+template <typename T>
+struct TransactResult {
+  using type = absl::StatusOr<T>;
+  static absl::Status StatusOf(const type& s) { return s.status(); }
+};
+template <>
+struct TransactResult<absl::Status> {
+  using type = absl::Status;
+  static absl::Status StatusOf(const absl::Status& s) { return s; }
+};
+template <typename T>
+struct TransactResult<absl::StatusOr<T>> {
+  using type = absl::StatusOr<T>;
+  static absl::Status StatusOf(const absl::StatusOr<T>& s) {
+    return s.status();
+  }
+};
+
+}  // namespace internal
+
+template <typename Fn>
+auto Pool::Transact(Fn&& fn, TxnOptions options) {
+  using Raw = std::decay_t<std::invoke_result_t<Fn&, pqxx::work&>>;
+  using Traits = internal::TransactResult<Raw>;
+  using Result = typename Traits::type;
+  absl::Status last = absl::InternalError("postgres: no attempt made");
+  bool reconnected = false;
+  for (int attempt = 0; attempt < options.max_attempts; ++attempt) {
+    auto conn = Acquire();
+    if (!conn.ok()) return Result(conn.status());
+    bool healthy = true;
+    absl::Status status;
+    std::optional<Result> out;
+    try {
+      pqxx::work tx(**conn);
+      Begin(tx, options.isolation);
+      Result r = fn(tx);
+      status = Traits::StatusOf(r);
+      if (status.ok()) {
+        tx.commit();
+        out.emplace(std::move(r));
+      } else {
+        tx.abort();
+        out.emplace(std::move(r));
+      }
+    } catch (...) {
+      status = StatusFromCurrentException();
+      healthy = IsOpen(**conn);
+    }
+    Release(std::move(*conn), healthy && status.code() != absl::StatusCode::kUnavailable);
+    if (out.has_value()) return std::move(*out);
+    last = status;
+    bool retry = status.code() == absl::StatusCode::kAborted ||
+                 (status.code() == absl::StatusCode::kUnavailable && !reconnected);
+    if (status.code() == absl::StatusCode::kUnavailable) reconnected = true;
+    if (!retry) break;
+    absl::SleepFor(absl::Milliseconds(5 << attempt));
+  }
+  return Result(last);
+}
+
+}  // namespace meridian::pg
+
+#endif  // MERIDIAN_LIBS_PG_POOL_H_

@@ -1,0 +1,186 @@
+// Runs against the real PostgreSQL (MERIDIAN_PG_URI).
+#include "libs/pg/pool.h"
+
+#include <atomic>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/pg/testing.h"
+#include "libs/status/status_matchers.h"
+#include "pqxx/nontransaction"
+
+namespace meridian::pg {
+namespace {
+
+using ::meridian::testing::IsOk;
+using ::meridian::testing::StatusIs;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class PoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(schema_.pool().Transact([](pqxx::work& tx) {
+      tx.exec("CREATE TABLE person (id int PRIMARY KEY, name text UNIQUE)");
+      tx.exec("CREATE TABLE counter (id int PRIMARY KEY, n int NOT NULL)");
+      tx.exec("INSERT INTO counter VALUES (1, 0)");
+      return absl::OkStatus();
+    }));
+  }
+  testing::ScratchSchema schema_{"pool"};
+};
+
+TEST_F(PoolTest, ReturnsValuesAndCommits) {
+  Pool& pool = schema_.pool();
+  ASSERT_OK(pool.Transact([](pqxx::work& tx) {
+    tx.exec_params("INSERT INTO person VALUES ($1, $2)", 1, "A");
+    return absl::OkStatus();
+  }));
+  absl::StatusOr<int64_t> n = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM person")[0].as<int64_t>();
+  });
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 1);
+}
+
+TEST_F(PoolTest, ErrorStatusRollsBack) {
+  Pool& pool = schema_.pool();
+  absl::Status s = pool.Transact([](pqxx::work& tx) {
+    tx.exec_params("INSERT INTO person VALUES ($1, $2)", 1, "A");
+    return absl::InvalidArgumentError("name: rejected");
+  });
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kInvalidArgument));
+  auto n = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM person")[0].as<int64_t>();
+  });
+  EXPECT_EQ(*n, 0);
+}
+
+TEST_F(PoolTest, UniqueViolationIsAlreadyExistsWithoutRowValues) {
+  Pool& pool = schema_.pool();
+  auto insert = [&](int id) {
+    return pool.Transact([id](pqxx::work& tx) {
+      tx.exec_params("INSERT INTO person VALUES ($1, $2)", id,
+                     "Zhang Secretname");
+      return absl::OkStatus();
+    });
+  };
+  ASSERT_OK(insert(1));
+  absl::Status s = insert(2);
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kAlreadyExists,
+                          HasSubstr("duplicate key")));
+  // PostgreSQL's DETAIL line quotes the value; it must not reach callers.
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("Secretname")));
+}
+
+TEST_F(PoolTest, SyntaxAndDataErrorsAreMapped) {
+  Pool& pool = schema_.pool();
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+                tx.exec("SELECT 1/0");
+                return absl::OkStatus();
+              }),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+                tx.exec("SELEC nonsense");
+                return absl::OkStatus();
+              }),
+              StatusIs(absl::StatusCode::kInternal));
+}
+
+TEST_F(PoolTest, SerializationFailuresAreRetried) {
+  Pool& pool = schema_.pool();
+  std::atomic<int> attempts{0};
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIncrements; ++i) {
+        absl::Status s = pool.Transact(
+            [&](pqxx::work& tx) {
+              ++attempts;
+              int n = tx.exec1("SELECT n FROM counter WHERE id = 1")[0]
+                          .as<int>();
+              tx.exec_params("UPDATE counter SET n = $1 WHERE id = 1", n + 1);
+              return absl::OkStatus();
+            },
+            TxnOptions{.isolation = Isolation::kSerializable,
+                       .max_attempts = 50});
+        if (!s.ok()) {
+          ++failures;
+          ADD_FAILURE() << s;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto n = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT n FROM counter WHERE id = 1")[0].as<int>();
+  });
+  EXPECT_EQ(*n, kThreads * kIncrements);  // no lost update
+  EXPECT_GT(attempts.load(), kThreads * kIncrements);  // some were retried
+}
+
+TEST_F(PoolTest, StatementTimeoutIsDeadlineExceeded) {
+  PoolOptions opts = schema_.pool_options();
+  opts.statement_timeout = absl::Milliseconds(100);
+  Pool pool(opts);
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+                tx.exec("SELECT pg_sleep(2)");
+                return absl::OkStatus();
+              }),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+}
+
+TEST_F(PoolTest, KilledConnectionIsReplacedTransparently) {
+  Pool& pool = schema_.pool();
+  auto pid = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  });
+  ASSERT_OK(pid);
+  {
+    pqxx::connection admin(testing::PgUri());
+    pqxx::nontransaction tx(admin);
+    tx.exec_params("SELECT pg_terminate_backend($1)", *pid);
+  }
+  auto pid2 = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  });
+  ASSERT_OK(pid2);
+  EXPECT_NE(*pid, *pid2);
+}
+
+TEST(PoolUnavailable, UnreachableServerIsUnavailable) {
+  Pool pool(PoolOptions{.uri = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"});
+  EXPECT_THAT(pool.Ping(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(pool.stats().open, 0);
+}
+
+TEST_F(PoolTest, ExhaustedPoolTimesOutAsUnavailable) {
+  PoolOptions opts = schema_.pool_options();
+  opts.max_connections = 1;
+  opts.acquire_timeout = absl::Milliseconds(200);
+  Pool pool(opts);
+  std::atomic<bool> holding{false};
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    ASSERT_OK(pool.Transact([&](pqxx::work& tx) {
+      holding = true;
+      while (!release) absl::SleepFor(absl::Milliseconds(10));
+      return absl::OkStatus();
+    }));
+  });
+  while (!holding) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_EQ(pool.stats().in_use, 1);
+  EXPECT_THAT(pool.Ping(), StatusIs(absl::StatusCode::kUnavailable,
+                                    HasSubstr("no connection free")));
+  release = true;
+  holder.join();
+  EXPECT_OK(pool.Ping());
+}
+
+}  // namespace
+}  // namespace meridian::pg
