@@ -1,0 +1,19 @@
+// Random (version 4) UUIDs for event IDs and other opaque identifiers.
+#ifndef MERIDIAN_LIBS_IDS_UUID_H_
+#define MERIDIAN_LIBS_IDS_UUID_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace meridian::ids {
+
+// "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", lower case, from OpenSSL's CSPRNG.
+std::string NewUuid();
+
+// True for a canonical lower- or upper-case 8-4-4-4-12 hex UUID.
+bool IsUuid(absl::string_view s);
+
+}  // namespace meridian::ids
+
+#endif  // MERIDIAN_LIBS_IDS_UUID_H_

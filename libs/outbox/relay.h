@@ -1,0 +1,67 @@
+// Publishes committed outbox rows to Kafka and marks them sent.
+//
+// One RunOnce(): in a transaction, take the relay lock for this schema (a
+// transaction-scoped advisory lock, so that with several replicas exactly one
+// relays at a time and each key's events leave in commit order), claim up to
+// batch_size pending rows in id order (FOR UPDATE SKIP LOCKED), publish them
+// with the idempotent producer and wait for every acknowledgement, then mark
+// them published and commit. If Kafka fails, the transaction rolls back and
+// the rows stay pending; if the relay dies after publishing but before the
+// commit, the rows are published again: delivery is at-least-once, and
+// consumers deduplicate by event ID (outbox::MarkProcessed).
+#ifndef MERIDIAN_LIBS_OUTBOX_RELAY_H_
+#define MERIDIAN_LIBS_OUTBOX_RELAY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/kafka/kafka.h"
+#include "libs/pg/pool.h"
+
+namespace meridian::outbox {
+
+struct RelayOptions {
+  int batch_size = 1000;
+  absl::Duration idle_wait = absl::Milliseconds(50);
+  absl::Duration publish_timeout = absl::Seconds(30);
+  absl::Duration max_backoff = absl::Seconds(5);
+  // Published rows older than this are deleted (0 keeps them forever).
+  absl::Duration retention = absl::Hours(24);
+};
+
+struct Lag {
+  int64_t pending = 0;                           // rows not yet published
+  absl::Duration oldest = absl::ZeroDuration();  // age of the oldest of them
+};
+
+class Relay {
+ public:
+  // `pool`'s search_path must start with the service's schema.
+  Relay(pg::Pool* pool, kafka::Publisher* publisher, RelayOptions options = {});
+
+  // Publishes one batch. Returns how many events were published (0 when none
+  // were pending or another replica holds the relay lock).
+  absl::StatusOr<int> RunOnce();
+
+  // Calls RunOnce until Stop(), backing off while Kafka or PostgreSQL is
+  // unavailable; `on_error` (optional) hears every failure.
+  void Run(const std::function<void(const absl::Status&)>& on_error = nullptr);
+  void Stop() { stop_ = true; }
+
+  absl::StatusOr<Lag> GetLag();
+  // Deletes published rows older than the retention; returns how many.
+  absl::StatusOr<int64_t> Purge();
+
+ private:
+  pg::Pool* pool_;
+  kafka::Publisher* publisher_;
+  const RelayOptions options_;
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace meridian::outbox
+
+#endif  // MERIDIAN_LIBS_OUTBOX_RELAY_H_
