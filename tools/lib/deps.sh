@@ -1,0 +1,105 @@
+# shellcheck shell=bash
+# tools/meridian deps and build: Debian packages, the Kafka broker jars, the
+# CMake/Ninja build.
+
+# Debian 12 packages the project needs (build, tests, local platform).
+DEB_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libpqxx-dev librdkafka-dev libssl-dev libabsl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
+  postgresql-15 postgresql-client-15
+  openjdk-17-jre-headless maven
+  openssl ca-certificates procps iproute2 python3
+)
+
+KAFKA_POM="$ROOT/deploy/kafka/pom.xml"
+
+# kafka_version: the kafka.version property of deploy/kafka/pom.xml.
+kafka_version() {
+  local version
+  version=$(sed -n 's:.*<kafka\.version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</kafka\.version>.*:\1:p' "$KAFKA_POM" | head -n 1)
+  [[ -n $version ]] || die "no <kafka.version> in $KAFKA_POM"
+  printf '%s\n' "$version"
+}
+
+# kafka_home: cache directory of the broker jars ($CACHE/kafka-<version>).
+kafka_home() { printf '%s/kafka-%s' "$CACHE" "$(kafka_version)"; }
+
+# deps_debian: apt-get install the packages of DEB_PACKAGES that are missing;
+# apt-get update runs only when something is missing.
+deps_debian() {
+  local missing=() pkg sudo=()
+  for pkg in "${DEB_PACKAGES[@]}"; do
+    if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    log "debian packages: all ${#DEB_PACKAGES[@]} installed"
+    return 0
+  fi
+  if ! is_root; then
+    have sudo || die "missing packages (${missing[*]}) and not root: install them as root"
+    sudo=(sudo)
+  fi
+  log "installing debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -q
+  # Slim images drop man directories; openjdk's postinst needs this one.
+  "${sudo[@]}" mkdir -p /usr/share/man/man1
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# deps_kafka: fetch the Kafka broker and its runtime jars with Maven into
+# $CACHE/kafka-<version>/libs. A stamp file holding the pom's checksum marks a
+# complete download, so this is skipped when nothing changed.
+deps_kafka() {
+  local version home stamp want
+  version=$(kafka_version)
+  home="$CACHE/kafka-$version"
+  stamp="$home/.complete"
+  want=$(sha256sum <"$KAFKA_POM" | cut -d' ' -f1)
+  if [[ -f $stamp && $(<"$stamp") == "$want" && -d $home/libs ]]; then
+    log "kafka $version: present in $home"
+    return 0
+  fi
+  have mvn || die "mvn not found (the maven package is missing)"
+  log "fetching kafka $version with maven into $home/libs"
+  mkdir -p "$home"
+  rm -rf "$home/libs.tmp"
+  quiet mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+    -DoutputDirectory="$home/libs.tmp" -DincludeScope=runtime
+  [[ -f $home/libs.tmp/kafka_2.13-$version.jar ]] ||
+    die "maven did not produce kafka_2.13-$version.jar"
+  rm -rf "$home/libs"
+  mv "$home/libs.tmp" "$home/libs"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# cmd_deps: install everything the project needs (idempotent, fast when done).
+cmd_deps() {
+  deps_debian
+  deps_kafka
+}
+
+# cmd_build: configure (only when build/build.ninja is missing) and build with
+# CMake + Ninja, compiler calls going through ccache ($CACHE/ccache, 5G).
+cmd_build() {
+  local jobs=${MERIDIAN_JOBS:-2}
+  have cmake || die "cmake not found: run tools/meridian deps"
+  have ninja || die "ninja not found: run tools/meridian deps"
+  export CCACHE_DIR="$CACHE/ccache"
+  mkdir -p "$CCACHE_DIR"
+  if have ccache; then
+    ccache --max-size=5G >/dev/null
+  fi
+  if [[ ! -f $ROOT/build/build.ninja ]]; then
+    log "configuring $ROOT/build"
+    cmake -S "$ROOT" -B "$ROOT/build" -G Ninja \
+      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+  fi
+  log "building with $jobs jobs"
+  cmake --build "$ROOT/build" -j "$jobs"
+}
