@@ -35,13 +35,16 @@ function(meridian_binary name)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS})
 endfunction()
 
-# meridian_proto_library(NAME PROTOS ... [GRPC] [DEPS ...])
-# PROTOS are paths relative to ${PROJECT_SOURCE_DIR}/proto; generated code lands
+# meridian_proto_library(NAME PROTOS ... [GRPC] [ROOT dir] [DEPS ...])
+# PROTOS are paths relative to ROOT (default ${PROJECT_SOURCE_DIR}/proto); generated code lands
 # in ${PROJECT_BINARY_DIR}/proto with the same relative path, so sources include
 # "meridian/<domain>/v1/<file>.pb.h".
 function(meridian_proto_library name)
-  cmake_parse_arguments(ARG "GRPC" "" "PROTOS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "GRPC" "ROOT" "PROTOS;DEPS" ${ARGN})
   set(proto_root ${PROJECT_SOURCE_DIR}/proto)
+  if(ARG_ROOT)
+    set(proto_root ${ARG_ROOT})
+  endif()
   set(out_root ${PROJECT_BINARY_DIR}/proto)
   set(srcs)
   foreach(proto ${ARG_PROTOS})

@@ -1,0 +1,77 @@
+#include "libs/server/auth.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "grpc/grpc_security_constants.h"
+
+namespace meridian::server {
+namespace {
+
+constexpr char kOrganisationProperty[] = "meridian_organisation";
+
+std::string FirstProperty(const grpc::AuthContext& context,
+                          const std::string& name) {
+  std::vector<grpc::string_ref> values = context.FindPropertyValues(name);
+  if (values.empty()) return "";
+  return std::string(values[0].data(), values[0].size());
+}
+
+}  // namespace
+
+std::string SubjectAttribute(absl::string_view subject,
+                             absl::string_view attribute) {
+  if (subject.find('\\') != absl::string_view::npos) return "";
+  for (absl::string_view part : absl::StrSplit(subject, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (absl::ConsumePrefix(&part, attribute) && absl::ConsumePrefix(&part, "=")) {
+      return std::string(part);
+    }
+  }
+  return "";
+}
+
+grpc::Status CertificateAuthProcessor::Process(const InputMetadata&,
+                                               grpc::AuthContext* context,
+                                               OutputMetadata*,
+                                               OutputMetadata*) {
+  const std::string cn = FirstProperty(*context, GRPC_X509_CN_PROPERTY_NAME);
+  const orgs::Organisation* org = directory_->Find(cn);
+  if (cn.empty() || org == nullptr) {
+    return grpc::Status(
+        grpc::StatusCode::UNAUTHENTICATED,
+        "client certificate does not name an organisation of this region");
+  }
+  const std::string ou = SubjectAttribute(
+      FirstProperty(*context, GRPC_X509_SUBJECT_PROPERTY_NAME), "OU");
+  if (!ou.empty() && ou != organisations::v1::OrganisationType_Name(org->type())) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "client certificate's OU does not match the "
+                        "organisation's type in the directory");
+  }
+  context->AddProperty(kOrganisationProperty, cn);
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context,
+                                const orgs::Directory& directory) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  const std::string id =
+      auth == nullptr ? "" : FirstProperty(*auth, kOrganisationProperty);
+  const orgs::Organisation* org = directory.Find(id);
+  if (org == nullptr) {
+    return absl::UnauthenticatedError("caller is not an authenticated organisation");
+  }
+  return Caller{id, orgs::RoleOf(org->type()), org};
+}
+
+absl::Status RequireRole(const Caller& caller,
+                         std::initializer_list<orgs::Role> roles) {
+  for (orgs::Role r : roles) {
+    if (caller.role == r) return absl::OkStatus();
+  }
+  return absl::PermissionDeniedError(absl::StrCat(
+      "role ", orgs::RoleName(caller.role), " may not call this method"));
+}
+
+}  // namespace meridian::server

@@ -1,0 +1,34 @@
+// mTLS channels to Meridian services, for services calling each other, tools
+// and tests.
+#ifndef MERIDIAN_LIBS_SERVER_CLIENT_H_
+#define MERIDIAN_LIBS_SERVER_CLIENT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace meridian::server {
+
+struct ClientTls {
+  std::string ca_file;    // CA that signed the server certificate
+  std::string cert_file;  // this client's certificate (names its organisation)
+  std::string key_file;
+  // Name to verify in the server certificate; the development certificate is
+  // issued for "localhost".
+  std::string server_name = "localhost";
+};
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const std::string& target, const ClientTls& tls);
+
+// A context with a deadline (every Meridian client call has one) and an
+// optional request ID.
+std::unique_ptr<grpc::ClientContext> NewContext(
+    absl::Duration timeout, const std::string& request_id = "");
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_LIBS_SERVER_CLIENT_H_

@@ -1,0 +1,427 @@
+// The chassis over real TLS, with the development certificates from
+// `tools/meridian certs` and, for the health test, the real PostgreSQL.
+#include "libs/server/server.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "gtest/gtest.h"
+#include "libs/kafka/testing.h"
+#include "libs/pg/pool.h"
+#include "libs/server/client.h"
+#include "libs/status/grpc_status.h"
+#include "libs/status/status_matchers.h"
+#include "meridian/testing/v1/echo.grpc.pb.h"
+
+namespace meridian::server {
+namespace {
+
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using ::meridian::testing::v1::EchoRequest;
+using ::meridian::testing::v1::EchoResponse;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) {
+    std::cerr << name << " is not set: run through `tools/meridian test`\n";
+    std::abort();
+  }
+  return v;
+}
+
+std::string Cert(absl::string_view name) {
+  return absl::StrCat(Env("MERIDIAN_CERTS_DIR"), "/", name);
+}
+
+ClientTls TlsFor(absl::string_view who) {
+  return ClientTls{Cert("ca.pem"), Cert(absl::StrCat(who, ".pem")),
+                   Cert(absl::StrCat(who, ".key"))};
+}
+
+class EchoService : public meridian::testing::v1::Echo::Service {
+ public:
+  explicit EchoService(const orgs::Directory* directory)
+      : directory_(directory) {}
+  grpc::Status Echo(grpc::ServerContext* ctx, const EchoRequest* req,
+                    EchoResponse* resp) override {
+    absl::StatusOr<Caller> caller = CallerOf(*ctx, *directory_);
+    if (!caller.ok()) return ToGrpcStatus(caller.status());
+    if (req->sleep_ms() > 0) absl::SleepFor(absl::Milliseconds(req->sleep_ms()));
+    if (req->fail_with_code() != 0) {
+      return grpc::Status(static_cast<grpc::StatusCode>(req->fail_with_code()),
+                          "requested failure");
+    }
+    resp->set_message(req->message());
+    resp->set_caller_organisation(caller->organisation_id);
+    resp->set_caller_role(std::string(orgs::RoleName(caller->role)));
+    resp->set_request_id(RequestIdOf(*ctx));
+    return grpc::Status::OK;
+  }
+
+ private:
+  const orgs::Directory* directory_;
+};
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = orgs::Directory::LoadFile(Env("MERIDIAN_ORGANISATIONS"));
+    ASSERT_OK(dir);
+    directory_ = std::make_unique<orgs::Directory>(std::move(*dir));
+    StartServer(directory_.get());
+  }
+
+  void StartServer(const orgs::Directory* directory,
+                   int max_message_bytes = 4 << 20) {
+    echo_ = std::make_unique<EchoService>(directory);
+    ServerOptions o;
+    o.service_name = "echo-test";
+    o.health_port = 0;
+    o.metrics_port = 0;
+    o.tls_cert_file = Env("MERIDIAN_TLS_CERT");
+    o.tls_key_file = Env("MERIDIAN_TLS_KEY");
+    o.tls_ca_file = Env("MERIDIAN_TLS_CA");
+    o.max_message_bytes = max_message_bytes;
+    o.health_interval = absl::Milliseconds(200);
+    o.shutdown_grace = absl::Seconds(5);
+    o.log_sink = [this](absl::string_view line) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      logs_.emplace_back(line);
+    };
+    server_ = std::make_unique<Server>(o, directory);
+    server_->AddService(echo_.get());
+    server_->AddHealthCheck("fake", [this] {
+      return healthy_ ? absl::OkStatus() : absl::UnavailableError("down");
+    });
+    server_->OnShutdown([this] { hook_ran_ = true; });
+    ASSERT_OK(server_->Start());
+  }
+
+  std::string Target() const { return absl::StrCat("127.0.0.1:", server_->port()); }
+
+  std::unique_ptr<meridian::testing::v1::Echo::Stub> Stub(const ClientTls& tls) {
+    auto ch = MakeChannel(Target(), tls);
+    EXPECT_OK(ch);
+    return meridian::testing::v1::Echo::NewStub(*ch);
+  }
+
+  grpc::Status Call(const ClientTls& tls, const EchoRequest& req,
+                    EchoResponse* resp, const std::string& request_id = "") {
+    auto ctx = NewContext(absl::Seconds(10), request_id);
+    return Stub(tls)->Echo(ctx.get(), req, resp);
+  }
+
+  HealthCheckResponse::ServingStatus Health(std::shared_ptr<grpc::Channel> ch) {
+    auto stub = grpc::health::v1::Health::NewStub(ch);
+    HealthCheckResponse resp;
+    auto ctx = NewContext(absl::Seconds(5));
+    grpc::Status s = stub->Check(ctx.get(), HealthCheckRequest(), &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.status();
+  }
+
+  std::vector<std::string> Logs() {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return logs_;
+  }
+
+  std::unique_ptr<orgs::Directory> directory_;
+  std::unique_ptr<EchoService> echo_;
+  std::unique_ptr<Server> server_;
+  std::atomic<bool> healthy_{true};
+  std::atomic<bool> hook_ran_{false};
+  std::mutex log_mu_;
+  std::vector<std::string> logs_;
+};
+
+TEST_F(ServerTest, CallerComesFromTheCertificate) {
+  EchoRequest req;
+  req.set_message("hello");
+  EchoResponse resp;
+  grpc::Status s = Call(TlsFor("city-hosp-1"), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.message(), "hello");
+  EXPECT_EQ(resp.caller_organisation(), "city-hosp-1");
+  EXPECT_EQ(resp.caller_role(), "care");
+  ASSERT_TRUE(Call(TlsFor("pharm-central"), req, &resp).ok());
+  EXPECT_EQ(resp.caller_organisation(), "pharm-central");
+  EXPECT_EQ(resp.caller_role(), "pharmacy");
+  ASSERT_TRUE(Call(TlsFor("meridian-ops"), req, &resp).ok());
+  EXPECT_EQ(resp.caller_role(), "operator");
+}
+
+TEST_F(ServerTest, RequestIdIsKeptOrMintedAndReturned) {
+  EchoRequest req;
+  EchoResponse resp;
+  auto stub = Stub(TlsFor("city-hosp-1"));
+  auto ctx = NewContext(absl::Seconds(10), "req-123.abc");
+  ASSERT_TRUE(stub->Echo(ctx.get(), req, &resp).ok());
+  EXPECT_EQ(resp.request_id(), "req-123.abc");
+  auto it = ctx->GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(it, ctx->GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(it->second.data(), it->second.size()), "req-123.abc");
+
+  auto bad = NewContext(absl::Seconds(10), "has spaces; and 'quotes'");
+  ASSERT_TRUE(stub->Echo(bad.get(), req, &resp).ok());
+  EXPECT_EQ(resp.request_id().size(), 36u);  // replaced by a UUID
+  auto none = NewContext(absl::Seconds(10));
+  ASSERT_TRUE(stub->Echo(none.get(), req, &resp).ok());
+  EXPECT_EQ(resp.request_id().size(), 36u);
+}
+
+TEST_F(ServerTest, NoClientCertificateIsRefused) {
+  EchoRequest req;
+  EchoResponse resp;
+  ClientTls tls{Cert("ca.pem"), "", ""};
+  grpc::Status s = Call(tls, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(ServerTest, CertificateFromAnotherCaIsRefused) {
+  EchoRequest req;
+  EchoResponse resp;
+  grpc::Status s = Call(TlsFor("rogue-client"), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(ServerTest, ExpiredCertificateIsRefused) {
+  EchoRequest req;
+  EchoResponse resp;
+  grpc::Status s = Call(TlsFor("expired-client"), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(ServerTest, OrganisationMissingFromDirectoryIsUnauthenticated) {
+  server_.reset();
+  auto partial = orgs::Directory::FromText(R"pb(
+    organisation {
+      id: "city-hosp-1"
+      name: "only one"
+      type: TERTIARY_HOSPITAL
+      district_code: "330102"
+    })pb");
+  ASSERT_OK(partial);
+  StartServer(&*partial);
+  EchoRequest req;
+  EchoResponse resp;
+  EXPECT_TRUE(Call(TlsFor("city-hosp-1"), req, &resp).ok());
+  grpc::Status s = Call(TlsFor("pharm-central"), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  server_.reset();
+}
+
+TEST_F(ServerTest, CertificateTypeMustMatchDirectory) {
+  // The directory says city-hosp-1 is a pharmacy; its certificate says
+  // TERTIARY_HOSPITAL: refused.
+  server_.reset();
+  auto lying = orgs::Directory::FromText(R"pb(
+    organisation {
+      id: "city-hosp-1"
+      name: "mislabelled"
+      type: PHARMACY
+      district_code: "330102"
+    })pb");
+  ASSERT_OK(lying);
+  StartServer(&*lying);
+  EchoRequest req;
+  EchoResponse resp;
+  EXPECT_EQ(Call(TlsFor("city-hosp-1"), req, &resp).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  server_.reset();
+}
+
+TEST_F(ServerTest, OversizedMessageIsRejectedAndServerStaysUp) {
+  server_.reset();
+  StartServer(directory_.get(), /*max_message_bytes=*/64 << 10);
+  EchoRequest big;
+  big.set_message(std::string(100 << 10, 'x'));
+  EchoResponse resp;
+  EXPECT_EQ(Call(TlsFor("city-hosp-1"), big, &resp).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EchoRequest small;
+  small.set_message("ok");
+  EXPECT_TRUE(Call(TlsFor("city-hosp-1"), small, &resp).ok());
+}
+
+TEST_F(ServerTest, HealthFollowsChecksOnBothPorts) {
+  auto tls = MakeChannel(Target(), TlsFor("meridian-ops"));
+  ASSERT_OK(tls);
+  auto plain = grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->health_port()),
+      grpc::InsecureChannelCredentials());
+  EXPECT_EQ(Health(*tls), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(plain), HealthCheckResponse::SERVING);
+  healthy_ = false;
+  server_->CheckHealthNow();
+  EXPECT_EQ(Health(*tls), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Health(plain), HealthCheckResponse::NOT_SERVING);
+  healthy_ = true;
+  server_->CheckHealthNow();
+  EXPECT_EQ(Health(plain), HealthCheckResponse::SERVING);
+  // The plaintext port serves health only.
+  auto stub = meridian::testing::v1::Echo::NewStub(plain);
+  EchoResponse resp;
+  auto ctx = NewContext(absl::Seconds(5));
+  EXPECT_EQ(stub->Echo(ctx.get(), EchoRequest(), &resp).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerTest, HealthFollowsRealPostgres) {
+  server_.reset();
+  pg::Pool pool(pg::PoolOptions{
+      .uri = absl::StrCat(Env("MERIDIAN_PG_URI"), "?connect_timeout=2"),
+      .max_connections = 2});
+  ASSERT_OK(pool.Ping());
+  ServerOptions o;
+  o.service_name = "pg-health-test";
+  o.health_port = 0;
+  o.tls_cert_file = Env("MERIDIAN_TLS_CERT");
+  o.tls_key_file = Env("MERIDIAN_TLS_KEY");
+  o.tls_ca_file = Env("MERIDIAN_TLS_CA");
+  o.health_interval = absl::Milliseconds(250);
+  o.log_sink = [](absl::string_view) {};
+  Server srv(o, directory_.get());
+  srv.AddHealthCheck("postgres", [&] { return pool.Ping(); });
+  ASSERT_OK(srv.Start());
+  auto plain = grpc::CreateChannel(absl::StrCat("127.0.0.1:", srv.health_port()),
+                                   grpc::InsecureChannelCredentials());
+  auto wait_for = [&](HealthCheckResponse::ServingStatus want) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      if (Health(plain) == want) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for(HealthCheckResponse::SERVING));
+  ASSERT_EQ(kafka::testing::Ctl("stop postgres"), 0);
+  EXPECT_TRUE(wait_for(HealthCheckResponse::NOT_SERVING));
+  ASSERT_EQ(kafka::testing::Ctl("start postgres"), 0);
+  EXPECT_TRUE(wait_for(HealthCheckResponse::SERVING));
+}
+
+TEST_F(ServerTest, ShutdownDrainsInFlightCallsThenRunsHooks) {
+  auto stub = Stub(TlsFor("city-hosp-1"));
+  std::atomic<bool> slow_ok{false};
+  std::thread slow([&] {
+    EchoRequest req;
+    req.set_sleep_ms(800);
+    EchoResponse resp;
+    auto ctx = NewContext(absl::Seconds(10));
+    slow_ok = stub->Echo(ctx.get(), req, &resp).ok();
+  });
+  absl::SleepFor(absl::Milliseconds(200));  // the slow call is in flight
+  std::thread waiter([&] { server_->Wait(); });
+  server_->Shutdown();
+  waiter.join();
+  slow.join();
+  EXPECT_TRUE(slow_ok);
+  EXPECT_TRUE(hook_ran_);
+  EXPECT_FALSE(server_->serving());
+  EchoResponse resp;
+  auto ctx = NewContext(absl::Seconds(2));
+  EXPECT_FALSE(stub->Echo(ctx.get(), EchoRequest(), &resp).ok());
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string req = absl::StrCat("GET ", path,
+                                 " HTTP/1.0\r\nHost: localhost\r\n\r\n");
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
+  close(fd);
+  return out;
+}
+
+TEST_F(ServerTest, MetricsAndOneLogLinePerRequestWithoutPayload) {
+  EchoRequest req;
+  req.set_message("Zhang San 110101199003074518");
+  EchoResponse resp;
+  ASSERT_TRUE(Call(TlsFor("city-hosp-1"), req, &resp, "log-test-1").ok());
+  req.set_fail_with_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  ASSERT_FALSE(Call(TlsFor("city-hosp-1"), req, &resp, "log-test-2").ok());
+
+  std::string metrics = HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("meridian_rpc_requests_total{code=\"OK\","
+                                 "method=\"/meridian.testing.v1.Echo/Echo\","
+                                 "service=\"echo-test\"} 1"));
+  EXPECT_THAT(metrics, HasSubstr("code=\"INVALID_ARGUMENT\""));
+  EXPECT_THAT(metrics, HasSubstr("meridian_rpc_duration_seconds_bucket"));
+  EXPECT_THAT(metrics, HasSubstr("meridian_dependency_up{dependency=\"fake\"} 1"));
+
+  std::vector<std::string> lines;
+  for (const std::string& l : Logs()) {
+    if (absl::StrContains(l, "log-test-")) lines.push_back(l);
+  }
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("\"request_id\":\"log-test-1\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"code\":\"OK\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"organisation\":\"city-hosp-1\""));
+  EXPECT_THAT(lines[0], HasSubstr("\"method\":\"/meridian.testing.v1.Echo/Echo\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"code\":\"INVALID_ARGUMENT\""));
+  for (const std::string& l : lines) {
+    EXPECT_THAT(l, Not(HasSubstr("Zhang")));
+    EXPECT_THAT(l, Not(HasSubstr("110101")));
+    EXPECT_THAT(l, Not(HasSubstr("requested failure")));
+  }
+}
+
+TEST_F(ServerTest, ReflectionListsServices) {
+  // gRPC's reflection library already links the generated reflection
+  // messages without installing their headers, so speak the protocol with raw
+  // bytes: ServerReflectionRequest{list_services: ""} is field 7, empty.
+  auto ch = MakeChannel(Target(), TlsFor("meridian-ops"));
+  ASSERT_OK(ch);
+  auto ctx = NewContext(absl::Seconds(5));
+  grpc::internal::RpcMethod method(
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      grpc::internal::RpcMethod::BIDI_STREAMING);
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::Create(ch->get(), method,
+                                                         ctx.get()));
+  const char kListServices[] = {0x3a, 0x00};
+  grpc::Slice slice(kListServices, sizeof(kListServices));
+  grpc::ByteBuffer request(&slice, 1);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::ByteBuffer response;
+  ASSERT_TRUE(stream->Read(&response));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& s : slices) {
+    bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  EXPECT_THAT(bytes, HasSubstr("meridian.testing.v1.Echo"));
+  EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+}  // namespace
+}  // namespace meridian::server
