@@ -12,12 +12,12 @@ namespace meridian::kafka {
 
 class InMemoryPublisher : public Publisher {
  public:
-  absl::Status PublishBatch(absl::Span<const Message> messages,
-                            absl::Duration timeout) override {
+  std::unique_ptr<Delivery> Send(absl::Span<const Message> messages) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!fail_with_.ok()) return fail_with_;
-    published_.insert(published_.end(), messages.begin(), messages.end());
-    return absl::OkStatus();
+    if (fail_with_.ok()) {
+      published_.insert(published_.end(), messages.begin(), messages.end());
+    }
+    return CompletedDelivery(fail_with_);
   }
   absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
 

@@ -39,22 +39,38 @@ struct ConsumedMessage {
   Headers headers;
 };
 
+// The acknowledgement of messages handed to Publisher::Send.
+class Delivery {
+ public:
+  virtual ~Delivery() = default;
+  // Waits until every message is acknowledged by all in-sync replicas, or
+  // `timeout` passes. OK only when every message was delivered; otherwise the
+  // first error (UNAVAILABLE when the broker could not be reached,
+  // DEADLINE_EXCEEDED when acknowledgements did not arrive in time).
+  virtual absl::Status Wait(absl::Duration timeout) = 0;
+};
+
 // Publishes messages. Thread-safe.
 class Publisher {
  public:
   virtual ~Publisher() = default;
 
-  // Sends every message and waits until each is acknowledged by all in-sync
-  // replicas, or `timeout` passes. OK only when every message was delivered;
-  // otherwise the first error (UNAVAILABLE when the broker could not be
-  // reached, DEADLINE_EXCEEDED when acknowledgements did not arrive in time).
-  // Messages for one key keep their order.
-  virtual absl::Status PublishBatch(absl::Span<const Message> messages,
-                                    absl::Duration timeout) = 0;
+  // Enqueues every message, in order, and returns without waiting for the
+  // broker. Messages of one key keep their order across Send calls.
+  virtual std::unique_ptr<Delivery> Send(absl::Span<const Message> messages) = 0;
+
+  // Send, then Wait.
+  absl::Status PublishBatch(absl::Span<const Message> messages,
+                            absl::Duration timeout) {
+    return Send(messages)->Wait(timeout);
+  }
 
   // Waits for everything queued to be delivered (used at shutdown).
   virtual absl::Status Flush(absl::Duration timeout) = 0;
 };
+
+// A Delivery that is already complete with `status`.
+std::unique_ptr<Delivery> CompletedDelivery(absl::Status status);
 
 struct ProducerOptions {
   std::string brokers;  // "host:port,host:port"

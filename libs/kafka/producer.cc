@@ -12,13 +12,36 @@
 namespace meridian::kafka {
 namespace {
 
-// Shared by the messages of one PublishBatch call; freed by whichever of the
+// Shared by the messages of one Send call; freed by whichever of the
 // caller and the last delivery report lets go of it last.
 struct BatchState {
   std::mutex mu;
   std::condition_variable cv;
   int remaining = 0;
   absl::Status first_error;
+};
+
+class BatchDelivery : public Delivery {
+ public:
+  BatchDelivery(std::shared_ptr<BatchState> state, int total)
+      : state_(std::move(state)), total_(total) {}
+  absl::Status Wait(absl::Duration timeout) override {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    bool done = state_->cv.wait_for(
+        lock, absl::ToChronoMilliseconds(timeout),
+        [&] { return state_->remaining == 0; });
+    if (!state_->first_error.ok()) return state_->first_error;
+    if (!done) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("kafka: ", state_->remaining, " of ", total_,
+                       " messages not acknowledged in time"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::shared_ptr<BatchState> state_;
+  const int total_;
 };
 
 class DeliveryReports : public RdKafka::DeliveryReportCb {
@@ -42,8 +65,11 @@ class DeliveryReports : public RdKafka::DeliveryReportCb {
 class KafkaPublisher : public Publisher {
  public:
   KafkaPublisher(std::unique_ptr<DeliveryReports> reports,
-                 std::unique_ptr<RdKafka::Producer> producer)
-      : reports_(std::move(reports)), producer_(std::move(producer)) {
+                 std::unique_ptr<RdKafka::Producer> producer,
+                 absl::Duration enqueue_timeout)
+      : reports_(std::move(reports)),
+        producer_(std::move(producer)),
+        enqueue_timeout_(enqueue_timeout) {
     poller_ = std::thread([this] {
       while (!stop_) producer_->poll(50);
     });
@@ -55,35 +81,27 @@ class KafkaPublisher : public Publisher {
     poller_.join();
   }
 
-  absl::Status PublishBatch(absl::Span<const Message> messages,
-                            absl::Duration timeout) override {
-    if (messages.empty()) return absl::OkStatus();
-    const absl::Time deadline = absl::Now() + timeout;
+  std::unique_ptr<Delivery> Send(absl::Span<const Message> messages) override {
     auto state = std::make_shared<BatchState>();
     state->remaining = static_cast<int>(messages.size());
+    const absl::Time enqueue_deadline = absl::Now() + enqueue_timeout_;
     int enqueued = 0;
-    absl::Status enqueue_error;
     for (const Message& m : messages) {
-      absl::Status s = Enqueue(m, state, deadline);
+      absl::Status s = Enqueue(m, state, enqueue_deadline);
       if (!s.ok()) {
-        enqueue_error = s;
+        std::lock_guard<std::mutex> lock(state->mu);
+        state->first_error = s;
         break;
       }
       ++enqueued;
     }
-    std::unique_lock<std::mutex> lock(state->mu);
-    // Messages never enqueued will get no report.
-    state->remaining -= static_cast<int>(messages.size()) - enqueued;
-    bool done = state->cv.wait_until(
-        lock, absl::ToChronoTime(deadline),
-        [&] { return state->remaining == 0; });
-    if (!enqueue_error.ok()) return enqueue_error;
-    if (!done) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "kafka: ", state->remaining, " of ", messages.size(),
-          " messages not acknowledged in time"));
+    {
+      // Messages never enqueued will get no report.
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->remaining -= static_cast<int>(messages.size()) - enqueued;
     }
-    return state->first_error;
+    return std::make_unique<BatchDelivery>(std::move(state),
+                                           static_cast<int>(messages.size()));
   }
 
   absl::Status Flush(absl::Duration timeout) override {
@@ -117,11 +135,24 @@ class KafkaPublisher : public Publisher {
 
   std::unique_ptr<DeliveryReports> reports_;
   std::unique_ptr<RdKafka::Producer> producer_;
+  const absl::Duration enqueue_timeout_;
   std::atomic<bool> stop_{false};
   std::thread poller_;
 };
 
 }  // namespace
+
+std::unique_ptr<Delivery> CompletedDelivery(absl::Status status) {
+  class Completed : public Delivery {
+   public:
+    explicit Completed(absl::Status s) : status_(std::move(s)) {}
+    absl::Status Wait(absl::Duration) override { return status_; }
+
+   private:
+    absl::Status status_;
+  };
+  return std::make_unique<Completed>(std::move(status));
+}
 
 absl::StatusOr<std::unique_ptr<Publisher>> MakeKafkaPublisher(
     const ProducerOptions& options) {
@@ -146,7 +177,8 @@ absl::StatusOr<std::unique_ptr<Publisher>> MakeKafkaPublisher(
     return absl::InvalidArgumentError(absl::StrCat("kafka producer: ", err));
   }
   return std::unique_ptr<Publisher>(
-      new KafkaPublisher(std::move(reports), std::move(producer)));
+      new KafkaPublisher(std::move(reports), std::move(producer),
+                         options.message_timeout));
 }
 
 }  // namespace meridian::kafka

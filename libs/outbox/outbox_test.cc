@@ -134,17 +134,6 @@ TEST_F(OutboxTest, ConcurrentRelaysNeverPublishTwice) {
   EXPECT_EQ(PublishedIds().size(), 300u);
 }
 
-TEST_F(OutboxTest, PurgeDeletesOnlyOldPublishedRows) {
-  AppendN(4);
-  Relay relay(&schema_.pool(), &publisher_,
-              {.retention = absl::Milliseconds(1)});
-  EXPECT_EQ(*relay.RunOnce(), 4);
-  AppendN(2);  // pending: never purged
-  absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_EQ(*relay.Purge(), 4);
-  EXPECT_EQ(relay.GetLag()->pending, 2);
-}
-
 TEST_F(OutboxTest, MarkProcessedDeduplicates) {
   const std::string id = "123e4567-e89b-42d3-a456-426614174000";
   auto mark = [&](const std::string& consumer) {

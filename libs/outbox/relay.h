@@ -3,9 +3,10 @@
 // One RunOnce(): in a transaction, take the relay lock for this schema (a
 // transaction-scoped advisory lock, so that with several replicas exactly one
 // relays at a time and each key's events leave in commit order), claim up to
-// batch_size pending rows in id order (FOR UPDATE SKIP LOCKED), publish them
-// with the idempotent producer and wait for every acknowledgement, then mark
-// them published and commit. If Kafka fails, the transaction rolls back and
+// batch_size pending rows in id order (FOR UPDATE SKIP LOCKED) and delete them
+// in the same statement, publish them with the idempotent producer and wait
+// for every acknowledgement, then commit: a row leaves the outbox exactly when
+// its event is durably in Kafka. If Kafka fails, the transaction rolls back and
 // the rows stay pending; if the relay dies after publishing but before the
 // commit, the rows are published again: delivery is at-least-once, and
 // consumers deduplicate by event ID (outbox::MarkProcessed).
@@ -24,12 +25,10 @@
 namespace meridian::outbox {
 
 struct RelayOptions {
-  int batch_size = 1000;
+  int batch_size = 5000;
   absl::Duration idle_wait = absl::Milliseconds(50);
   absl::Duration publish_timeout = absl::Seconds(30);
   absl::Duration max_backoff = absl::Seconds(5);
-  // Published rows older than this are deleted (0 keeps them forever).
-  absl::Duration retention = absl::Hours(24);
 };
 
 struct Lag {
@@ -52,8 +51,6 @@ class Relay {
   void Stop() { stop_ = true; }
 
   absl::StatusOr<Lag> GetLag();
-  // Deletes published rows older than the retention; returns how many.
-  absl::StatusOr<int64_t> Purge();
 
  private:
   pg::Pool* pool_;

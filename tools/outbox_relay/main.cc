@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   const std::string uri = cfg.RequiredString("PG_URI");
   const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
   const std::string schema = cfg.RequiredString("SCHEMA");
-  const int batch = static_cast<int>(cfg.Int("RELAY_BATCH", 1000, 1, 100000));
+  const int batch = static_cast<int>(cfg.Int("RELAY_BATCH", 5000, 1, 100000));
   cfg.ExitIfInvalid();
 
   meridian::pg::Pool pool({.uri = uri, .max_connections = 2,

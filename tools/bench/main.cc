@@ -1,0 +1,236 @@
+// meridian_bench: benchmarks that print one JSON object.
+//
+//   meridian_bench outbox --events=N [--runs=R] [--batch=B] [--payload_bytes=P]
+//
+// outbox: N events are appended to a scratch schema's outbox (timed on its
+// own: append_events_per_second), then drained to Kafka by outbox::Relay
+// (events_per_second). Side by side, on the same broker and machine, a bare
+// librdkafka producer loop sends the same envelope bytes with the same
+// producer settings (baseline_events_per_second). Runs alternate; medians are
+// reported; ratio = events_per_second / baseline_events_per_second.
+#include <librdkafka/rdkafkacpp.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "libs/config/config.h"
+#include "libs/kafka/kafka.h"
+#include "libs/outbox/outbox.h"
+#include "libs/outbox/relay.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/pool.h"
+
+namespace meridian::bench {
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+[[noreturn]] void Die(const absl::Status& s) {
+  std::cerr << "meridian_bench: " << s << std::endl;
+  std::exit(1);
+}
+
+void Check(const absl::Status& s) {
+  if (!s.ok()) Die(s);
+}
+
+// The bare baseline: produce every payload, then flush.
+double BareProducerSeconds(const std::string& brokers, const std::string& topic,
+                           const std::vector<std::pair<std::string, std::string>>&
+                               messages) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(
+      RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+           {"bootstrap.servers", brokers},
+           {"enable.idempotence", "true"},
+           {"acks", "all"},
+           {"linger.ms", "5"},
+           {"compression.codec", "lz4"},
+           {"queue.buffering.max.messages", "200000"}}) {
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      Die(absl::InvalidArgumentError(err));
+    }
+  }
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  if (p == nullptr) Die(absl::InternalError(err));
+  // Warm up (connections, producer ID) outside the timing, as for the relay's
+  // long-lived producer.
+  p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+             const_cast<char*>("warmup"), 6, nullptr, 0, 0, nullptr);
+  p->flush(30000);
+  const absl::Time start = absl::Now();
+  for (const auto& [key, value] : messages) {
+    while (true) {
+      RdKafka::ErrorCode e = p->produce(
+          topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+          const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
+          0, nullptr);
+      if (e == RdKafka::ERR_NO_ERROR) break;
+      if (e != RdKafka::ERR__QUEUE_FULL) Die(absl::InternalError(RdKafka::err2str(e)));
+      p->poll(10);
+    }
+    p->poll(0);
+  }
+  if (p->flush(120000) != RdKafka::ERR_NO_ERROR) {
+    Die(absl::DeadlineExceededError("baseline flush"));
+  }
+  return absl::ToDoubleSeconds(absl::Now() - start);
+}
+
+int Outbox(config::Reader& cfg) {
+  const std::string uri = cfg.RequiredString("PG_URI");
+  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const int events = static_cast<int>(cfg.Int("EVENTS", 100000, 1, 10000000));
+  const int runs = static_cast<int>(cfg.Int("RUNS", 3, 1, 50));
+  const int batch = static_cast<int>(cfg.Int("BATCH", 5000, 1, 100000));
+  const int payload_bytes =
+      static_cast<int>(cfg.Int("PAYLOAD_BYTES", 256, 0, 1 << 20));
+  cfg.ExitIfInvalid();
+
+  const std::string schema = absl::StrCat("bench_outbox_", getpid());
+  pg::Pool pool({.uri = uri, .max_connections = 2, .search_path = schema,
+                 .application_name = "meridian-bench"});
+  if (absl::StatusOr<int> m = pg::Migrate(pool, schema, {outbox::MigrationSet()});
+      !m.ok()) {
+    Die(m.status());
+  }
+  const std::string topic = absl::StrCat("bench.outbox.", getpid());
+  const std::string baseline_topic = topic + ".baseline";
+  Check(kafka::EnsureTopics(brokers, {{topic, 3, 1}, {baseline_topic, 3, 1}}));
+
+  // Append (timed separately) in transactions of 1000 events.
+  // Realistic, barely compressible payloads: pseudo-random text.
+  std::mt19937 rng(42);
+  auto random_text = [&](int n) {
+    static constexpr char kAlphabet[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,.:";
+    std::string s(n, ' ');
+    for (char& c : s) c = kAlphabet[rng() % (sizeof(kAlphabet) - 1)];
+    return s;
+  };
+  google::protobuf::StringValue payload;
+  const absl::Time append_start = absl::Now();
+  for (int done = 0; done < events;) {
+    const int n = std::min(1000, events - done);
+    Check(pool.Transact([&](pqxx::work& tx) -> absl::Status {
+      for (int i = 0; i < n; ++i) {
+        payload.set_value(random_text(payload_bytes));
+        auto env = outbox::Append(tx,
+                                  {.topic = topic,
+                                   .type = "bench.event",
+                                   .key = absl::StrCat("patient-", (done + i) % 997),
+                                   .source_organisation = "bench",
+                                   .producer = "meridian-bench"},
+                                  payload);
+        if (!env.ok()) return env.status();
+      }
+      return absl::OkStatus();
+    }));
+    done += n;
+  }
+  const double append_seconds =
+      absl::ToDoubleSeconds(absl::Now() - append_start);
+
+  // Keep a copy to refill the outbox before each run; read the same bytes
+  // for the baseline.
+  std::vector<std::pair<std::string, std::string>> messages;
+  Check(pool.Transact([&](pqxx::work& tx) {
+    tx.exec("CREATE TABLE bench_source AS SELECT * FROM outbox");
+    for (const auto& row : tx.exec("SELECT event_key, envelope FROM outbox ORDER BY id")) {
+      messages.emplace_back(row[0].as<std::string>(),
+                            pqxx::binarystring(row[1]).str());
+    }
+    return absl::OkStatus();
+  }));
+
+  auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers,
+                                              .client_id = "meridian-bench"});
+  if (!publisher.ok()) Die(publisher.status());
+  outbox::Relay relay(&pool, publisher->get(),
+                      {.batch_size = batch});
+  kafka::Message warmup{topic, "warmup", "warmup", {}};
+  Check((*publisher)->PublishBatch({&warmup, 1}, absl::Seconds(30)));
+
+  std::vector<double> relay_seconds, bare_seconds;
+  for (int r = 0; r < runs; ++r) {
+    bare_seconds.push_back(BareProducerSeconds(brokers, baseline_topic, messages));
+
+    Check(pool.Transact([](pqxx::work& tx) {
+      tx.exec("TRUNCATE outbox");
+      tx.exec("INSERT INTO outbox SELECT * FROM bench_source");
+      return absl::OkStatus();
+    }));
+    {
+      pqxx::connection c(uri);
+      pqxx::nontransaction tx(c);
+      tx.exec(absl::StrCat("VACUUM ANALYZE ", tx.quote_name(schema), ".outbox"));
+    }
+    const absl::Time start = absl::Now();
+    int sent = 0;
+    while (sent < events) {
+      absl::StatusOr<int> n = relay.RunOnce();
+      if (!n.ok()) Die(n.status());
+      if (*n == 0) Die(absl::InternalError("relay found nothing pending"));
+      sent += *n;
+    }
+    relay_seconds.push_back(absl::ToDoubleSeconds(absl::Now() - start));
+  }
+
+  Check(pool.Transact([&](pqxx::work& tx) {
+    tx.exec("DROP SCHEMA " + tx.quote_name(schema) + " CASCADE");
+    return absl::OkStatus();
+  }));
+
+  const double s = Median(relay_seconds);
+  const double b = Median(bare_seconds);
+  std::cout << "{\"benchmark\":\"outbox\",\"events\":" << events
+            << ",\"runs\":" << runs << ",\"batch\":" << batch
+            << ",\"payload_bytes\":" << payload_bytes
+            << ",\"envelope_bytes\":" << messages.front().second.size()
+            << ",\"seconds\":" << s << ",\"events_per_second\":" << events / s
+            << ",\"baseline_seconds\":" << b
+            << ",\"baseline_events_per_second\":" << events / b
+            << ",\"ratio\":" << b / s
+            << ",\"append_events_per_second\":" << events / append_seconds
+            << "}" << std::endl;
+  return 0;
+}
+
+}  // namespace
+}  // namespace meridian::bench
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) != "outbox") {
+    std::cerr << "usage: meridian_bench outbox [--events=N] [--runs=R] "
+                 "[--batch=B] [--payload_bytes=P]\n"
+                 "(MERIDIAN_PG_URI and MERIDIAN_KAFKA_BROKERS from the "
+                 "environment: eval \"$(tools/meridian env)\")"
+              << std::endl;
+    return 2;
+  }
+  // "--events N" is accepted as well as "--events=N".
+  std::vector<std::string> args = {argv[0]};
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos &&
+        i + 1 < argc) {
+      a += "=" + std::string(argv[++i]);
+    }
+    args.push_back(a);
+  }
+  std::vector<char*> ptrs;
+  for (std::string& a : args) ptrs.push_back(a.data());
+  meridian::config::Reader cfg = meridian::config::Reader::FromProcess(
+      static_cast<int>(ptrs.size()), ptrs.data());
+  return meridian::bench::Outbox(cfg);
+}
