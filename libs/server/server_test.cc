@@ -2,10 +2,6 @@
 // `tools/meridian certs` and, for the health test, the real PostgreSQL.
 #include "libs/server/server.h"
 
-#include <arpa/inet.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -20,6 +16,7 @@
 #include "libs/kafka/testing.h"
 #include "libs/pg/pool.h"
 #include "libs/server/client.h"
+#include "libs/server/testing.h"
 #include "libs/status/grpc_status.h"
 #include "libs/status/status_matchers.h"
 #include "meridian/testing/v1/echo.grpc.pb.h"
@@ -34,22 +31,12 @@ using ::meridian::testing::v1::EchoResponse;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string Env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr) {
-    std::cerr << name << " is not set: run through `tools/meridian test`\n";
-    std::abort();
-  }
-  return v;
-}
+using testing::Env;
+using testing::HttpGet;
+using testing::TlsFor;
 
 std::string Cert(absl::string_view name) {
   return absl::StrCat(Env("MERIDIAN_CERTS_DIR"), "/", name);
-}
-
-ClientTls TlsFor(absl::string_view who) {
-  return ClientTls{Cert("ca.pem"), Cert(absl::StrCat(who, ".pem")),
-                   Cert(absl::StrCat(who, ".key"))};
 }
 
 class EchoService : public meridian::testing::v1::Echo::Service {
@@ -79,25 +66,17 @@ class EchoService : public meridian::testing::v1::Echo::Service {
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = orgs::Directory::LoadFile(Env("MERIDIAN_ORGANISATIONS"));
-    ASSERT_OK(dir);
-    directory_ = std::make_unique<orgs::Directory>(std::move(*dir));
+    directory_ = std::make_unique<orgs::Directory>(testing::LoadDirectory());
     StartServer(directory_.get());
   }
 
   void StartServer(const orgs::Directory* directory,
                    int max_message_bytes = 4 << 20) {
     echo_ = std::make_unique<EchoService>(directory);
-    ServerOptions o;
-    o.service_name = "echo-test";
+    ServerOptions o = testing::TestServerOptions("echo-test");
     o.health_port = 0;
     o.metrics_port = 0;
-    o.tls_cert_file = Env("MERIDIAN_TLS_CERT");
-    o.tls_key_file = Env("MERIDIAN_TLS_KEY");
-    o.tls_ca_file = Env("MERIDIAN_TLS_CA");
     o.max_message_bytes = max_message_bytes;
-    o.health_interval = absl::Milliseconds(200);
-    o.shutdown_grace = absl::Seconds(5);
     o.log_sink = [this](absl::string_view line) {
       std::lock_guard<std::mutex> lock(log_mu_);
       logs_.emplace_back(line);
@@ -286,14 +265,8 @@ TEST_F(ServerTest, HealthFollowsRealPostgres) {
       .uri = absl::StrCat(Env("MERIDIAN_PG_URI"), "?connect_timeout=2"),
       .max_connections = 2});
   ASSERT_OK(pool.Ping());
-  ServerOptions o;
-  o.service_name = "pg-health-test";
+  ServerOptions o = testing::TestServerOptions("pg-health-test");
   o.health_port = 0;
-  o.tls_cert_file = Env("MERIDIAN_TLS_CERT");
-  o.tls_key_file = Env("MERIDIAN_TLS_KEY");
-  o.tls_ca_file = Env("MERIDIAN_TLS_CA");
-  o.health_interval = absl::Milliseconds(250);
-  o.log_sink = [](absl::string_view) {};
   Server srv(o, directory_.get());
   srv.AddHealthCheck("postgres", [&] { return pool.Ping(); });
   ASSERT_OK(srv.Start());
@@ -335,27 +308,6 @@ TEST_F(ServerTest, ShutdownDrainsInFlightCallsThenRunsHooks) {
   EchoResponse resp;
   auto ctx = NewContext(absl::Seconds(2));
   EXPECT_FALSE(stub->Echo(ctx.get(), EchoRequest(), &resp).ok());
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return "";
-  }
-  std::string req = absl::StrCat("GET ", path,
-                                 " HTTP/1.0\r\nHost: localhost\r\n\r\n");
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
-  close(fd);
-  return out;
 }
 
 TEST_F(ServerTest, MetricsAndOneLogLinePerRequestWithoutPayload) {
