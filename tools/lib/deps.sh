@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
-  openssl ca-certificates procps iproute2 python3 grpc-proto
+  openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
 )
 
 KAFKA_POM="$ROOT/deploy/kafka/pom.xml"

@@ -1,0 +1,93 @@
+#include "services/patient-index/compare.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "services/patient-index/han.h"
+
+namespace meridian::patient {
+
+double JaroWinkler(absl::string_view sa, absl::string_view sb) {
+  if (sa == sb) return sa.empty() ? 0.0 : 1.0;
+  std::vector<char32_t> a = DecodeUtf8(sa), b = DecodeUtf8(sb);
+  const int la = a.size(), lb = b.size();
+  if (la == 0 || lb == 0) return 0.0;
+  const int window = std::max(0, std::max(la, lb) / 2 - 1);
+  std::vector<char> ma(la, 0), mb(lb, 0);
+  int matches = 0;
+  for (int i = 0; i < la; ++i) {
+    int lo = std::max(0, i - window), hi = std::min(lb - 1, i + window);
+    for (int j = lo; j <= hi; ++j) {
+      if (!mb[j] && a[i] == b[j]) {
+        ma[i] = mb[j] = 1;
+        ++matches;
+        break;
+      }
+    }
+  }
+  if (matches == 0) return 0.0;
+  int t = 0;
+  for (int i = 0, j = 0; i < la; ++i) {
+    if (!ma[i]) continue;
+    while (!mb[j]) ++j;
+    if (a[i] != b[j]) ++t;
+    ++j;
+  }
+  const double m = matches;
+  const double jaro = (m / la + m / lb + (m - t / 2.0) / m) / 3.0;
+  int prefix = 0;
+  while (prefix < 4 && prefix < la && prefix < lb && a[prefix] == b[prefix]) {
+    ++prefix;
+  }
+  return jaro + prefix * 0.1 * (1.0 - jaro);
+}
+
+int Levenshtein(absl::string_view sa, absl::string_view sb, int cap) {
+  std::vector<char32_t> a = DecodeUtf8(sa), b = DecodeUtf8(sb);
+  const int la = a.size(), lb = b.size();
+  if (std::abs(la - lb) > cap) return cap + 1;
+  std::vector<int> prev(lb + 1), cur(lb + 1);
+  for (int j = 0; j <= lb; ++j) prev[j] = j;
+  for (int i = 1; i <= la; ++i) {
+    cur[0] = i;
+    int row_min = cur[0];
+    for (int j = 1; j <= lb; ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      row_min = std::min(row_min, cur[j]);
+    }
+    if (row_min > cap) return cap + 1;
+    std::swap(prev, cur);
+  }
+  return prev[lb];
+}
+
+bool IsTransposition(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size() || a.size() < 2) return false;
+  size_t first = 0;
+  while (first < a.size() && a[first] == b[first]) ++first;
+  if (first + 1 >= a.size()) return false;
+  return a[first] == b[first + 1] && a[first + 1] == b[first] &&
+         a.substr(first + 2) == b.substr(first + 2);
+}
+
+DateMatch CompareDates(absl::string_view a, absl::string_view b) {
+  if (a.size() != 8 || b.size() != 8) return DateMatch::kDifferent;
+  if (a == b) return DateMatch::kExact;
+  const absl::string_view ya = a.substr(0, 4), yb = b.substr(0, 4);
+  const absl::string_view ma = a.substr(4, 2), mb = b.substr(4, 2);
+  const absl::string_view da = a.substr(6, 2), db = b.substr(6, 2);
+  if (ya == yb && ma == db && da == mb) return DateMatch::kNear;  // swapped
+  if (ma == mb && da == db) {
+    int diff = std::abs(std::atoi(std::string(ya).c_str()) -
+                        std::atoi(std::string(yb).c_str()));
+    if (diff == 1) return DateMatch::kNear;
+  }
+  int wrong = 0;
+  for (int i = 0; i < 8; ++i) wrong += a[i] != b[i];
+  if (wrong == 1 || IsTransposition(a, b)) return DateMatch::kNear;
+  if (ya == yb) return DateMatch::kSameYear;
+  return DateMatch::kDifferent;
+}
+
+}  // namespace meridian::patient

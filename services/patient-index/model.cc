@@ -1,0 +1,316 @@
+#include "services/patient-index/model.h"
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/patient-index/compare.h"
+
+namespace meridian::patient {
+namespace {
+
+const std::string& Value(const MatchRecord& r, Field f) {
+  switch (f) {
+    case kFamily: return r.family;
+    case kGiven: return r.given;
+    case kBirthDate: return r.birth_date;
+    case kSex: return r.sex;
+    case kPhone: return r.phone;
+    case kStreetNumber: return r.street_number;
+    case kAddress: return r.address;
+    case kLocality: return r.locality;
+    case kPostcode: return r.postcode;
+    case kRegion: return r.region;
+    case kOtherId: return r.other_id;
+    default: return r.other_id;
+  }
+}
+
+bool HasTf(Field f) {
+  return f == kFamily || f == kGiven || f == kLocality || f == kPostcode;
+}
+
+// 0 exact; 1 same pinyin (homophone) or JW >= 0.94; 2 JW >= 0.88; 3 other.
+int NameLevel(const std::string& a, const std::string& ap, const std::string& b,
+              const std::string& bp) {
+  if (a == b) return 0;
+  if (!ap.empty() && ap == bp) return 1;
+  double jw = std::max(JaroWinkler(a, b), JaroWinkler(ap, bp));
+  if (jw >= 0.94) return 1;
+  if (jw >= 0.88) return 2;
+  return 3;
+}
+
+// 0 exact; 1 one edit or a transposition; 2 other.
+int NumberLevel(const std::string& a, const std::string& b) {
+  if (a == b) return 0;
+  if (IsTransposition(a, b) || Levenshtein(a, b, 1) <= 1) return 1;
+  return 2;
+}
+
+// 0 exact; 1 JW >= 0.92; 2 JW >= 0.8; 3 other.
+int TextLevel(const std::string& a, const std::string& b) {
+  if (a == b) return 0;
+  double jw = JaroWinkler(a, b);
+  if (jw >= 0.92) return 1;
+  if (jw >= 0.8) return 2;
+  return 3;
+}
+
+}  // namespace
+
+const char* FieldName(Field f) {
+  static constexpr const char* kNames[] = {
+      "family_name", "given_name", "birth_date", "sex",
+      "phone",       "street_number", "address", "locality",
+      "postcode",    "region",      "other_identifier"};
+  return kNames[f];
+}
+
+int LevelCount(Field f) {
+  switch (f) {
+    case kFamily:
+    case kGiven:
+    case kBirthDate:
+    case kAddress:
+    case kLocality:
+      return 4;
+    case kPhone:
+    case kStreetNumber:
+    case kPostcode:
+    case kOtherId:
+      return 3;
+    default:
+      return 2;
+  }
+}
+
+const char* LevelName(Field f, int level) {
+  if (level == kMissing) return "missing";
+  switch (f) {
+    case kFamily:
+    case kGiven: {
+      static constexpr const char* k[] = {"exact", "same pinyin or very close",
+                                          "close", "different"};
+      return k[level];
+    }
+    case kBirthDate: {
+      static constexpr const char* k[] = {
+          "exact", "day/month swapped, year off by one or one digit",
+          "same year", "different"};
+      return k[level];
+    }
+    case kAddress:
+    case kLocality: {
+      static constexpr const char* k[] = {"exact", "very close", "close",
+                                          "different"};
+      return k[level];
+    }
+    case kPhone:
+    case kStreetNumber:
+    case kPostcode:
+    case kOtherId: {
+      static constexpr const char* k[] = {"exact", "one digit off",
+                                          "different"};
+      return k[level];
+    }
+    default: {
+      static constexpr const char* k[] = {"same", "different"};
+      return k[level];
+    }
+  }
+}
+
+Levels Compare(const MatchRecord& a, const MatchRecord& b) {
+  Levels l;
+  l.fill(kMissing);
+  auto both = [&](Field f) {
+    return !Value(a, f).empty() && !Value(b, f).empty();
+  };
+  if (both(kFamily) && both(kGiven)) {
+    int family = NameLevel(a.family, a.family_pinyin, b.family, b.family_pinyin);
+    int given = NameLevel(a.given, a.given_pinyin, b.given, b.given_pinyin);
+    // Family and given names recorded the other way round.
+    int sf = NameLevel(a.family, a.family_pinyin, b.given, b.given_pinyin);
+    int sg = NameLevel(a.given, a.given_pinyin, b.family, b.family_pinyin);
+    if (sf + sg + 1 < family + given) {
+      family = std::max(sf, 1);
+      given = std::max(sg, 1);
+    }
+    l[kFamily] = family;
+    l[kGiven] = given;
+  } else {
+    if (both(kFamily)) {
+      l[kFamily] = NameLevel(a.family, a.family_pinyin, b.family, b.family_pinyin);
+    }
+    if (both(kGiven)) {
+      l[kGiven] = NameLevel(a.given, a.given_pinyin, b.given, b.given_pinyin);
+    }
+  }
+  if (both(kBirthDate)) {
+    l[kBirthDate] = static_cast<int>(CompareDates(a.birth_date, b.birth_date));
+  }
+  if (both(kSex)) l[kSex] = a.sex == b.sex ? 0 : 1;
+  if (both(kPhone)) l[kPhone] = NumberLevel(a.phone, b.phone);
+  if (both(kStreetNumber)) {
+    l[kStreetNumber] = NumberLevel(a.street_number, b.street_number);
+  }
+  if (both(kAddress)) l[kAddress] = TextLevel(a.address, b.address);
+  if (both(kLocality)) l[kLocality] = TextLevel(a.locality, b.locality);
+  if (both(kPostcode)) l[kPostcode] = NumberLevel(a.postcode, b.postcode);
+  if (both(kRegion)) l[kRegion] = a.region == b.region ? 0 : 1;
+  if (both(kOtherId)) l[kOtherId] = NumberLevel(a.other_id, b.other_id);
+  return l;
+}
+
+void TermFrequencies::Add(const MatchRecord& r) {
+  for (int f = 0; f < kNumFields; ++f) {
+    if (!HasTf(static_cast<Field>(f))) continue;
+    const std::string& v = Value(r, static_cast<Field>(f));
+    if (v.empty()) continue;
+    ++counts_[f][v];
+    ++totals_[f];
+  }
+}
+
+double TermFrequencies::Frequency(Field f, const std::string& value) const {
+  if (!HasTf(f) || totals_[f] == 0) return -1;
+  auto it = counts_[f].find(value);
+  int64_t n = it == counts_[f].end() ? 1 : it->second;
+  return static_cast<double>(n) / totals_[f];
+}
+
+ModelParameters Model::DefaultParameters() {
+  ModelParameters p;
+  p.prior = 1e-3;
+  for (int f = 0; f < kNumFields; ++f) {
+    const int n = LevelCount(static_cast<Field>(f));
+    // Matches mostly agree; non-matches mostly disagree.
+    for (int l = 0; l < n; ++l) {
+      p.m[f][l] = l == 0 ? 0.85 : 0.15 / (n - 1);
+      p.u[f][l] = l == n - 1 ? 0.9 : 0.1 / (n - 1);
+    }
+  }
+  return p;
+}
+
+Score Model::ScoreLevels(const Levels& levels, const MatchRecord& a) const {
+  Score s;
+  s.weight = std::log2(params_.prior / (1 - params_.prior));
+  for (int f = 0; f < kNumFields; ++f) {
+    const Field field = static_cast<Field>(f);
+    const int level = levels[f];
+    double w = 0;
+    if (level != kMissing) {
+      double u = params_.u[f][level];
+      if (level == 0) {
+        double tf = tf_.Frequency(field, Value(a, field));
+        if (tf > 0) u = std::max(tf, 1e-6);
+      }
+      w = std::log2(params_.m[f][level] / u);
+    }
+    s.weight += w;
+    s.fields.push_back({field, level, w});
+  }
+  s.probability = 1.0 / (1.0 + std::exp2(-s.weight));
+  return s;
+}
+
+Score Model::ScorePair(const MatchRecord& a, const MatchRecord& b) const {
+  return ScoreLevels(Compare(a, b), a);
+}
+
+int Model::Train(const std::vector<MatchRecord>& records,
+                 const std::vector<std::pair<int, int>>& candidate_pairs,
+                 int random_pairs, uint64_t seed) {
+  TermFrequencies tf;
+  for (const MatchRecord& r : records) tf.Add(r);
+  tf_ = std::move(tf);
+  const int n = records.size();
+  if (n < 2) return 0;
+
+  // u: level frequencies among random pairs (almost all non-matches).
+  {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int> pick(0, n - 1);
+    double counts[kNumFields][kMaxLevels] = {};
+    for (int i = 0; i < random_pairs; ++i) {
+      int a = pick(rng), b = pick(rng);
+      if (a == b) continue;
+      Levels l = Compare(records[a], records[b]);
+      for (int f = 0; f < kNumFields; ++f) {
+        if (l[f] != kMissing) counts[f][l[f]] += 1;
+      }
+    }
+    for (int f = 0; f < kNumFields; ++f) {
+      const int levels = LevelCount(static_cast<Field>(f));
+      double total = 0;
+      for (int l = 0; l < levels; ++l) total += counts[f][l] + 1;
+      for (int l = 0; l < levels; ++l) {
+        params_.u[f][l] = (counts[f][l] + 1) / total;  // Laplace-smoothed
+      }
+    }
+  }
+
+  // m and the prior by EM over the distinct comparison patterns.
+  std::map<Levels, double> patterns;
+  for (const auto& [a, b] : candidate_pairs) {
+    patterns[Compare(records[a], records[b])] += 1;
+  }
+  if (patterns.empty()) return 0;
+  double total_pairs = candidate_pairs.size();
+  int iteration = 0;
+  for (; iteration < 100; ++iteration) {
+    double m_num[kNumFields][kMaxLevels] = {};
+    double m_den[kNumFields] = {};
+    double matched = 0;
+    for (const auto& [levels, count] : patterns) {
+      double log_m = std::log(params_.prior), log_u = std::log(1 - params_.prior);
+      for (int f = 0; f < kNumFields; ++f) {
+        if (levels[f] == kMissing) continue;
+        log_m += std::log(params_.m[f][levels[f]]);
+        log_u += std::log(params_.u[f][levels[f]]);
+      }
+      const double g = 1.0 / (1.0 + std::exp(log_u - log_m));
+      matched += g * count;
+      for (int f = 0; f < kNumFields; ++f) {
+        if (levels[f] == kMissing) continue;
+        m_num[f][levels[f]] += g * count;
+        m_den[f] += g * count;
+      }
+    }
+    double change = 0;
+    for (int f = 0; f < kNumFields; ++f) {
+      const int levels = LevelCount(static_cast<Field>(f));
+      if (m_den[f] <= 0) continue;
+      for (int l = 0; l < levels; ++l) {
+        double m = (m_num[f][l] + 1e-3) / (m_den[f] + 1e-3 * levels);
+        change = std::max(change, std::abs(m - params_.m[f][l]));
+        params_.m[f][l] = m;
+      }
+    }
+    const double prior = std::clamp(matched / total_pairs, 1e-6, 0.999);
+    change = std::max(change, std::abs(prior - params_.prior));
+    params_.prior = prior;
+    if (change < 1e-5) break;
+  }
+  return iteration + 1;
+}
+
+std::string Model::Describe() const {
+  std::string out = absl::StrFormat("prior (lambda) %.6f\n", params_.prior);
+  for (int f = 0; f < kNumFields; ++f) {
+    const Field field = static_cast<Field>(f);
+    for (int l = 0; l < LevelCount(field); ++l) {
+      absl::StrAppendFormat(&out, "%-17s %-50s m=%.4f u=%.6f weight=%+.2f\n",
+                            FieldName(field), LevelName(field, l),
+                            params_.m[f][l], params_.u[f][l],
+                            std::log2(params_.m[f][l] / params_.u[f][l]));
+    }
+  }
+  return out;
+}
+
+}  // namespace meridian::patient

@@ -1,0 +1,111 @@
+// Fellegi-Sunter record linkage: per-field comparison levels, m and u
+// probabilities (u from random pairs, m and the match prior by EM over the
+// blocked candidate pairs), term-frequency adjustment of exact agreement on
+// names and places, and a per-field explanation of every score.
+#ifndef MERIDIAN_SERVICES_PATIENT_INDEX_MODEL_H_
+#define MERIDIAN_SERVICES_PATIENT_INDEX_MODEL_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "services/patient-index/match_record.h"
+
+namespace meridian::patient {
+
+enum Field : int {
+  kFamily = 0,
+  kGiven,
+  kBirthDate,
+  kSex,
+  kPhone,
+  kStreetNumber,
+  kAddress,
+  kLocality,
+  kPostcode,
+  kRegion,
+  kOtherId,
+  kNumFields,
+};
+
+constexpr int kMaxLevels = 4;
+// Level of a field in a comparison: 0 is the strongest agreement; kMissing
+// when either side lacks the field (it then weighs nothing).
+constexpr int kMissing = -1;
+
+const char* FieldName(Field f);
+int LevelCount(Field f);
+const char* LevelName(Field f, int level);
+
+using Levels = std::array<int8_t, kNumFields>;
+
+// Compares two records field by field.
+Levels Compare(const MatchRecord& a, const MatchRecord& b);
+
+struct FieldContribution {
+  Field field;
+  int level;      // kMissing or a level
+  double weight;  // log2(m/u), term-frequency adjusted
+};
+
+struct Score {
+  double weight = 0;       // prior + sum of field weights (bits)
+  double probability = 0;  // match probability
+  std::vector<FieldContribution> fields;
+};
+
+// Value frequencies for the term-frequency adjustment.
+class TermFrequencies {
+ public:
+  void Add(const MatchRecord& r);
+  // P(a random record has this value of `f`), or -1 when f has no TF table.
+  double Frequency(Field f, const std::string& value) const;
+
+ private:
+  absl::flat_hash_map<std::string, int64_t> counts_[kNumFields];
+  int64_t totals_[kNumFields] = {};
+};
+
+struct ModelParameters {
+  double prior = 1e-4;  // lambda: P(match) among candidate pairs
+  double m[kNumFields][kMaxLevels] = {};
+  double u[kNumFields][kMaxLevels] = {};
+};
+
+class Model {
+ public:
+  // Reasonable starting values (and the weights used before any training).
+  static ModelParameters DefaultParameters();
+
+  explicit Model(ModelParameters params = DefaultParameters())
+      : params_(params) {}
+
+  // u from `random_pairs` random pairs of `records`; TF tables from all of
+  // them; m and the prior by EM over `candidate_pairs`. Returns the number of
+  // EM iterations run.
+  int Train(const std::vector<MatchRecord>& records,
+            const std::vector<std::pair<int, int>>& candidate_pairs,
+            int random_pairs = 200000, uint64_t seed = 1);
+
+  Score ScorePair(const MatchRecord& a, const MatchRecord& b) const;
+  Score ScoreLevels(const Levels& levels, const MatchRecord& a) const;
+
+  const ModelParameters& parameters() const { return params_; }
+  const TermFrequencies& term_frequencies() const { return tf_; }
+  void set_term_frequencies(TermFrequencies tf) { tf_ = std::move(tf); }
+
+  // The weights as a human-readable table.
+  std::string Describe() const;
+
+ private:
+  ModelParameters params_;
+  TermFrequencies tf_;
+};
+
+}  // namespace meridian::patient
+
+#endif  // MERIDIAN_SERVICES_PATIENT_INDEX_MODEL_H_
