@@ -47,7 +47,12 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
     }
     const bool different_resident_ids =
         !record.resident_id.empty() && !c->resident_id.empty();
-    const bool given_names_differ = levels[kGiven] == 3;
+    // Twins share surname, birth date, address and often a parent's phone;
+    // what tells them apart is the given name and their own identifiers. A
+    // clear given-name disagreement blocks auto-linking unless an identifier
+    // of the person (not of the household) agrees exactly.
+    const bool given_names_differ =
+        levels[kGiven] == 3 && levels[kOtherId] != 0;
     if (different_resident_ids || given_names_differ) continue;
     if (kept_apart && kept_apart(record, *c)) continue;
     if (s.probability > best_link_score.probability) {

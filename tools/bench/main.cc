@@ -24,6 +24,7 @@
 #include "libs/outbox/relay.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
+#include "tools/bench/mpi.h"
 
 namespace meridian::bench {
 namespace {
@@ -210,21 +211,29 @@ int Outbox(config::Reader& cfg) {
 }  // namespace meridian::bench
 
 int main(int argc, char** argv) {
-  if (argc < 2 || std::string(argv[1]) != "outbox") {
+  const std::string which = argc >= 2 ? argv[1] : "";
+  if (which != "outbox" && which != "mpi") {
     std::cerr << "usage: meridian_bench outbox [--events=N] [--runs=R] "
                  "[--batch=B] [--payload_bytes=P]\n"
+                 "       meridian_bench mpi --febrl=FILE [--febrl2=FILE] "
+                 "[--auto_link_permille=990] [--weights=true]\n"
                  "(MERIDIAN_PG_URI and MERIDIAN_KAFKA_BROKERS from the "
                  "environment: eval \"$(tools/meridian env)\")"
               << std::endl;
     return 2;
   }
-  // "--events N" is accepted as well as "--events=N".
+  // "--events N" is accepted as well as "--events=N"; a second --febrl
+  // names the file to link the first one to.
   std::vector<std::string> args = {argv[0]};
+  int febrl_files = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--", 0) == 0 && a.find('=') == std::string::npos &&
         i + 1 < argc) {
       a += "=" + std::string(argv[++i]);
+    }
+    if (a.rfind("--febrl=", 0) == 0 && ++febrl_files == 2) {
+      a = "--febrl2=" + a.substr(8);
     }
     args.push_back(a);
   }
@@ -232,5 +241,6 @@ int main(int argc, char** argv) {
   for (std::string& a : args) ptrs.push_back(a.data());
   meridian::config::Reader cfg = meridian::config::Reader::FromProcess(
       static_cast<int>(ptrs.size()), ptrs.data());
+  if (which == "mpi") return meridian::bench::Mpi(cfg);
   return meridian::bench::Outbox(cfg);
 }

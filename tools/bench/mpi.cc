@@ -1,0 +1,226 @@
+#include "tools/bench/mpi.h"
+
+#include <fstream>
+#include <iostream>
+#include <numeric>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "services/patient-index/block_index.h"
+#include "services/patient-index/linker.h"
+#include "services/patient-index/model.h"
+#include "services/patient-index/text.h"
+
+namespace meridian::bench {
+namespace {
+
+using patient::MatchRecord;
+
+struct Row {
+  MatchRecord record;
+  std::string entity;  // "1496" from rec-1496-org / rec-1496-dup-3
+};
+
+// FEBRL columns: rec_id, given_name, surname, street_number, address_1,
+// address_2, suburb, postcode, state, date_of_birth, soc_sec_id.
+std::vector<Row> LoadFebrl(const std::string& path, int64_t first_id) {
+  std::ifstream in(path);
+  if (!in) {
+    std::cerr << "meridian_bench: cannot read " << path << std::endl;
+    std::exit(1);
+  }
+  std::vector<Row> rows;
+  std::string line;
+  std::getline(in, line);  // header
+  std::vector<std::string> header = absl::StrSplit(line, ',');
+  for (std::string& h : header) h = std::string(absl::StripAsciiWhitespace(h));
+  auto col = [&](absl::string_view name) {
+    for (size_t i = 0; i < header.size(); ++i) {
+      if (header[i] == name) return static_cast<int>(i);
+    }
+    std::cerr << "meridian_bench: " << path << " has no column " << name
+              << std::endl;
+    std::exit(1);
+  };
+  const int c_id = col("rec_id"), c_given = col("given_name"),
+            c_surname = col("surname"), c_number = col("street_number"),
+            c_a1 = col("address_1"), c_a2 = col("address_2"),
+            c_suburb = col("suburb"), c_post = col("postcode"),
+            c_state = col("state"), c_dob = col("date_of_birth"),
+            c_ssn = col("soc_sec_id");
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    std::vector<std::string> f = absl::StrSplit(line, ',');
+    if (f.size() < header.size()) continue;
+    for (std::string& s : f) s = std::string(absl::StripAsciiWhitespace(s));
+    Row row;
+    MatchRecord& r = row.record;
+    r.id = first_id + rows.size();
+    r.given = patient::NormalizeName(f[c_given]);
+    r.family = patient::NormalizeName(f[c_surname]);
+    r.street_number = patient::DigitsOnly(f[c_number]);
+    r.address = patient::NormalizeText(absl::StrCat(f[c_a1], " ", f[c_a2]));
+    r.locality = patient::NormalizeText(f[c_suburb]);
+    r.postcode = patient::DigitsOnly(f[c_post]);
+    r.region = patient::NormalizeText(f[c_state]);
+    std::string dob = patient::DigitsOnly(f[c_dob]);
+    r.birth_date = dob.size() == 8 ? dob : "";
+    r.other_id = patient::DigitsOnly(f[c_ssn]);
+    patient::DerivePinyin(&r);
+    // rec-1496-org, rec-1496-dup-3
+    std::vector<std::string> parts = absl::StrSplit(f[c_id], '-');
+    row.entity = parts.size() >= 2 ? parts[1] : f[c_id];
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+uint64_t PairKey(int a, int b) {
+  if (a > b) std::swap(a, b);
+  return (static_cast<uint64_t>(a) << 32) | static_cast<uint32_t>(b);
+}
+
+}  // namespace
+
+int Mpi(config::Reader& cfg) {
+  const std::string file1 = cfg.RequiredString("FEBRL");
+  const std::string file2 = cfg.String("FEBRL2", "");
+  patient::MatchOptions options;
+  options.auto_link_threshold = cfg.Int("AUTO_LINK_PERMILLE", 990, 1, 1000) / 1000.0;
+  options.review_threshold = cfg.Int("REVIEW_PERMILLE", 500, 1, 1000) / 1000.0;
+  const bool print_weights = cfg.Bool("WEIGHTS", false);
+  cfg.ExitIfInvalid();
+  const bool linking = !file2.empty();
+
+  const absl::Time start = absl::Now();
+  std::vector<Row> rows = LoadFebrl(file1, 0);
+  const int n1 = rows.size();
+  if (linking) {
+    std::vector<Row> more = LoadFebrl(file2, n1);
+    for (Row& r : more) rows.push_back(std::move(r));
+  }
+  const int n = rows.size();
+  std::vector<MatchRecord> records;
+  records.reserve(n);
+  for (const Row& r : rows) records.push_back(r.record);
+  auto in_scope = [&](int a, int b) {
+    return !linking || ((a < n1) != (b < n1));  // linking: across files only
+  };
+
+  // Blocking: the candidate pairs, exactly as the online lookups produce them
+  // (each record against those indexed before it; linking: B against A).
+  const absl::Time block_start = absl::Now();
+  patient::BlockIndex index;
+  std::vector<std::vector<int>> candidates(n);
+  std::vector<std::pair<int, int>> candidate_pairs;
+  absl::flat_hash_set<uint64_t> candidate_set;
+  if (linking) {
+    for (int i = 0; i < n1; ++i) index.Add(i, records[i]);
+  }
+  for (int i = linking ? n1 : 0; i < n; ++i) {
+    for (int c : index.Candidates(records[i], options.max_candidates_per_key,
+                                  options.max_candidates)) {
+      if (!in_scope(i, c)) continue;
+      candidates[i].push_back(c);
+      if (candidate_set.insert(PairKey(i, c)).second) {
+        candidate_pairs.emplace_back(i, c);
+      }
+    }
+    if (!linking) index.Add(i, records[i]);
+  }
+  const double block_seconds = absl::ToDoubleSeconds(absl::Now() - block_start);
+
+  // Train on these records: u from random pairs, m by EM on candidates.
+  const absl::Time train_start = absl::Now();
+  patient::Model model;
+  int iterations = model.Train(records, candidate_pairs);
+  const double train_seconds = absl::ToDoubleSeconds(absl::Now() - train_start);
+  if (print_weights) std::cerr << model.Describe();
+
+  // Match online: each record joins the identity of its auto-linked
+  // candidate, or starts a new one.
+  const absl::Time match_start = absl::Now();
+  std::vector<int> identity(n);
+  std::iota(identity.begin(), identity.end(), 0);
+  int64_t scored = 0;
+  int64_t reviews = 0;
+  for (int i = linking ? n1 : 0; i < n; ++i) {
+    std::vector<const MatchRecord*> cands;
+    cands.reserve(candidates[i].size());
+    for (int c : candidates[i]) cands.push_back(&records[c]);
+    patient::MatchResult m = patient::Decide(model, records[i], cands, options);
+    scored += m.candidates_scored;
+    if (m.decision == patient::Decision::kAutoLinked ||
+        m.decision == patient::Decision::kMatchedDeterministically) {
+      identity[i] = identity[m.candidate->id];
+    } else if (m.decision == patient::Decision::kNewWithReview) {
+      ++reviews;
+    }
+  }
+  const double match_seconds = absl::ToDoubleSeconds(absl::Now() - match_start);
+
+  // Pairwise evaluation against the truth.
+  absl::flat_hash_map<std::string, std::vector<int>> by_entity;
+  absl::flat_hash_map<int, std::vector<int>> by_identity;
+  for (int i = 0; i < n; ++i) {
+    by_entity[rows[i].entity].push_back(i);
+    by_identity[identity[i]].push_back(i);
+  }
+  auto pairs_of = [&](const std::vector<int>& group,
+                      const std::function<void(int, int)>& fn) {
+    for (size_t x = 0; x < group.size(); ++x) {
+      for (size_t y = x + 1; y < group.size(); ++y) {
+        if (in_scope(group[x], group[y])) fn(group[x], group[y]);
+      }
+    }
+  };
+  absl::flat_hash_set<uint64_t> truth;
+  for (const auto& [e, group] : by_entity) {
+    pairs_of(group, [&](int a, int b) { truth.insert(PairKey(a, b)); });
+  }
+  int64_t predicted = 0, correct = 0;
+  for (const auto& [id, group] : by_identity) {
+    pairs_of(group, [&](int a, int b) {
+      ++predicted;
+      correct += truth.contains(PairKey(a, b));
+    });
+  }
+  int64_t truth_in_candidates = 0;
+  for (uint64_t k : truth) truth_in_candidates += candidate_set.contains(k);
+  const double total_pairs =
+      linking ? static_cast<double>(n1) * (n - n1)
+              : static_cast<double>(n) * (n - 1) / 2;
+  const double precision = predicted ? static_cast<double>(correct) / predicted : 0;
+  const double recall = truth.empty() ? 0 : static_cast<double>(correct) / truth.size();
+  const double f1 = precision + recall > 0
+                        ? 2 * precision * recall / (precision + recall) : 0;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+
+  std::cout << "{\"benchmark\":\"mpi\",\"mode\":\""
+            << (linking ? "link" : "dedupe") << "\",\"records\":" << n
+            << ",\"true_pairs\":" << truth.size()
+            << ",\"candidate_pairs\":" << candidate_pairs.size()
+            << ",\"pairs_completeness\":"
+            << (truth.empty() ? 0.0 : static_cast<double>(truth_in_candidates) / truth.size())
+            << ",\"reduction_ratio\":" << 1.0 - candidate_pairs.size() / total_pairs
+            << ",\"predicted_pairs\":" << predicted
+            << ",\"precision\":" << precision << ",\"recall\":" << recall
+            << ",\"f1\":" << f1 << ",\"review_tasks\":" << reviews
+            << ",\"em_iterations\":" << iterations
+            << ",\"auto_link_threshold\":" << options.auto_link_threshold
+            << ",\"seconds\":" << seconds
+            << ",\"blocking_seconds\":" << block_seconds
+            << ",\"training_seconds\":" << train_seconds
+            << ",\"matching_seconds\":" << match_seconds
+            << ",\"pairs_scored\":" << scored
+            << ",\"pairs_per_second\":" << scored / match_seconds << "}"
+            << std::endl;
+  return 0;
+}
+
+}  // namespace meridian::bench
