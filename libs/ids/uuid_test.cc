@@ -1,4 +1,5 @@
 #include "libs/ids/uuid.h"
+#include "libs/ids/hash.h"
 
 #include <set>
 
@@ -26,6 +27,11 @@ TEST(Uuid, IsUuidRejectsMalformed) {
   EXPECT_FALSE(IsUuid("123e4567-e89b-42d3-a456-42661417400g"));
   EXPECT_FALSE(IsUuid("123e4567-e89b-42d3-a456-4266141740000"));
   EXPECT_FALSE(IsUuid("'; DROP TABLE x; --aaaaaaaaaaaaaaaaaaa"));
+}
+
+TEST(Hash, Sha256HexKnownVector) {
+  EXPECT_EQ(Sha256Hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

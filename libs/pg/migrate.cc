@@ -1,13 +1,11 @@
 #include "libs/pg/migrate.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <map>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "libs/ids/hash.h"
 #include "libs/status/status_macros.h"
 
 namespace meridian::pg {
@@ -30,13 +28,7 @@ absl::Status ValidateSet(const MigrationSet& set) {
 
 }  // namespace
 
-std::string Checksum(absl::string_view sql) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(),
-         digest);
-  return absl::BytesToHexString(absl::string_view(
-      reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
+std::string Checksum(absl::string_view sql) { return ids::Sha256Hex(sql); }
 
 absl::StatusOr<int> Migrate(Pool& pool, absl::string_view schema,
                             const std::vector<MigrationSet>& sets) {

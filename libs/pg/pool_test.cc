@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/pg/sql.h"
 #include "libs/pg/testing.h"
 #include "libs/status/status_matchers.h"
 #include "pqxx/nontransaction"
@@ -151,6 +152,22 @@ TEST_F(PoolTest, KilledConnectionIsReplacedTransparently) {
   });
   ASSERT_OK(pid2);
   EXPECT_NE(*pid, *pid2);
+}
+
+TEST_F(PoolTest, TextArrayRoundTripsAwkwardValues) {
+  const std::vector<std::string> values = {"plain", "with \"quote\"",
+                                           "back\\slash", "comma,brace}", "",
+                                           "张三"};
+  auto back = schema_.pool().Transact([&](pqxx::work& tx) {
+    std::vector<std::string> out;
+    for (const auto& row :
+         tx.exec_params("SELECT unnest($1::text[])", TextArray(values))) {
+      out.push_back(row[0].as<std::string>());
+    }
+    return out;
+  });
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, values);
 }
 
 TEST(PoolUnavailable, UnreachableServerIsUnavailable) {

@@ -51,9 +51,15 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
     // what tells them apart is the given name and their own identifiers. A
     // clear given-name disagreement blocks auto-linking unless an identifier
     // of the person (not of the household) agrees exactly.
-    const bool given_names_differ =
-        levels[kGiven] == 3 && levels[kOtherId] != 0;
-    if (different_resident_ids || given_names_differ) continue;
+    // Likewise a birth date that is not even close (relatives at one
+    // address often share a name).
+    const bool personal_id_agrees = levels[kOtherId] == 0;
+    const bool given_names_differ = levels[kGiven] == 3 && !personal_id_agrees;
+    const bool birth_dates_differ =
+        levels[kBirthDate] == 3 && !personal_id_agrees;
+    if (different_resident_ids || given_names_differ || birth_dates_differ) {
+      continue;
+    }
     if (kept_apart && kept_apart(record, *c)) continue;
     if (s.probability > best_link_score.probability) {
       best_link = c;

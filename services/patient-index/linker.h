@@ -42,9 +42,10 @@ using KeptApart = std::function<bool(const MatchRecord& a, const MatchRecord& b)
 
 // Rules on top of the score: two different valid resident IDs never
 // auto-link; a clear given-name disagreement (twins: same surname, birth date
-// and address) never auto-links unless a personal identifier (insurance or
-// health card number) agrees exactly; kept-apart pairs never auto-link. Such a
-// candidate can still open a review task.
+// and address) or a birth date that is not even close (relatives sharing a
+// name and an address) never auto-links unless a personal identifier
+// (insurance or health card number) agrees exactly; kept-apart pairs never
+// auto-link. Such a candidate can still open a review task.
 MatchResult Decide(const Model& model, const MatchRecord& record,
                    const std::vector<const MatchRecord*>& candidates,
                    const MatchOptions& options,

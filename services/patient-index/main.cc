@@ -1,0 +1,100 @@
+// patient-index: wiring only. Settings (MERIDIAN_*): PG_URI, KAFKA_BROKERS,
+// ORGANISATIONS, the chassis settings (libs/server), AUTO_LINK_THRESHOLD and
+// REVIEW_THRESHOLD (per mille), PG_POOL_SIZE.
+#include <iostream>
+#include <thread>
+
+#include "libs/config/config.h"
+#include "libs/kafka/kafka.h"
+#include "libs/orgs/directory.h"
+#include "libs/outbox/relay.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/pool.h"
+#include "libs/server/server.h"
+#include "libs/server/standard.h"
+#include "services/patient-index/patient_index.h"
+#include "services/patient-index/patient_index_service.h"
+#include "services/patient-index/pg_patient_store.h"
+
+namespace {
+
+constexpr char kSchema[] = "patient_index";
+
+int Fail(const absl::Status& s) {
+  std::cerr << "{\"level\":\"error\",\"service\":\"patient-index\",\"error\":\""
+            << s.message() << "\"}" << std::endl;
+  return 1;
+}
+
+int TrustRank(const meridian::orgs::Directory& d, const std::string& org) {
+  const meridian::orgs::Organisation* o = d.Find(org);
+  if (o == nullptr) return 0;
+  switch (o->type()) {
+    case meridian::organisations::v1::TERTIARY_HOSPITAL: return 3;
+    case meridian::organisations::v1::SECONDARY_HOSPITAL: return 2;
+    case meridian::organisations::v1::TOWNSHIP_HEALTH_CENTRE: return 1;
+    default: return 0;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace meridian;
+  config::Reader cfg = config::Reader::FromProcess(argc, argv);
+  const std::string pg_uri = cfg.RequiredString("PG_URI");
+  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
+  const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
+  patient::PatientIndexOptions options;
+  options.match.auto_link_threshold =
+      cfg.Int("AUTO_LINK_THRESHOLD", 990, 1, 1000) / 1000.0;
+  options.match.review_threshold =
+      cfg.Int("REVIEW_THRESHOLD", 500, 1, 1000) / 1000.0;
+  cfg.Set("MAX_MESSAGE_BYTES",
+          cfg.String("MAX_MESSAGE_BYTES",
+                     std::to_string(patient::kMaxMessageBytes)));
+  server::ServerOptions server_options =
+      server::ServerOptionsFromConfig(cfg, "patient-index");
+  cfg.ExitIfInvalid();
+
+  absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
+  if (!directory.ok()) return Fail(directory.status());
+  options.trust_rank = [&](const std::string& org) { return TrustRank(*directory, org); };
+
+  pg::Pool pool({.uri = pg_uri, .max_connections = pool_size,
+                 .search_path = kSchema, .application_name = "patient-index"});
+  absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, patient::AllMigrations());
+  if (!migrated.ok()) return Fail(migrated.status());
+  absl::Status topics = kafka::EnsureTopics(
+      brokers, {{patient::kPatientTopic, 6, 1},
+                {std::string(patient::kPatientTopic) + ".dlt", 1, 1}});
+  if (!topics.ok()) return Fail(topics);
+  auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers,
+                                              .client_id = "patient-index"});
+  if (!publisher.ok()) return Fail(publisher.status());
+
+  patient::Model model;  // default weights; retrained offline (README)
+  patient::PgPatientStore store(&pool);
+  patient::PatientIndex index(&store, &model, options);
+  patient::PatientIndexService service(&index, &*directory);
+  outbox::Relay relay(&pool, publisher->get());
+  std::thread relay_thread([&] { relay.Run(); });
+
+  server::Server srv(server_options, &*directory);
+  srv.AddService(&service);
+  server::AddStandardChecks(srv, pool, brokers, &relay);
+  srv.OnShutdown([&] {
+    relay.Stop();
+    relay_thread.join();
+    (void)(*publisher)->Flush(absl::Seconds(10));
+  });
+  absl::Status started = srv.Start();
+  if (!started.ok()) {
+    relay.Stop();
+    relay_thread.join();
+    return Fail(started);
+  }
+  srv.Wait();
+  return 0;
+}

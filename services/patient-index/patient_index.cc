@@ -1,0 +1,489 @@
+#include "services/patient-index/patient_index.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/ids/hash.h"
+#include "libs/ids/uuid.h"
+#include "libs/status/status_macros.h"
+#include "meridian/patient/v1/events.pb.h"
+#include "services/patient-index/han.h"
+#include "services/patient-index/resident_id.h"
+#include "services/patient-index/text.h"
+
+namespace meridian::patient {
+namespace {
+
+constexpr size_t kMaxNameChars = 64;
+constexpr size_t kMaxTextChars = 256;
+constexpr size_t kMaxIdentifierChars = 64;
+constexpr int kMaxIdentifiers = 16;
+
+absl::Status Invalid(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+// Checks a free-text field: length in characters and no control characters.
+absl::Status CheckText(absl::string_view field, absl::string_view value,
+                       size_t max_chars) {
+  if (value.size() > max_chars * 4 || DecodeUtf8(value).size() > max_chars) {
+    return Invalid(field, absl::StrCat("longer than ", max_chars, " characters"));
+  }
+  if (!IsCleanText(value)) {
+    return Invalid(field, "contains control characters or invalid UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+bool IsLocalIdChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+         c == '_' || c == ':' || c == '-';
+}
+
+absl::Status CheckCode(absl::string_view field, absl::string_view code) {
+  if (code.empty()) return absl::OkStatus();
+  if (code.size() != 6 || DigitsOnly(code) != code) {
+    return Invalid(field, "must be a six-digit division code");
+  }
+  return absl::OkStatus();
+}
+
+std::string SexCode(v1::Sex sex) {
+  switch (sex) {
+    case v1::SEX_MALE:
+      return "m";
+    case v1::SEX_FEMALE:
+      return "f";
+    case v1::SEX_OTHER:
+      return "o";
+    default:
+      return "";
+  }
+}
+
+// Validates and normalises demographics in place; fills `m`.
+absl::Status PrepareDemographics(v1::Demographics* d, absl::string_view today,
+                                 MatchRecord* m) {
+  MERIDIAN_RETURN_IF_ERROR(
+      CheckText("demographics.family_name", d->family_name(), kMaxNameChars));
+  MERIDIAN_RETURN_IF_ERROR(
+      CheckText("demographics.given_name", d->given_name(), kMaxNameChars));
+  MERIDIAN_RETURN_IF_ERROR(
+      CheckText("demographics.name_pinyin", d->name_pinyin(), kMaxNameChars * 6));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("demographics.phone", d->phone(), 32));
+  if (!v1::Sex_IsValid(d->sex())) return Invalid("demographics.sex", "unknown value");
+  d->set_family_name(NormalizeText(d->family_name()));
+  d->set_given_name(NormalizeText(d->given_name()));
+  d->set_name_pinyin(NormalizeText(d->name_pinyin()));
+  if (!d->birth_date().empty()) {
+    const std::string& b = d->birth_date();
+    std::string compact = b.size() == 10 && b[4] == '-' && b[7] == '-'
+                              ? b.substr(0, 4) + b.substr(5, 2) + b.substr(8, 2)
+                              : "";
+    if (!IsValidDate(compact)) {
+      return Invalid("demographics.birth_date", "must be a valid YYYY-MM-DD date");
+    }
+    if (compact > today) return Invalid("demographics.birth_date", "is in the future");
+    m->birth_date = compact;
+  }
+  std::string phone = DigitsOnly(d->phone());
+  if (!d->phone().empty() && (phone.size() < 5 || phone.size() > 20)) {
+    return Invalid("demographics.phone", "must have 5 to 20 digits");
+  }
+  d->set_phone(phone);
+  v1::Address* a = d->mutable_address();
+  MERIDIAN_RETURN_IF_ERROR(CheckText("demographics.address.line", a->line(), kMaxTextChars));
+  MERIDIAN_RETURN_IF_ERROR(
+      CheckText("demographics.address.locality", a->locality(), kMaxNameChars));
+  MERIDIAN_RETURN_IF_ERROR(CheckCode("demographics.address.province_code", a->province_code()));
+  MERIDIAN_RETURN_IF_ERROR(CheckCode("demographics.address.city_code", a->city_code()));
+  MERIDIAN_RETURN_IF_ERROR(CheckCode("demographics.address.district_code", a->district_code()));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("demographics.address.postcode", a->postcode(), 10));
+  a->set_line(NormalizeText(a->line()));
+  a->set_locality(NormalizeText(a->locality()));
+  a->set_postcode(DigitsOnly(a->postcode()));
+
+  m->family = NormalizeName(d->family_name());
+  m->given = NormalizeName(d->given_name());
+  DerivePinyin(m);
+  if (m->family_pinyin.empty() && m->given_pinyin.empty() &&
+      !d->name_pinyin().empty()) {
+    m->given_pinyin = NormalizeName(d->name_pinyin());
+  }
+  m->sex = SexCode(d->sex());
+  m->phone = phone;
+  m->address = a->line();
+  m->locality = a->locality();
+  m->postcode = a->postcode();
+  m->region = a->district_code();
+  return absl::OkStatus();
+}
+
+v1::MatchDecision ToProto(Decision d) {
+  switch (d) {
+    case Decision::kMatchedDeterministically:
+      return v1::MATCHED_DETERMINISTICALLY;
+    case Decision::kAutoLinked:
+      return v1::AUTO_LINKED;
+    case Decision::kNewWithReview:
+      return v1::NEW_IDENTITY_WITH_REVIEW;
+    case Decision::kNew:
+      return v1::NEW_IDENTITY;
+  }
+  return v1::NEW_IDENTITY;
+}
+
+void FillScore(const Score& s, v1::RegisterPatientResponse* r) {
+  r->set_score(s.weight);
+  r->set_probability(s.probability);
+  for (const FieldContribution& f : s.fields) {
+    v1::FieldScore* fs = r->add_fields();
+    fs->set_field(FieldName(f.field));
+    fs->set_level(LevelName(f.field, f.level));
+    fs->set_weight(f.weight);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<Prepared> PrepareRegistration(
+    const v1::RegisterPatientRequest& request, absl::string_view today) {
+  Prepared p;
+  p.request = request;
+  const std::string& local = request.local_id();
+  if (local.empty()) return Invalid("local_id", "required");
+  if (local.size() > 64 || !std::all_of(local.begin(), local.end(), IsLocalIdChar)) {
+    return Invalid("local_id", "must be 1-64 of [A-Za-z0-9._:-]");
+  }
+  MERIDIAN_RETURN_IF_ERROR(
+      PrepareDemographics(p.request.mutable_demographics(), today, &p.match));
+  if (p.match.family.empty() && p.match.given.empty()) {
+    return Invalid("demographics.family_name", "a family or given name is required");
+  }
+  if (request.identifiers_size() > kMaxIdentifiers) {
+    return Invalid("identifiers", absl::StrCat("at most ", kMaxIdentifiers));
+  }
+  for (int i = 0; i < p.request.identifiers_size(); ++i) {
+    v1::Identifier* id = p.request.mutable_identifiers(i);
+    const std::string field = absl::StrCat("identifiers[", i, "]");
+    if (id->type() == v1::IDENTIFIER_TYPE_UNSPECIFIED ||
+        !v1::IdentifierType_IsValid(id->type())) {
+      return Invalid(field + ".type", "unknown identifier type");
+    }
+    MERIDIAN_RETURN_IF_ERROR(
+        CheckText(field + ".value", id->value(), kMaxIdentifierChars));
+    MERIDIAN_RETURN_IF_ERROR(CheckText(field + ".issuer", id->issuer(), kMaxNameChars));
+    if (id->value().empty()) return Invalid(field + ".value", "required");
+    if (id->type() == v1::RESIDENT_ID) {
+      MERIDIAN_ASSIGN_OR_RETURN(ResidentId rid,
+                                ParseResidentId(id->value(), field + ".value", today));
+      if (!p.match.birth_date.empty() && p.match.birth_date != rid.birth_date) {
+        return Invalid(field + ".value",
+                       "resident ID's birth date contradicts demographics.birth_date");
+      }
+      if ((p.match.sex == "m" && !rid.male) || (p.match.sex == "f" && rid.male)) {
+        return Invalid(field + ".value",
+                       "resident ID's sex digit contradicts demographics.sex");
+      }
+      if (p.match.birth_date.empty()) p.match.birth_date = rid.birth_date;
+      p.match.resident_id = rid.value;
+      id->set_value(rid.value);
+    } else {
+      std::string v = absl::AsciiStrToUpper(NormalizeName(id->value()));
+      id->set_value(v);
+      if (p.match.other_id.empty() &&
+          (id->type() == v1::MEDICAL_INSURANCE ||
+           id->type() == v1::RESIDENT_HEALTH_CARD)) {
+        p.match.other_id = v;
+      }
+    }
+  }
+  return p;
+}
+
+PatientIndex::PatientIndex(PatientStore* store, const Model* model,
+                           PatientIndexOptions options)
+    : store_(store), model_(model), options_(std::move(options)) {}
+
+std::string PatientIndex::Today() const {
+  if (!options_.today.empty()) return options_.today;
+  return absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone());
+}
+
+absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
+    const std::string& organisation_id,
+    const v1::RegisterPatientRequest& request) {
+  MERIDIAN_ASSIGN_OR_RETURN(Prepared prepared, PrepareRegistration(request, Today()));
+  std::string raw;
+  request.SerializeToString(&raw);  // proto3 serialization is deterministic enough here
+  const std::string hash = ids::Sha256Hex(raw);
+
+  v1::RegisterPatientResponse answer;
+  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredRecord> existing,
+                              unit.FindSource(organisation_id, request.local_id()));
+    if (existing.has_value() && existing->request_hash == hash) {
+      answer = existing->response;
+      answer.set_unchanged(true);
+      return absl::OkStatus();
+    }
+    StoredRecord record;
+    if (existing.has_value()) record = *existing;
+    record.organisation_id = organisation_id;
+    record.local_id = request.local_id();
+    record.request = prepared.request;
+    record.match = prepared.match;
+    record.match.id = record.id;
+    record.request_hash = hash;
+
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::vector<StoredRecord> candidates,
+        unit.Candidates(record.match, options_.match.max_candidates_per_key,
+                        options_.match.max_candidates));
+    std::vector<const MatchRecord*> pointers;
+    for (const StoredRecord& c : candidates) {
+      if (c.id != record.id) pointers.push_back(&c.match);
+    }
+    MatchResult result = Decide(*model_, record.match, pointers, options_.match);
+    const StoredRecord* matched = nullptr;
+    for (const StoredRecord& c : candidates) {
+      if (result.candidate == &c.match) matched = &c;
+    }
+
+    const std::string previous = existing.has_value() ? existing->regional_id : "";
+    const bool linked = result.decision == Decision::kAutoLinked ||
+                        result.decision == Decision::kMatchedDeterministically;
+    if (linked) {
+      record.regional_id = matched->regional_id;
+    } else {
+      bool keep = false;
+      if (!previous.empty()) {
+        MERIDIAN_ASSIGN_OR_RETURN(int64_t n, unit.CountRecordsOf(previous));
+        keep = n <= 1;  // it alone founded its identity
+      }
+      if (keep) {
+        record.regional_id = previous;
+      } else {
+        record.regional_id = ids::NewUuid();
+        MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(record.regional_id));
+      }
+    }
+
+    v1::RegisterPatientResponse response;
+    response.set_regional_id(record.regional_id);
+    response.set_decision(ToProto(result.decision));
+    FillScore(result.score, &response);
+    record.response = response;
+    MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
+
+    if (result.decision == Decision::kNewWithReview && matched != nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(
+          std::string task,
+          unit.CreateReviewTask(record.id, matched->id, result.score.probability));
+      response.set_review_task_id(task);
+      record.response = response;
+      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
+      v1::ReviewTaskCreated event;
+      event.set_review_task_id(task);
+      event.set_organisation_id(organisation_id);
+      event.set_local_id(record.local_id);
+      event.set_candidate_regional_id(matched->regional_id);
+      event.set_probability(result.score.probability);
+      MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+          {.topic = kPatientTopic, .type = "patient.review_created",
+           .key = record.regional_id, .source_organisation = organisation_id,
+           .regional_patient_id = record.regional_id, .producer = "patient-index"},
+          event));
+    }
+
+    v1::PatientRegistered registered;
+    registered.set_organisation_id(organisation_id);
+    registered.set_local_id(record.local_id);
+    registered.set_regional_id(record.regional_id);
+    registered.set_decision(response.decision());
+    registered.set_probability(response.probability());
+    registered.set_updated(existing.has_value());
+    MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+        {.topic = kPatientTopic, .type = "patient.registered",
+         .key = record.regional_id, .source_organisation = organisation_id,
+         .regional_patient_id = record.regional_id, .producer = "patient-index"},
+        registered));
+    if (previous != record.regional_id) {
+      v1::PatientLinked link;
+      link.set_organisation_id(organisation_id);
+      link.set_local_id(record.local_id);
+      link.set_regional_id(record.regional_id);
+      link.set_previous_regional_id(previous);
+      MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+          {.topic = kPatientTopic, .type = "patient.linked",
+           .key = record.regional_id, .source_organisation = organisation_id,
+           .regional_patient_id = record.regional_id, .producer = "patient-index"},
+          link));
+    }
+    answer = response;
+    return absl::OkStatus();
+  }));
+  return answer;
+}
+
+v1::GetPatientResponse PatientIndex::Golden(
+    const std::string& regional_id, const std::vector<StoredRecord>& records) const {
+  v1::GetPatientResponse out;
+  out.set_regional_id(regional_id);
+  // Survivorship: most trusted source first, then the most recent (records
+  // come oldest first), then the most complete value.
+  std::vector<const StoredRecord*> order;
+  for (const StoredRecord& r : records) order.push_back(&r);
+  auto rank = [&](const StoredRecord* r) {
+    return options_.trust_rank ? options_.trust_rank(r->organisation_id) : 0;
+  };
+  std::sort(order.begin(), order.end(), [&](auto* a, auto* b) {
+    const int ra = rank(a), rb = rank(b);
+    return ra != rb ? ra > rb : a->id > b->id;
+  });
+  v1::Demographics* g = out.mutable_golden();
+  auto pick = [&](auto get, auto set) {
+    std::string best;
+    for (const StoredRecord* r : order) {
+      std::string v = get(r->request.demographics());
+      if (!v.empty() && best.empty()) best = v;
+    }
+    set(best);
+  };
+  pick([](const v1::Demographics& d) { return d.family_name(); },
+       [&](const std::string& v) { g->set_family_name(v); });
+  pick([](const v1::Demographics& d) { return d.given_name(); },
+       [&](const std::string& v) { g->set_given_name(v); });
+  pick([](const v1::Demographics& d) { return d.name_pinyin(); },
+       [&](const std::string& v) { g->set_name_pinyin(v); });
+  pick([](const v1::Demographics& d) { return d.birth_date(); },
+       [&](const std::string& v) { g->set_birth_date(v); });
+  pick([](const v1::Demographics& d) { return d.phone(); },
+       [&](const std::string& v) { g->set_phone(v); });
+  for (const StoredRecord* r : order) {
+    if (r->request.demographics().sex() != v1::SEX_UNSPECIFIED) {
+      g->set_sex(r->request.demographics().sex());
+      break;
+    }
+  }
+  // The most complete address of the best-ranked sources.
+  int best_fields = -1;
+  for (const StoredRecord* r : order) {
+    const v1::Address& a = r->request.demographics().address();
+    int n = !a.line().empty() + !a.district_code().empty() + !a.locality().empty() +
+            !a.postcode().empty() + !a.city_code().empty() + !a.province_code().empty();
+    if (n > best_fields) {
+      best_fields = n;
+      *g->mutable_address() = a;
+    }
+  }
+  std::map<std::pair<int, std::string>, v1::Identifier> ids;
+  for (const StoredRecord* r : order) {
+    for (const v1::Identifier& id : r->request.identifiers()) {
+      ids.emplace(std::make_pair(static_cast<int>(id.type()), id.value()), id);
+    }
+  }
+  for (auto& [k, id] : ids) *out.add_identifiers() = id;
+  for (const StoredRecord& r : records) {
+    v1::SourceRecord* s = out.add_sources();
+    s->set_organisation_id(r.organisation_id);
+    s->set_local_id(r.local_id);
+    *s->mutable_demographics() = r.request.demographics();
+    *s->mutable_identifiers() = r.request.identifiers();
+    s->set_decision(r.response.decision());
+    s->set_score(r.response.score());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::GetPatientResponse> PatientIndex::GetPatient(
+    const std::string& regional_id) {
+  if (!ids::IsUuid(regional_id)) return Invalid("regional_id", "not a regional patient ID");
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
+                            store_->RecordsOf(absl::AsciiStrToLower(regional_id)));
+  if (records.empty()) return absl::NotFoundError("regional_id: no such patient");
+  return Golden(absl::AsciiStrToLower(regional_id), records);
+}
+
+absl::StatusOr<v1::GetCrossReferencesResponse> PatientIndex::GetCrossReferences(
+    const std::string& caller_organisation,
+    const v1::GetCrossReferencesRequest& request) {
+  const std::string org = request.organisation_id().empty()
+                              ? caller_organisation
+                              : request.organisation_id();
+  if (request.local_id().empty()) return Invalid("local_id", "required");
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredRecord> source,
+                            store_->FindSource(org, request.local_id()));
+  if (!source.has_value()) {
+    return absl::NotFoundError("local_id: not registered by that organisation");
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
+                            store_->RecordsOf(source->regional_id));
+  v1::GetCrossReferencesResponse out;
+  out.set_regional_id(source->regional_id);
+  for (const StoredRecord& r : records) {
+    if (r.id == source->id) continue;
+    v1::CrossReference* x = out.add_references();
+    x->set_organisation_id(r.organisation_id);
+    x->set_local_id(r.local_id);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::SearchPatientsResponse> PatientIndex::Search(
+    const v1::SearchPatientsRequest& request) {
+  v1::RegisterPatientRequest as_registration;
+  as_registration.set_local_id("search");
+  *as_registration.mutable_demographics() = request.demographics();
+  *as_registration.mutable_identifiers() = request.identifiers();
+  // Search needs no name when an identifier or phone is given.
+  if (as_registration.demographics().family_name().empty() &&
+      as_registration.demographics().given_name().empty()) {
+    as_registration.mutable_demographics()->set_given_name("?");
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(Prepared p, PrepareRegistration(as_registration, Today()));
+  MatchRecord& probe = p.match;
+  if (probe.given == "?") probe.given.clear(), probe.given_pinyin.clear();
+  const bool has_name = !probe.family.empty() || !probe.given.empty();
+  const bool has_id = !probe.resident_id.empty() || !probe.other_id.empty();
+  const bool has_year = !probe.birth_date.empty();
+  if (!has_id && probe.phone.empty() && !(has_name && has_year)) {
+    return Invalid("demographics",
+                   "give an identifier, a phone, or a name with a birth date");
+  }
+  const double min_p = request.min_probability() > 0 ? request.min_probability() : 0.5;
+  const int max_results =
+      std::clamp(request.max_results() > 0 ? request.max_results() : 10, 1, 50);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      std::vector<StoredRecord> candidates,
+      store_->Candidates(probe, options_.match.max_candidates_per_key,
+                         options_.match.max_candidates));
+  std::map<std::string, Score> best;
+  for (const StoredRecord& c : candidates) {
+    Score s = !probe.resident_id.empty() && probe.resident_id == c.match.resident_id
+                  ? Score{1000, 1.0, {}}
+                  : model_->ScorePair(probe, c.match);
+    auto it = best.find(c.regional_id);
+    if (it == best.end() || it->second.weight < s.weight) best[c.regional_id] = s;
+  }
+  std::vector<std::pair<std::string, Score>> ranked(best.begin(), best.end());
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.second.weight > b.second.weight; });
+  v1::SearchPatientsResponse out;
+  for (const auto& [regional_id, score] : ranked) {
+    if (score.probability < min_p || out.candidates_size() >= max_results) break;
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
+                              store_->RecordsOf(regional_id));
+    v1::SearchCandidate* c = out.add_candidates();
+    c->set_regional_id(regional_id);
+    c->set_probability(score.probability);
+    c->set_score(score.weight);
+    *c->mutable_golden() = Golden(regional_id, records).golden();
+  }
+  return out;
+}
+
+}  // namespace meridian::patient

@@ -1,0 +1,72 @@
+// The patient index's logic: validates and normalises registrations, matches
+// them (linker.h) against candidates from the store, assigns regional
+// identities, opens review tasks, emits events, answers reads. Knows nothing
+// of gRPC or SQL: it works on the API's protobuf messages and a PatientStore.
+#ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_H_
+#define MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "meridian/patient/v1/patient_index.pb.h"
+#include "services/patient-index/linker.h"
+#include "services/patient-index/model.h"
+#include "services/patient-index/patient_store.h"
+
+namespace meridian::patient {
+
+inline constexpr char kPatientTopic[] = "meridian.patient.v1";
+
+struct PatientIndexOptions {
+  MatchOptions match;
+  // Higher ranks win survivorship for the golden record (e.g. a tertiary
+  // hospital over a pharmacy). Default: every source equal.
+  std::function<int(const std::string& organisation_id)> trust_rank;
+  // "YYYYMMDD"; empty means the current UTC date. For tests.
+  std::string today;
+};
+
+// A registration request checked and normalised, with its match record.
+struct Prepared {
+  v1::RegisterPatientRequest request;
+  MatchRecord match;
+};
+
+// Validates a registration. INVALID_ARGUMENT names the field and never quotes
+// the value: missing or malformed local_id, names too long or with control
+// characters, impossible or future birth date, unknown identifier type, a
+// resident ID with a bad structure or check character, or one whose birth
+// date or sex contradicts the stated ones.
+absl::StatusOr<Prepared> PrepareRegistration(const v1::RegisterPatientRequest& request,
+                                             absl::string_view today);
+
+class PatientIndex {
+ public:
+  PatientIndex(PatientStore* store, const Model* model,
+               PatientIndexOptions options = {});
+
+  absl::StatusOr<v1::RegisterPatientResponse> Register(
+      const std::string& organisation_id,
+      const v1::RegisterPatientRequest& request);
+  absl::StatusOr<v1::GetPatientResponse> GetPatient(
+      const std::string& regional_id);
+  absl::StatusOr<v1::GetCrossReferencesResponse> GetCrossReferences(
+      const std::string& caller_organisation,
+      const v1::GetCrossReferencesRequest& request);
+  absl::StatusOr<v1::SearchPatientsResponse> Search(
+      const v1::SearchPatientsRequest& request);
+
+ private:
+  std::string Today() const;
+  v1::GetPatientResponse Golden(const std::string& regional_id,
+                                const std::vector<StoredRecord>& records) const;
+
+  PatientStore* store_;
+  const Model* model_;
+  PatientIndexOptions options_;
+};
+
+}  // namespace meridian::patient
+
+#endif  // MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_H_

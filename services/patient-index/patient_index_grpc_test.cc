@@ -1,0 +1,108 @@
+// The patient index over real gRPC with mTLS and PostgreSQL.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/pg/testing.h"
+#include "libs/server/server.h"
+#include "libs/server/testing.h"
+#include "libs/status/status_matchers.h"
+#include "services/patient-index/patient_index_service.h"
+#include "services/patient-index/pg_patient_store.h"
+#include "services/patient-index/test_util.h"
+
+namespace meridian::patient {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class PatientIndexGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(pg::Migrate(schema_.pool(), schema_.name(), AllMigrations()));
+    server::ServerOptions options =
+        server::testing::TestServerOptions("patient-index-test");
+    options.max_message_bytes = kMaxMessageBytes;
+    server_ = std::make_unique<server::Server>(options, &directory_);
+    server_->AddService(&service_);
+    ASSERT_OK(server_->Start());
+  }
+
+  std::unique_ptr<v1::PatientIndex::Stub> StubAs(const std::string& org) {
+    auto ch = server::MakeChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                  server::testing::TlsFor(org));
+    EXPECT_OK(ch);
+    return v1::PatientIndex::NewStub(*ch);
+  }
+
+  grpc::Status Register(const std::string& org, const v1::RegisterPatientRequest& r,
+                        v1::RegisterPatientResponse* out) {
+    auto ctx = server::NewContext(absl::Seconds(10));
+    return StubAs(org)->RegisterPatient(ctx.get(), r, out);
+  }
+
+  pg::testing::ScratchSchema schema_{"pigrpc"};
+  orgs::Directory directory_ = server::testing::LoadDirectory();
+  Model model_;
+  PgPatientStore store_{&schema_.pool()};
+  PatientIndex index_{&store_, &model_};
+  PatientIndexService service_{&index_, &directory_};
+  std::unique_ptr<server::Server> server_;
+};
+
+TEST_F(PatientIndexGrpcTest, InstitutionsRegisterAndReadCrossReferences) {
+  auto a = testing::Person("MRN-001", "黄", "婷", "1992-12-12", "13122223333");
+  v1::RegisterPatientResponse ra, rb;
+  ASSERT_TRUE(Register("city-hosp-1", a, &ra).ok());
+  auto b = testing::Person("P-77", "黄", "婷", "1992-12-12", "13122223333");
+  ASSERT_TRUE(Register("thc-hillview", b, &rb).ok());
+  EXPECT_EQ(rb.regional_id(), ra.regional_id());
+
+  v1::GetCrossReferencesRequest q;
+  q.set_local_id("MRN-001");
+  v1::GetCrossReferencesResponse x;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("city-hosp-1")->GetCrossReferences(ctx.get(), q, &x).ok());
+  ASSERT_EQ(x.references_size(), 1);
+  EXPECT_EQ(x.references(0).organisation_id(), "thc-hillview");
+  EXPECT_EQ(x.references(0).local_id(), "P-77");
+}
+
+TEST_F(PatientIndexGrpcTest, BulkStreamReportsPerRecord) {
+  auto ctx = server::NewContext(absl::Seconds(10));
+  v1::RegisterPatientsResponse out;
+  auto stub = StubAs("county-hosp-east");
+  auto writer = stub->RegisterPatients(ctx.get(), &out);
+  ASSERT_TRUE(writer->Write(testing::Person("E1", "吴", "静", "1970-01-01")));
+  ASSERT_TRUE(writer->Write(testing::Person("", "吴", "静", "1970-01-01")));  // bad
+  ASSERT_TRUE(writer->Write(testing::Person("E2", "郑", "磊", "1971-02-02")));
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(out.succeeded(), 2);
+  EXPECT_EQ(out.failed(), 1);
+  ASSERT_EQ(out.results_size(), 3);
+  EXPECT_EQ(out.results(1).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(out.results(1).error(), HasSubstr("local_id"));
+  EXPECT_EQ(out.results(2).response().decision(), v1::NEW_IDENTITY);
+}
+
+TEST_F(PatientIndexGrpcTest, BadInputAndRolesAreRefusedCleanly) {
+  v1::RegisterPatientResponse out;
+  auto bad = testing::Person("X1", "马", std::string(10 << 20, 'y'), "1980-01-01");
+  grpc::Status s = Register("city-hosp-1", bad, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("demographics.given_name"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("yyyy")));
+
+  // The health authority sees aggregates only: no identities.
+  s = Register("health-commission", testing::Person("H1", "马", "云", "1980-01-01"), &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  v1::GetPatientRequest g;
+  g.set_regional_id("123e4567-e89b-42d3-a456-426614174000");
+  v1::GetPatientResponse p;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  EXPECT_EQ(StubAs("health-commission")->GetPatient(ctx.get(), g, &p).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+}
+
+}  // namespace
+}  // namespace meridian::patient

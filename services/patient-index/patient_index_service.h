@@ -1,0 +1,46 @@
+// The gRPC adapter: authenticates the caller, checks its role, hands the
+// request to PatientIndex and maps absl::Status to grpc::Status. No logic.
+#ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_SERVICE_H_
+#define MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_SERVICE_H_
+
+#include "libs/orgs/directory.h"
+#include "meridian/patient/v1/patient_index.grpc.pb.h"
+#include "services/patient-index/patient_index.h"
+
+namespace meridian::patient {
+
+// Larger than the chassis default so that an oversized field reaches
+// validation and gets INVALID_ARGUMENT naming it, not a bare
+// RESOURCE_EXHAUSTED.
+inline constexpr int kMaxMessageBytes = 16 << 20;
+
+class PatientIndexService : public v1::PatientIndex::Service {
+ public:
+  PatientIndexService(PatientIndex* index, const orgs::Directory* directory)
+      : index_(index), directory_(directory) {}
+
+  grpc::Status RegisterPatient(grpc::ServerContext* ctx,
+                               const v1::RegisterPatientRequest* request,
+                               v1::RegisterPatientResponse* response) override;
+  grpc::Status RegisterPatients(
+      grpc::ServerContext* ctx,
+      grpc::ServerReader<v1::RegisterPatientRequest>* reader,
+      v1::RegisterPatientsResponse* response) override;
+  grpc::Status GetPatient(grpc::ServerContext* ctx,
+                          const v1::GetPatientRequest* request,
+                          v1::GetPatientResponse* response) override;
+  grpc::Status GetCrossReferences(
+      grpc::ServerContext* ctx, const v1::GetCrossReferencesRequest* request,
+      v1::GetCrossReferencesResponse* response) override;
+  grpc::Status SearchPatients(grpc::ServerContext* ctx,
+                              const v1::SearchPatientsRequest* request,
+                              v1::SearchPatientsResponse* response) override;
+
+ private:
+  PatientIndex* index_;
+  const orgs::Directory* directory_;
+};
+
+}  // namespace meridian::patient
+
+#endif  // MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_SERVICE_H_

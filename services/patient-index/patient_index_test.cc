@@ -1,0 +1,236 @@
+// PatientIndex logic over the in-memory store.
+#include "services/patient-index/patient_index.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/status/status_matchers.h"
+#include "services/patient-index/in_memory_patient_store.h"
+#include "services/patient-index/test_util.h"
+
+namespace meridian::patient {
+namespace {
+
+using ::meridian::testing::StatusIs;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::AddId;
+using testing::Person;
+using testing::ResidentIdFor;
+
+class PatientIndexTest : public ::testing::Test {
+ protected:
+  PatientIndexTest()
+      : index_(&store_, &model_, PatientIndexOptions{.today = "20261204"}) {}
+
+  std::vector<std::string> EventTypes() {
+    std::vector<std::string> out;
+    for (const EmittedEvent& e : store_.events()) out.push_back(e.header.type);
+    return out;
+  }
+
+  InMemoryPatientStore store_;
+  Model model_;
+  PatientIndex index_;
+};
+
+TEST_F(PatientIndexTest, NewPatientGetsAnIdentityAndEvents) {
+  ASSERT_OK_AND_ASSIGN(auto r, index_.Register("city-hosp-1",
+                                               Person("A1", "张", "伟", "1980-01-02")));
+  EXPECT_EQ(r.decision(), v1::NEW_IDENTITY);
+  EXPECT_EQ(r.regional_id().size(), 36u);
+  EXPECT_THAT(EventTypes(), ::testing::ElementsAre("patient.registered", "patient.linked"));
+  for (const EmittedEvent& e : store_.events()) {
+    EXPECT_EQ(e.header.key, r.regional_id());
+    EXPECT_EQ(e.header.topic, "meridian.patient.v1");
+    EXPECT_THAT(e.payload, Not(HasSubstr("张")));  // events carry no names
+  }
+}
+
+TEST_F(PatientIndexTest, SameRequestAgainIsIdempotent) {
+  auto req = Person("A1", "张", "伟", "1980-01-02", "13800138000");
+  ASSERT_OK_AND_ASSIGN(auto first, index_.Register("city-hosp-1", req));
+  size_t events = store_.events().size();
+  ASSERT_OK_AND_ASSIGN(auto again, index_.Register("city-hosp-1", req));
+  EXPECT_EQ(again.regional_id(), first.regional_id());
+  EXPECT_EQ(again.decision(), first.decision());
+  EXPECT_TRUE(again.unchanged());
+  EXPECT_EQ(store_.events().size(), events);
+}
+
+TEST_F(PatientIndexTest, SameResidentIdLinksDeterministically) {
+  auto a = Person("A1", "张", "伟", "1980-01-02", "", v1::SEX_MALE);
+  AddId(&a, v1::RESIDENT_ID, ResidentIdFor("19800102", 1));
+  auto b = Person("B7", "章", "玮", "1980-01-02", "", v1::SEX_MALE);  // typos
+  AddId(&b, v1::RESIDENT_ID, ResidentIdFor("19800102", 1));
+  ASSERT_OK_AND_ASSIGN(auto ra, index_.Register("city-hosp-1", a));
+  ASSERT_OK_AND_ASSIGN(auto rb, index_.Register("county-hosp-east", b));
+  EXPECT_EQ(rb.decision(), v1::MATCHED_DETERMINISTICALLY);
+  EXPECT_EQ(rb.regional_id(), ra.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto x, index_.GetCrossReferences("city-hosp-1", [] {
+    v1::GetCrossReferencesRequest q;
+    q.set_local_id("A1");
+    return q;
+  }()));
+  EXPECT_EQ(x.regional_id(), ra.regional_id());
+  ASSERT_EQ(x.references_size(), 1);
+  EXPECT_EQ(x.references(0).organisation_id(), "county-hosp-east");
+  EXPECT_EQ(x.references(0).local_id(), "B7");
+}
+
+TEST_F(PatientIndexTest, HomophoneNameWithSameBirthDateAndPhoneAutoLinks) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "陈", "丽", "1975-03-07", "13912345678")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("thc-riverside",
+                                               Person("T9", "陈", "莉", "1975-07-03", "13912345678")));
+  EXPECT_EQ(b.decision(), v1::AUTO_LINKED);
+  EXPECT_EQ(b.regional_id(), a.regional_id());
+  EXPECT_GT(b.probability(), 0.99);
+  bool explained = false;
+  for (const auto& f : b.fields()) {
+    if (f.field() == "given_name") {
+      EXPECT_EQ(f.level(), "same pinyin or very close");
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained);
+}
+
+TEST_F(PatientIndexTest, TwinsAreNotAutoLinkedButReviewed) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "李", "明", "2015-05-05", "13800000001")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("city-hosp-1",
+                                               Person("A2", "李", "强", "2015-05-05", "13800000001")));
+  EXPECT_EQ(b.decision(), v1::NEW_IDENTITY_WITH_REVIEW);
+  EXPECT_NE(b.regional_id(), a.regional_id());
+  EXPECT_FALSE(b.review_task_id().empty());
+  EXPECT_EQ(store_.review_tasks(), 1);
+  EXPECT_THAT(EventTypes(), ::testing::Contains("patient.review_created"));
+}
+
+TEST_F(PatientIndexTest, ChangedDemographicsRematch) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "王", "芳", "1990-10-10", "13700000000")));
+  // Registered first with a wrong birth date and phone: a separate person.
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("county-hosp-west",
+                                               Person("W1", "王", "芳", "1960-01-01", "13011111111")));
+  EXPECT_NE(b.regional_id(), a.regional_id());
+  // Corrected: now the same person.
+  ASSERT_OK_AND_ASSIGN(auto c, index_.Register("county-hosp-west",
+                                               Person("W1", "王", "芳", "1990-10-10", "13700000000")));
+  EXPECT_EQ(c.decision(), v1::AUTO_LINKED);
+  EXPECT_EQ(c.regional_id(), a.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto patient, index_.GetPatient(a.regional_id()));
+  EXPECT_EQ(patient.sources_size(), 2);
+}
+
+TEST_F(PatientIndexTest, GoldenRecordPrefersTrustedThenRecentSources) {
+  PatientIndex ranked(&store_, &model_,
+                      PatientIndexOptions{
+                          .trust_rank = [](const std::string& org) {
+                            return org == "city-hosp-1" ? 3 : 1;
+                          },
+                          .today = "20261204"});
+  auto hospital = Person("A1", "赵", "敏", "1985-02-02", "13600000000");
+  auto centre = Person("T1", "赵", "敏", "1985-02-02", "13600000000");
+  centre.mutable_demographics()->set_name_pinyin("zhao min");
+  centre.mutable_demographics()->mutable_address()->set_locality("河畔镇");
+  ASSERT_OK_AND_ASSIGN(auto a, ranked.Register("city-hosp-1", hospital));
+  ASSERT_OK_AND_ASSIGN(auto b, ranked.Register("thc-riverside", centre));
+  ASSERT_EQ(a.regional_id(), b.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto p, ranked.GetPatient(a.regional_id()));
+  EXPECT_EQ(p.golden().family_name(), "赵");
+  EXPECT_EQ(p.golden().name_pinyin(), "zhao min");  // only the centre had it
+  EXPECT_EQ(p.golden().address().locality(), "河畔镇");  // most complete
+}
+
+TEST_F(PatientIndexTest, SearchNeedsEnoughCriteriaAndRanks) {
+  ASSERT_OK(index_.Register("city-hosp-1", Person("A1", "孙", "悦", "2001-06-01", "13500000000")));
+  v1::SearchPatientsRequest q;
+  q.mutable_demographics()->set_family_name("孙");
+  EXPECT_THAT(index_.Search(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("demographics")));
+  q.mutable_demographics()->set_given_name("悦");
+  q.mutable_demographics()->set_birth_date("2001-06-01");
+  ASSERT_OK_AND_ASSIGN(auto found, index_.Search(q));
+  ASSERT_EQ(found.candidates_size(), 1);
+  EXPECT_EQ(found.candidates(0).golden().given_name(), "悦");
+  v1::SearchPatientsRequest by_phone;
+  by_phone.mutable_demographics()->set_phone("13500000000");
+  ASSERT_OK_AND_ASSIGN(auto by_phone_found, index_.Search(by_phone));
+  EXPECT_EQ(by_phone_found.candidates_size(), 1);
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(v1::RegisterPatientRequest*)> mutate;
+  const char* field;
+};
+
+TEST_F(PatientIndexTest, BadInputIsRejectedNamingTheFieldAndStoresNothing) {
+  const std::string secret_name = "秘密名字";
+  const std::vector<BadCase> cases = {
+      {"missing local id", [](auto* r) { r->clear_local_id(); }, "local_id"},
+      {"malformed local id", [](auto* r) { r->set_local_id("a b;DROP"); }, "local_id"},
+      {"bad check character",
+       [](auto* r) {
+         std::string id = ResidentIdFor("19800102", 1);
+         id[17] = id[17] == '1' ? '2' : '1';
+         AddId(r, v1::RESIDENT_ID, id);
+       },
+       "identifiers[0].value"},
+      {"future birth date",
+       [](auto* r) { r->mutable_demographics()->set_birth_date("2099-01-01"); },
+       "demographics.birth_date"},
+      {"impossible birth date",
+       [](auto* r) { r->mutable_demographics()->set_birth_date("1980-02-30"); },
+       "demographics.birth_date"},
+      {"control characters",
+       [&](auto* r) { r->mutable_demographics()->set_given_name(secret_name + "\x07"); },
+       "demographics.given_name"},
+      {"10 MB name",
+       [](auto* r) {
+         r->mutable_demographics()->set_family_name(std::string(10 << 20, 'x'));
+       },
+       "demographics.family_name"},
+      {"unknown identifier type",
+       [](auto* r) {
+         auto* id = r->add_identifiers();
+         id->set_type(static_cast<v1::IdentifierType>(42));
+         id->set_value("123");
+       },
+       "identifiers[0].type"},
+      {"resident id contradicts birth date",
+       [](auto* r) { AddId(r, v1::RESIDENT_ID, ResidentIdFor("19700101", 1)); },
+       "identifiers[0].value"},
+      {"resident id contradicts sex",
+       [](auto* r) {
+         r->mutable_demographics()->set_sex(v1::SEX_MALE);
+         AddId(r, v1::RESIDENT_ID, ResidentIdFor("19800102", 2));  // even: female
+       },
+       "identifiers[0].value"},
+  };
+  for (const BadCase& c : cases) {
+    auto req = Person("A1", "周", secret_name, "1980-01-02");
+    c.mutate(&req);
+    absl::StatusOr<v1::RegisterPatientResponse> r = index_.Register("city-hosp-1", req);
+    EXPECT_THAT(r, StatusIs(absl::StatusCode::kInvalidArgument,
+                            AllOf(HasSubstr(c.field), Not(HasSubstr(secret_name)),
+                                  Not(HasSubstr("19800102")))))
+        << c.name;
+  }
+  EXPECT_TRUE(store_.events().empty());
+  auto none = store_.FindSource("city-hosp-1", "A1");
+  ASSERT_OK(none);
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(PatientIndexTest, GetPatientValidatesTheId) {
+  EXPECT_THAT(index_.GetPatient("not-an-id"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("regional_id")));
+  EXPECT_THAT(index_.GetPatient("123e4567-e89b-42d3-a456-426614174000"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+}  // namespace
+}  // namespace meridian::patient

@@ -1,0 +1,75 @@
+// Storage for the patient index, behind an interface: PgPatientStore
+// (pg_patient_store.h) in production and in the integration tests,
+// InMemoryPatientStore for unit tests; both are held to one contract test
+// (patient_store_test.cc).
+#ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_STORE_H_
+#define MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/message.h"
+#include "libs/outbox/outbox.h"
+#include "meridian/patient/v1/patient_index.pb.h"
+#include "services/patient-index/match_record.h"
+
+namespace meridian::patient {
+
+// A source record: one institution's registration of one patient.
+struct StoredRecord {
+  int64_t id = 0;  // assigned by the store
+  std::string organisation_id;
+  std::string local_id;
+  std::string regional_id;
+  v1::RegisterPatientRequest request;    // normalised, as registered
+  v1::RegisterPatientResponse response;  // the answer given for it
+  MatchRecord match;                     // derived from `request`
+  std::string request_hash;              // of the request as received
+};
+
+// The writes of one registration, applied atomically.
+class PatientUnit {
+ public:
+  virtual ~PatientUnit() = default;
+  virtual absl::StatusOr<std::optional<StoredRecord>> FindSource(
+      const std::string& organisation_id, const std::string& local_id) = 0;
+  // Records sharing a blocking key with `r` (capped per key and overall),
+  // with their regional IDs.
+  virtual absl::StatusOr<std::vector<StoredRecord>> Candidates(
+      const MatchRecord& r, int per_key, int total) = 0;
+  // Inserts (id == 0) or replaces the record and its blocking keys; sets id.
+  virtual absl::Status SaveSource(StoredRecord& record) = 0;
+  virtual absl::Status CreateIdentity(const std::string& regional_id) = 0;
+  // How many source records are linked to `regional_id`.
+  virtual absl::StatusOr<int64_t> CountRecordsOf(
+      const std::string& regional_id) = 0;
+  // Opens a review task for `record_id` against `candidate_id`; returns its ID.
+  virtual absl::StatusOr<std::string> CreateReviewTask(
+      int64_t record_id, int64_t candidate_id, double probability) = 0;
+  // Appends an event to the outbox in the same transaction.
+  virtual absl::Status Emit(const outbox::EventHeader& header,
+                            const google::protobuf::Message& payload) = 0;
+};
+
+class PatientStore {
+ public:
+  virtual ~PatientStore() = default;
+  // Runs `fn` atomically (a transaction; retried on serialization failure,
+  // so `fn` may run more than once).
+  virtual absl::Status Run(const std::function<absl::Status(PatientUnit&)>& fn) = 0;
+  virtual absl::StatusOr<std::optional<StoredRecord>> FindSource(
+      const std::string& organisation_id, const std::string& local_id) = 0;
+  // Every source record linked to `regional_id`, oldest first.
+  virtual absl::StatusOr<std::vector<StoredRecord>> RecordsOf(
+      const std::string& regional_id) = 0;
+  virtual absl::StatusOr<std::vector<StoredRecord>> Candidates(
+      const MatchRecord& r, int per_key, int total) = 0;
+};
+
+}  // namespace meridian::patient
+
+#endif  // MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_STORE_H_

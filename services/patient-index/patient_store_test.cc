@@ -1,0 +1,198 @@
+// One contract for both PatientStore implementations: the in-memory one and
+// PostgreSQL (real server, scratch schema).
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "gtest/gtest.h"
+#include "libs/pg/testing.h"
+#include "libs/status/status_matchers.h"
+#include "services/patient-index/in_memory_patient_store.h"
+#include "services/patient-index/patient_index.h"
+#include "services/patient-index/pg_patient_store.h"
+#include "services/patient-index/test_util.h"
+
+namespace meridian::patient {
+namespace {
+
+using ::testing::UnorderedElementsAre;
+
+struct Backend {
+  virtual ~Backend() = default;
+  virtual PatientStore& store() = 0;
+  virtual int64_t OutboxRows() = 0;
+};
+
+struct MemoryBackend : Backend {
+  PatientStore& store() override { return s; }
+  int64_t OutboxRows() override { return s.events().size(); }
+  InMemoryPatientStore s;
+};
+
+struct PgBackend : Backend {
+  PgBackend() : schema("pi"), s(&schema.pool()) {
+    auto n = pg::Migrate(schema.pool(), schema.name(), AllMigrations());
+    EXPECT_TRUE(n.ok()) << n.status();
+  }
+  PatientStore& store() override { return s; }
+  int64_t OutboxRows() override {
+    return *schema.pool().Transact([](pqxx::work& tx) {
+      return tx.exec1("SELECT count(*) FROM outbox")[0].as<int64_t>();
+    });
+  }
+  pg::testing::ScratchSchema schema;
+  PgPatientStore s;
+};
+
+class PatientStoreContract : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    if (GetParam()) {
+      backend_ = std::make_unique<PgBackend>();
+    } else {
+      backend_ = std::make_unique<MemoryBackend>();
+    }
+  }
+  StoredRecord Record(const std::string& org, const std::string& local,
+                      const std::string& regional, const std::string& family,
+                      const std::string& dob) {
+    StoredRecord r;
+    r.organisation_id = org;
+    r.local_id = local;
+    r.regional_id = regional;
+    r.request = testing::Person(local, family, "明", dob);
+    r.response.set_regional_id(regional);
+    r.request_hash = "h-" + local;
+    r.match.family = family;
+    r.match.given = "明";
+    r.match.birth_date = dob;
+    DerivePinyin(&r.match);
+    return r;
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+constexpr char kRegionalA[] = "123e4567-e89b-42d3-a456-426614174000";
+constexpr char kRegionalB[] = "223e4567-e89b-42d3-a456-426614174000";
+
+TEST_P(PatientStoreContract, SavesFindsAndServesCandidates) {
+  PatientStore& store = backend_->store();
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalB));
+    StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
+    EXPECT_GT(a.id, 0);
+    StoredRecord b = Record("org-b", "2", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
+    StoredRecord c = Record("org-b", "3", kRegionalB, "王", "19500505");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(c));
+    auto n = u.CountRecordsOf(kRegionalA);
+    EXPECT_EQ(*n, 2);
+    return absl::OkStatus();
+  }));
+  ASSERT_OK_AND_ASSIGN(auto found, store.FindSource("org-a", "1"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->regional_id, kRegionalA);
+  EXPECT_EQ(found->request.demographics().family_name(), "李");
+  EXPECT_EQ(found->match.family_pinyin, "li");
+  EXPECT_EQ(found->request_hash, "h-1");
+
+  ASSERT_OK_AND_ASSIGN(auto records, store.RecordsOf(kRegionalA));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].local_id, "1");  // oldest first
+
+  MatchRecord probe = Record("x", "x", "", "李", "19800101").match;
+  ASSERT_OK_AND_ASSIGN(auto candidates, store.Candidates(probe, 50, 100));
+  std::vector<std::string> locals;
+  for (const auto& c : candidates) locals.push_back(c.local_id);
+  EXPECT_THAT(locals, UnorderedElementsAre("1", "2"));
+  ASSERT_OK_AND_ASSIGN(auto capped, store.Candidates(probe, 1, 1));
+  EXPECT_EQ(capped.size(), 1u);
+}
+
+TEST_P(PatientStoreContract, UpdateReplacesBlockingKeys) {
+  PatientStore& store = backend_->store();
+  StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    return u.SaveSource(a);
+  }));
+  a.match.family = "钱";
+  a.match.birth_date = "19990909";
+  DerivePinyin(&a.match);
+  ASSERT_OK(store.Run([&](PatientUnit& u) { return u.SaveSource(a); }));
+  MatchRecord old_probe = Record("x", "x", "", "李", "19800101").match;
+  ASSERT_OK_AND_ASSIGN(auto none, store.Candidates(old_probe, 50, 100));
+  EXPECT_TRUE(none.empty());
+  MatchRecord new_probe = Record("x", "x", "", "钱", "19990909").match;
+  ASSERT_OK_AND_ASSIGN(auto one, store.Candidates(new_probe, 50, 100));
+  EXPECT_EQ(one.size(), 1u);
+}
+
+TEST_P(PatientStoreContract, FailedUnitLeavesNothingBehind) {
+  PatientStore& store = backend_->store();
+  absl::Status s = store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
+    google::protobuf::StringValue payload;
+    MERIDIAN_RETURN_IF_ERROR(
+        u.Emit({.topic = kPatientTopic, .type = "patient.registered", .key = "k"},
+               payload));
+    return absl::AbortedError("changed my mind");
+  });
+  EXPECT_FALSE(s.ok());
+  ASSERT_OK_AND_ASSIGN(auto found, store.FindSource("org-a", "1"));
+  EXPECT_FALSE(found.has_value());
+  EXPECT_EQ(backend_->OutboxRows(), 0);
+}
+
+TEST_P(PatientStoreContract, ReviewTasksAndEvents) {
+  PatientStore& store = backend_->store();
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalB));
+    StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+    StoredRecord b = Record("org-a", "2", kRegionalB, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
+    auto task = u.CreateReviewTask(b.id, a.id, 0.7);
+    EXPECT_TRUE(task.ok());
+    EXPECT_EQ(task->size(), 36u);
+    google::protobuf::StringValue payload;
+    return u.Emit({.topic = kPatientTopic, .type = "patient.review_created",
+                   .key = kRegionalB},
+                  payload);
+  }));
+  EXPECT_EQ(backend_->OutboxRows(), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, PatientStoreContract, ::testing::Values(false, true),
+                         [](const auto& info) {
+                           return info.param ? "Postgres" : "InMemory";
+                         });
+
+// The whole logic over PostgreSQL: registering twice from two institutions.
+TEST(PgPatientIndex, RegistersAndLinksAcrossInstitutions) {
+  PgBackend pg;
+  Model model;
+  PatientIndex index(&pg.store(), &model, {.today = "20261204"});
+  auto a = testing::Person("A1", "刘", "洋", "1988-08-08", "13333333333");
+  testing::AddId(&a, v1::RESIDENT_ID, testing::ResidentIdFor("19880808", 2));
+  auto b = testing::Person("B1", "刘", "阳", "1988-08-08", "13333333333");
+  ASSERT_OK_AND_ASSIGN(auto ra, index.Register("city-hosp-1", a));
+  ASSERT_OK_AND_ASSIGN(auto rb, index.Register("county-hosp-east", b));
+  EXPECT_EQ(ra.decision(), v1::NEW_IDENTITY);
+  EXPECT_EQ(rb.decision(), v1::AUTO_LINKED);
+  EXPECT_EQ(rb.regional_id(), ra.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto again, index.Register("county-hosp-east", b));
+  EXPECT_TRUE(again.unchanged());
+  ASSERT_OK_AND_ASSIGN(auto p, index.GetPatient(ra.regional_id()));
+  EXPECT_EQ(p.sources_size(), 2);
+  EXPECT_EQ(p.identifiers_size(), 1);
+  EXPECT_EQ(pg.OutboxRows(), 4);  // registered + linked, for each record
+}
+
+}  // namespace
+}  // namespace meridian::patient

@@ -1,0 +1,196 @@
+#include "services/patient-index/pg_patient_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/ids/uuid.h"
+#include "libs/outbox/outbox.h"
+#include "libs/pg/sql.h"
+
+namespace meridian::patient {
+namespace {
+
+constexpr char kColumns[] =
+    "id, organisation_id, local_id, regional_id::text, request, response,"
+    " request_hash, family, given, family_pinyin, given_pinyin, sex,"
+    " birth_date, phone, street_number, address, locality, postcode, region,"
+    " resident_id, other_id";
+
+StoredRecord FromRow(const pqxx::row& row) {
+  StoredRecord r;
+  r.id = row[0].as<int64_t>();
+  r.organisation_id = row[1].as<std::string>();
+  r.local_id = row[2].as<std::string>();
+  r.regional_id = row[3].as<std::string>();
+  r.request.ParseFromString(pqxx::binarystring(row[4]).str());
+  r.response.ParseFromString(pqxx::binarystring(row[5]).str());
+  r.request_hash = row[6].as<std::string>();
+  MatchRecord& m = r.match;
+  m.id = r.id;
+  m.family = row[7].as<std::string>();
+  m.given = row[8].as<std::string>();
+  m.family_pinyin = row[9].as<std::string>();
+  m.given_pinyin = row[10].as<std::string>();
+  m.sex = row[11].as<std::string>();
+  m.birth_date = row[12].as<std::string>();
+  m.phone = row[13].as<std::string>();
+  m.street_number = row[14].as<std::string>();
+  m.address = row[15].as<std::string>();
+  m.locality = row[16].as<std::string>();
+  m.postcode = row[17].as<std::string>();
+  m.region = row[18].as<std::string>();
+  m.resident_id = row[19].as<std::string>();
+  m.other_id = row[20].as<std::string>();
+  return r;
+}
+
+std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
+                                   const std::string& local) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kColumns,
+                   " FROM source_record WHERE organisation_id = $1 AND local_id = $2"),
+      org, local);
+  if (r.empty()) return std::nullopt;
+  return FromRow(r[0]);
+}
+
+std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
+                                       int per_key, int total) {
+  std::vector<std::string> keys = BlockingKeys(m);
+  if (keys.empty()) return {};
+  pqxx::result rows = tx.exec_params(
+      absl::StrCat(
+          "SELECT ", kColumns, " FROM source_record WHERE id IN ("
+          " SELECT c.record_id FROM unnest($1::text[]) AS k(key)"
+          " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
+          "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
+          " LIMIT $3)"),
+      pg::TextArray(keys), per_key, total);
+  std::vector<StoredRecord> out;
+  out.reserve(rows.size());
+  for (const auto& row : rows) out.push_back(FromRow(row));
+  return out;
+}
+
+class PgUnit : public PatientUnit {
+ public:
+  explicit PgUnit(pqxx::work& tx) : tx_(tx) {}
+
+  absl::StatusOr<std::optional<StoredRecord>> FindSource(
+      const std::string& org, const std::string& local) override {
+    // Serialise registrations of the same source record.
+    tx_.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    absl::StrCat(org, "/", local));
+    return FindIn(tx_, org, local);
+  }
+  absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
+                                                       int per_key,
+                                                       int total) override {
+    return CandidatesIn(tx_, r, per_key, total);
+  }
+  absl::Status SaveSource(StoredRecord& rec) override {
+    const MatchRecord& m = rec.match;
+    std::string request = rec.request.SerializeAsString();
+    std::string response = rec.response.SerializeAsString();
+    if (rec.id == 0) {
+      rec.id = tx_.exec_params1(
+          "INSERT INTO source_record (organisation_id, local_id, regional_id,"
+          " request, response, request_hash, family, given, family_pinyin,"
+          " given_pinyin, sex, birth_date, phone, street_number, address,"
+          " locality, postcode, region, resident_id, other_id) VALUES"
+          " ($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
+          " $15, $16, $17, $18, $19, $20) RETURNING id",
+          rec.organisation_id, rec.local_id, rec.regional_id,
+          pqxx::binarystring(request), pqxx::binarystring(response),
+          rec.request_hash, m.family, m.given, m.family_pinyin, m.given_pinyin,
+          m.sex, m.birth_date, m.phone, m.street_number, m.address, m.locality,
+          m.postcode, m.region, m.resident_id, m.other_id)[0].as<int64_t>();
+    } else {
+      tx_.exec_params(
+          "UPDATE source_record SET regional_id = $2::uuid, request = $3,"
+          " response = $4, request_hash = $5, family = $6, given = $7,"
+          " family_pinyin = $8, given_pinyin = $9, sex = $10, birth_date = $11,"
+          " phone = $12, street_number = $13, address = $14, locality = $15,"
+          " postcode = $16, region = $17, resident_id = $18, other_id = $19,"
+          " updated_at = now() WHERE id = $1",
+          rec.id, rec.regional_id, pqxx::binarystring(request),
+          pqxx::binarystring(response), rec.request_hash, m.family, m.given,
+          m.family_pinyin, m.given_pinyin, m.sex, m.birth_date, m.phone,
+          m.street_number, m.address, m.locality, m.postcode, m.region,
+          m.resident_id, m.other_id);
+      tx_.exec_params("DELETE FROM blocking_key WHERE record_id = $1", rec.id);
+    }
+    rec.match.id = rec.id;
+    tx_.exec_params(
+        "INSERT INTO blocking_key (key, record_id)"
+        " SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
+        pg::TextArray(BlockingKeys(m)), rec.id);
+    return absl::OkStatus();
+  }
+  absl::Status CreateIdentity(const std::string& regional_id) override {
+    tx_.exec_params("INSERT INTO identity (regional_id) VALUES ($1::uuid)",
+                    regional_id);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int64_t> CountRecordsOf(const std::string& regional_id) override {
+    return tx_.exec_params1(
+        "SELECT count(*) FROM source_record WHERE regional_id = $1::uuid",
+        regional_id)[0].as<int64_t>();
+  }
+  absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
+                                               int64_t candidate_id,
+                                               double probability) override {
+    std::string id = ids::NewUuid();
+    tx_.exec_params(
+        "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
+        " VALUES ($1::uuid, $2, $3, $4)",
+        id, record_id, candidate_id, probability);
+    return id;
+  }
+  absl::Status Emit(const outbox::EventHeader& header,
+                    const google::protobuf::Message& payload) override {
+    return outbox::Append(tx_, header, payload).status();
+  }
+
+ private:
+  pqxx::work& tx_;
+};
+
+}  // namespace
+
+std::vector<pg::MigrationSet> AllMigrations() {
+  return {outbox::MigrationSet(), {"patient_index", &Migrations()}};
+}
+
+absl::Status PgPatientStore::Run(
+    const std::function<absl::Status(PatientUnit&)>& fn) {
+  return pool_->Transact([&](pqxx::work& tx) {
+    PgUnit unit(tx);
+    return fn(unit);
+  });
+}
+
+absl::StatusOr<std::optional<StoredRecord>> PgPatientStore::FindSource(
+    const std::string& org, const std::string& local) {
+  return pool_->Transact([&](pqxx::work& tx) { return FindIn(tx, org, local); });
+}
+
+absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
+    const std::string& regional_id) {
+  return pool_->Transact([&](pqxx::work& tx) {
+    std::vector<StoredRecord> out;
+    for (const auto& row : tx.exec_params(
+             absl::StrCat("SELECT ", kColumns,
+                          " FROM source_record WHERE regional_id = $1::uuid ORDER BY id"),
+             regional_id)) {
+      out.push_back(FromRow(row));
+    }
+    return out;
+  });
+}
+
+absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
+    const MatchRecord& r, int per_key, int total) {
+  return pool_->Transact(
+      [&](pqxx::work& tx) { return CandidatesIn(tx, r, per_key, total); });
+}
+
+}  // namespace meridian::patient
