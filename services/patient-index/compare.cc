@@ -3,17 +3,43 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 #include "services/patient-index/han.h"
 
 namespace meridian::patient {
 
+namespace {
+
+bool IsAscii(absl::string_view s) {
+  for (char c : s) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Code points of `s` into `out` (ASCII fast path, no allocation for short
+// strings).
+void Decode(absl::string_view s, absl::InlinedVector<char32_t, 32>* out) {
+  out->clear();
+  if (IsAscii(s)) {
+    for (char c : s) out->push_back(static_cast<unsigned char>(c));
+    return;
+  }
+  for (char32_t cp : DecodeUtf8(s)) out->push_back(cp);
+}
+
+}  // namespace
+
 double JaroWinkler(absl::string_view sa, absl::string_view sb) {
   if (sa == sb) return sa.empty() ? 0.0 : 1.0;
-  std::vector<char32_t> a = DecodeUtf8(sa), b = DecodeUtf8(sb);
+  absl::InlinedVector<char32_t, 32> a, b;
+  Decode(sa, &a);
+  Decode(sb, &b);
   const int la = a.size(), lb = b.size();
   if (la == 0 || lb == 0) return 0.0;
   const int window = std::max(0, std::max(la, lb) / 2 - 1);
-  std::vector<char> ma(la, 0), mb(lb, 0);
+  absl::InlinedVector<char, 32> ma(la, 0), mb(lb, 0);
   int matches = 0;
   for (int i = 0; i < la; ++i) {
     int lo = std::max(0, i - window), hi = std::min(lb - 1, i + window);
@@ -43,10 +69,12 @@ double JaroWinkler(absl::string_view sa, absl::string_view sb) {
 }
 
 int Levenshtein(absl::string_view sa, absl::string_view sb, int cap) {
-  std::vector<char32_t> a = DecodeUtf8(sa), b = DecodeUtf8(sb);
+  absl::InlinedVector<char32_t, 32> a, b;
+  Decode(sa, &a);
+  Decode(sb, &b);
   const int la = a.size(), lb = b.size();
   if (std::abs(la - lb) > cap) return cap + 1;
-  std::vector<int> prev(lb + 1), cur(lb + 1);
+  absl::InlinedVector<int, 33> prev(lb + 1), cur(lb + 1);
   for (int j = 0; j <= lb; ++j) prev[j] = j;
   for (int i = 1; i <= la; ++i) {
     cur[0] = i;

@@ -31,56 +31,57 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
       }
     }
   }
+  // Rank by weight alone; explain only the chosen candidate.
   const MatchRecord* best_link = nullptr;
-  Score best_link_score;
   const MatchRecord* best_any = nullptr;
-  Score best_any_score;
-  best_link_score.probability = -1;
-  best_any_score.probability = -1;
+  Levels best_link_levels{}, best_any_levels{};
+  double best_link_weight = -1e300, best_any_weight = -1e300;
   for (const MatchRecord* c : candidates) {
     Levels levels = Compare(record, *c);
-    Score s = model.ScoreLevels(levels, record);
+    const double w = model.Weight(levels, record);
     ++result.candidates_scored;
-    if (s.probability > best_any_score.probability) {
+    if (w > best_any_weight) {
       best_any = c;
-      best_any_score = s;
+      best_any_weight = w;
+      best_any_levels = levels;
     }
     const bool different_resident_ids =
         !record.resident_id.empty() && !c->resident_id.empty();
     // Twins share surname, birth date, address and often a parent's phone;
     // what tells them apart is the given name and their own identifiers. A
     // clear given-name disagreement blocks auto-linking unless an identifier
-    // of the person (not of the household) agrees exactly.
-    // Likewise a birth date that is not even close (relatives at one
-    // address often share a name).
+    // of the person (not of the household) agrees exactly. Likewise a birth
+    // date that is not even close (relatives at one address often share a
+    // name).
     const bool personal_id_agrees = levels[kOtherId] == 0;
     const bool given_names_differ = levels[kGiven] == 3 && !personal_id_agrees;
     const bool birth_dates_differ =
         levels[kBirthDate] == 3 && !personal_id_agrees;
-    if (different_resident_ids || given_names_differ || birth_dates_differ) {
+    if (different_resident_ids ||
+        (options.safety_rules && (given_names_differ || birth_dates_differ))) {
       continue;
     }
     if (kept_apart && kept_apart(record, *c)) continue;
-    if (s.probability > best_link_score.probability) {
+    if (w > best_link_weight) {
       best_link = c;
-      best_link_score = s;
+      best_link_weight = w;
+      best_link_levels = levels;
     }
   }
   if (best_link != nullptr &&
-      best_link_score.probability >= options.auto_link_threshold) {
+      Model::Probability(best_link_weight) >= options.auto_link_threshold) {
     result.decision = Decision::kAutoLinked;
     result.candidate = best_link;
-    result.score = std::move(best_link_score);
+    result.score = model.ScoreLevels(best_link_levels, record);
   } else if (best_any != nullptr &&
-             best_any_score.probability >= options.review_threshold) {
+             Model::Probability(best_any_weight) >= options.review_threshold) {
     result.decision = Decision::kNewWithReview;
     result.candidate = best_any;
-    result.score = std::move(best_any_score);
+    result.score = model.ScoreLevels(best_any_levels, record);
   } else if (best_any != nullptr) {
     result.decision = Decision::kNew;
-    result.score = std::move(best_any_score);
+    result.score = model.ScoreLevels(best_any_levels, record);
   }
   return result;
 }
-
 }  // namespace meridian::patient

@@ -20,6 +20,10 @@ struct MatchOptions {
   // Caps, so a common key cannot turn a lookup into a scan.
   int max_candidates_per_key = 50;
   int max_candidates = 300;
+  // The twins / relatives rules below. Off only to compare the bare
+  // Fellegi-Sunter engine with other tools on benchmark data whose
+  // "duplicates" include exactly such cases.
+  bool safety_rules = true;
 };
 
 enum class Decision {

@@ -37,7 +37,9 @@ int NameLevel(const std::string& a, const std::string& ap, const std::string& b,
               const std::string& bp) {
   if (a == b) return 0;
   if (!ap.empty() && ap == bp) return 1;
-  double jw = std::max(JaroWinkler(a, b), JaroWinkler(ap, bp));
+  double jw = JaroWinkler(a, b);
+  // Latin names are their own pinyin: compare once.
+  if (ap != a || bp != b) jw = std::max(jw, JaroWinkler(ap, bp));
   if (jw >= 0.94) return 1;
   if (jw >= 0.88) return 2;
   return 3;
@@ -132,12 +134,15 @@ Levels Compare(const MatchRecord& a, const MatchRecord& b) {
   if (both(kFamily) && both(kGiven)) {
     int family = NameLevel(a.family, a.family_pinyin, b.family, b.family_pinyin);
     int given = NameLevel(a.given, a.given_pinyin, b.given, b.given_pinyin);
-    // Family and given names recorded the other way round.
-    int sf = NameLevel(a.family, a.family_pinyin, b.given, b.given_pinyin);
-    int sg = NameLevel(a.given, a.given_pinyin, b.family, b.family_pinyin);
-    if (sf + sg + 1 < family + given) {
-      family = std::max(sf, 1);
-      given = std::max(sg, 1);
+    // Family and given names recorded the other way round (only worth
+    // checking when the straight comparison is poor).
+    if (family + given >= 3) {
+      int sf = NameLevel(a.family, a.family_pinyin, b.given, b.given_pinyin);
+      int sg = NameLevel(a.given, a.given_pinyin, b.family, b.family_pinyin);
+      if (sf + sg + 1 < family + given) {
+        family = std::max(sf, 1);
+        given = std::max(sg, 1);
+      }
     }
     l[kFamily] = family;
     l[kGiven] = given;
@@ -211,25 +216,44 @@ ModelParameters Model::DefaultParameters() {
   return p;
 }
 
+namespace {
+
+double FieldWeight(const ModelParameters& p, const TermFrequencies& tf,
+                   Field field, int level, const MatchRecord& a) {
+  if (level == kMissing) return 0;
+  double u = p.u[field][level];
+  if (level == 0) {
+    double f = tf.Frequency(field, Value(a, field));
+    if (f > 0) u = std::max(f, 1e-6);
+  }
+  return std::log2(p.m[field][level] / u);
+}
+
+}  // namespace
+
+double Model::Probability(double weight) {
+  return 1.0 / (1.0 + std::exp2(-weight));
+}
+
+double Model::Weight(const Levels& levels, const MatchRecord& a) const {
+  double w = std::log2(params_.prior / (1 - params_.prior));
+  for (int f = 0; f < kNumFields; ++f) {
+    w += FieldWeight(params_, tf_, static_cast<Field>(f), levels[f], a);
+  }
+  return w;
+}
+
 Score Model::ScoreLevels(const Levels& levels, const MatchRecord& a) const {
   Score s;
   s.weight = std::log2(params_.prior / (1 - params_.prior));
+  s.fields.reserve(kNumFields);
   for (int f = 0; f < kNumFields; ++f) {
     const Field field = static_cast<Field>(f);
-    const int level = levels[f];
-    double w = 0;
-    if (level != kMissing) {
-      double u = params_.u[f][level];
-      if (level == 0) {
-        double tf = tf_.Frequency(field, Value(a, field));
-        if (tf > 0) u = std::max(tf, 1e-6);
-      }
-      w = std::log2(params_.m[f][level] / u);
-    }
+    double w = FieldWeight(params_, tf_, field, levels[f], a);
     s.weight += w;
-    s.fields.push_back({field, level, w});
+    s.fields.push_back({field, levels[f], w});
   }
-  s.probability = 1.0 / (1.0 + std::exp2(-s.weight));
+  s.probability = Probability(s.weight);
   return s;
 }
 

@@ -92,7 +92,11 @@ class Model {
             int random_pairs = 200000, uint64_t seed = 1);
 
   Score ScorePair(const MatchRecord& a, const MatchRecord& b) const;
+  // The score with its per-field explanation.
   Score ScoreLevels(const Levels& levels, const MatchRecord& a) const;
+  // Only the total weight (bits), for ranking many candidates.
+  double Weight(const Levels& levels, const MatchRecord& a) const;
+  static double Probability(double weight);
 
   const ModelParameters& parameters() const { return params_; }
   const TermFrequencies& term_frequencies() const { return tf_; }

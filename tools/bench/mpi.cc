@@ -94,6 +94,8 @@ int Mpi(config::Reader& cfg) {
   options.auto_link_threshold = cfg.Int("AUTO_LINK_PERMILLE", 990, 1, 1000) / 1000.0;
   options.review_threshold = cfg.Int("REVIEW_PERMILLE", 500, 1, 1000) / 1000.0;
   const bool print_weights = cfg.Bool("WEIGHTS", false);
+  const bool dump_misses = cfg.Bool("DUMP_MISSES", false);
+  options.safety_rules = cfg.Bool("SAFETY_RULES", true);
   cfg.ExitIfInvalid();
   const bool linking = !file2.empty();
 
@@ -190,6 +192,21 @@ int Mpi(config::Reader& cfg) {
       correct += truth.contains(PairKey(a, b));
     });
   }
+  if (dump_misses) {
+    // Every true pair the engine did not place together, with the reason.
+    for (uint64_t k : truth) {
+      int a = static_cast<int>(k >> 32), b = static_cast<int>(k & 0xffffffff);
+      if (identity[a] == identity[b]) continue;
+      patient::Levels l = patient::Compare(records[b], records[a]);
+      patient::Score s = model.ScoreLevels(l, records[b]);
+      std::cerr << (candidate_set.contains(k) ? "scored " : "unblocked ")
+                << "p=" << s.probability << " levels:";
+      for (int f = 0; f < patient::kNumFields; ++f) std::cerr << " " << int(l[f]);
+      std::cerr << " | " << records[a].given << " " << records[a].family << " "
+                << records[a].birth_date << " / " << records[b].given << " "
+                << records[b].family << " " << records[b].birth_date << "\n";
+    }
+  }
   int64_t truth_in_candidates = 0;
   for (uint64_t k : truth) truth_in_candidates += candidate_set.contains(k);
   const double total_pairs =
@@ -213,6 +230,7 @@ int Mpi(config::Reader& cfg) {
             << ",\"f1\":" << f1 << ",\"review_tasks\":" << reviews
             << ",\"em_iterations\":" << iterations
             << ",\"auto_link_threshold\":" << options.auto_link_threshold
+            << ",\"safety_rules\":" << (options.safety_rules ? "true" : "false")
             << ",\"seconds\":" << seconds
             << ",\"blocking_seconds\":" << block_seconds
             << ",\"training_seconds\":" << train_seconds
