@@ -293,49 +293,92 @@ int Model::Train(const std::vector<MatchRecord>& records,
     }
   }
 
-  // m and the prior by EM over the distinct comparison patterns.
+  // The prior: the share of candidate pairs that deterministic rules call a
+  // match (a resident ID, personal identifier or phone agreeing exactly, or
+  // names and birth date all exact).
   std::map<Levels, double> patterns;
+  double deterministic = 0;
   for (const auto& [a, b] : candidate_pairs) {
-    patterns[Compare(records[a], records[b])] += 1;
+    const MatchRecord& ra = records[a];
+    const MatchRecord& rb = records[b];
+    Levels l = Compare(ra, rb);
+    patterns[l] += 1;
+    const bool ids = (!ra.resident_id.empty() && ra.resident_id == rb.resident_id) ||
+                     l[kOtherId] == 0 || l[kPhone] == 0;
+    const bool names_dob = l[kFamily] == 0 && l[kGiven] == 0 && l[kBirthDate] == 0;
+    if (ids || names_dob) deterministic += 1;
   }
   if (patterns.empty()) return 0;
-  double total_pairs = candidate_pairs.size();
-  int iteration = 0;
-  for (; iteration < 100; ++iteration) {
-    double m_num[kNumFields][kMaxLevels] = {};
-    double m_den[kNumFields] = {};
-    double matched = 0;
+  params_.prior = std::clamp(deterministic / candidate_pairs.size(), 1e-5, 0.5);
+
+  // m by EM in two rounds, as Splink does: left to all candidate pairs at
+  // once, EM drifts to a "match" class that merely shares a blocking key
+  // (same surname and birth year). Round 1 takes the pairs with the same
+  // birth date and learns m of every other field; round 2 takes the pairs
+  // with the same family and given names and learns m of the birth date.
+  // Within a round the conditioning fields are left out of the likelihood
+  // and the round's own match rate is free.
+  auto em_round = [&](auto keep, std::array<bool, kNumFields> learn) {
+    std::map<Levels, double> sub;
     for (const auto& [levels, count] : patterns) {
-      double log_m = std::log(params_.prior), log_u = std::log(1 - params_.prior);
-      for (int f = 0; f < kNumFields; ++f) {
-        if (levels[f] == kMissing) continue;
-        log_m += std::log(params_.m[f][levels[f]]);
-        log_u += std::log(params_.u[f][levels[f]]);
-      }
-      const double g = 1.0 / (1.0 + std::exp(log_u - log_m));
-      matched += g * count;
-      for (int f = 0; f < kNumFields; ++f) {
-        if (levels[f] == kMissing) continue;
-        m_num[f][levels[f]] += g * count;
-        m_den[f] += g * count;
-      }
+      if (keep(levels)) sub[levels] += count;
     }
-    double change = 0;
+    if (sub.empty()) return 0;
+    double prior = 0.5;
+    ModelParameters p = params_;
+    int it = 0;
+    for (; it < 100; ++it) {
+      double m_num[kNumFields][kMaxLevels] = {};
+      double m_den[kNumFields] = {};
+      double matched = 0, total = 0;
+      for (const auto& [levels, count] : sub) {
+        double log_m = std::log(prior), log_u = std::log(1 - prior);
+        for (int f = 0; f < kNumFields; ++f) {
+          if (!learn[f] || levels[f] == kMissing) continue;
+          log_m += std::log(p.m[f][levels[f]]);
+          log_u += std::log(p.u[f][levels[f]]);
+        }
+        const double g = 1.0 / (1.0 + std::exp(log_u - log_m));
+        matched += g * count;
+        total += count;
+        for (int f = 0; f < kNumFields; ++f) {
+          if (levels[f] == kMissing) continue;
+          m_num[f][levels[f]] += g * count;
+          m_den[f] += g * count;
+        }
+      }
+      double change = 0;
+      for (int f = 0; f < kNumFields; ++f) {
+        if (!learn[f] || m_den[f] <= 0) continue;
+        const int levels = LevelCount(static_cast<Field>(f));
+        for (int l = 0; l < levels; ++l) {
+          double v = (m_num[f][l] + 1e-3) / (m_den[f] + 1e-3 * levels);
+          change = std::max(change, std::abs(v - p.m[f][l]));
+          p.m[f][l] = v;
+        }
+      }
+      const double next = std::clamp(matched / total, 1e-4, 0.9999);
+      change = std::max(change, std::abs(next - prior));
+      prior = next;
+      if (change < 1e-5) break;
+    }
     for (int f = 0; f < kNumFields; ++f) {
-      const int levels = LevelCount(static_cast<Field>(f));
-      if (m_den[f] <= 0) continue;
-      for (int l = 0; l < levels; ++l) {
-        double m = (m_num[f][l] + 1e-3) / (m_den[f] + 1e-3 * levels);
-        change = std::max(change, std::abs(m - params_.m[f][l]));
-        params_.m[f][l] = m;
-      }
+      if (!learn[f]) continue;
+      for (int l = 0; l < kMaxLevels; ++l) params_.m[f][l] = p.m[f][l];
     }
-    const double prior = std::clamp(matched / total_pairs, 1e-6, 0.999);
-    change = std::max(change, std::abs(prior - params_.prior));
-    params_.prior = prior;
-    if (change < 1e-5) break;
-  }
-  return iteration + 1;
+    return it + 1;
+  };
+  std::array<bool, kNumFields> all_but_dob;
+  all_but_dob.fill(true);
+  all_but_dob[kBirthDate] = false;
+  std::array<bool, kNumFields> only_dob{};
+  only_dob[kBirthDate] = true;
+  int iterations = em_round(
+      [](const Levels& l) { return l[kBirthDate] == 0; }, all_but_dob);
+  iterations += em_round(
+      [](const Levels& l) { return l[kFamily] == 0 && l[kGiven] == 0; },
+      only_dob);
+  return iterations;
 }
 
 std::string Model::Describe() const {

@@ -1,7 +1,8 @@
 // Fellegi-Sunter record linkage: per-field comparison levels, m and u
-// probabilities (u from random pairs, m and the match prior by EM over the
-// blocked candidate pairs), term-frequency adjustment of exact agreement on
-// names and places, and a per-field explanation of every score.
+// probabilities (u from random pairs; the match prior from deterministic
+// rules; m by EM over the blocked candidate pairs), term-frequency adjustment
+// of exact agreement on names and places, and a per-field explanation of
+// every score.
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_MODEL_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_MODEL_H_
 
@@ -85,8 +86,8 @@ class Model {
       : params_(params) {}
 
   // u from `random_pairs` random pairs of `records`; TF tables from all of
-  // them; m and the prior by EM over `candidate_pairs`. Returns the number of
-  // EM iterations run.
+  // them; the prior from deterministic rules over `candidate_pairs` and m by
+  // EM over them. Returns the number of EM iterations run.
   int Train(const std::vector<MatchRecord>& records,
             const std::vector<std::pair<int, int>>& candidate_pairs,
             int random_pairs = 200000, uint64_t seed = 1);

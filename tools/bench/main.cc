@@ -215,7 +215,7 @@ int main(int argc, char** argv) {
   if (which != "outbox" && which != "mpi") {
     std::cerr << "usage: meridian_bench outbox [--events=N] [--runs=R] "
                  "[--batch=B] [--payload_bytes=P]\n"
-                 "       meridian_bench mpi --febrl=FILE [--febrl2=FILE] "
+                 "       meridian_bench mpi --febrl=FILE [--febrl=FILE2] | --csv=FILE "
                  "[--auto_link_permille=990] [--safety_rules=false] [--weights=true]\n"
                  "(MERIDIAN_PG_URI and MERIDIAN_KAFKA_BROKERS from the "
                  "environment: eval \"$(tools/meridian env)\")"
