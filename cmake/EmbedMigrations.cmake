@@ -1,6 +1,7 @@
 # Script mode: writes OUT, a C++ file returning FILES as pg::Migration values.
 # File names must look like 0001_create_outbox.sql.
 set(body "")
+string(REPLACE "|" ";" FILES "${FILES}")
 foreach(f ${FILES})
   get_filename_component(fname ${f} NAME_WE)
   if(NOT fname MATCHES "^([0-9]+)_(.+)$")

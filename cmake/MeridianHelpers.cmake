@@ -85,13 +85,16 @@ function(meridian_sql_migrations name)
   file(GLOB sql_files CONFIGURE_DEPENDS ${ARG_DIR}/*.sql)
   list(SORT sql_files)
   set(out ${CMAKE_CURRENT_BINARY_DIR}/${name}_migrations.cc)
+  # A CMake list would split into several arguments: pass it "|"-separated.
+  string(REPLACE ";" "|" sql_files_arg "${sql_files}")
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAMESPACE=${ARG_NAMESPACE}
-            -DFUNCTION=${ARG_FUNCTION} "-DFILES=${sql_files}"
+            -DFUNCTION=${ARG_FUNCTION} "-DFILES=${sql_files_arg}"
             -P ${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake
     DEPENDS ${sql_files} ${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake
-    COMMENT "embedding migrations for ${name}")
+    COMMENT "embedding migrations for ${name}"
+    VERBATIM)
   add_library(meridian_${name} ${out})
   add_library(meridian::${name} ALIAS meridian_${name})
   target_link_libraries(meridian_${name} PUBLIC meridian::pg)

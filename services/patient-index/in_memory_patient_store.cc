@@ -52,9 +52,42 @@ class Unit : public PatientUnit {
     for (const auto& [id, r] : s_->records) n += r.regional_id == regional_id;
     return n;
   }
-  absl::StatusOr<std::string> CreateReviewTask(int64_t, int64_t, double) override {
+  absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
+                                               int64_t candidate_id,
+                                               double probability) override {
     ++s_->review_tasks;
-    return ids::NewUuid();
+    ReviewTaskRow row{ids::NewUuid(), record_id, candidate_id, probability,
+                      static_cast<int64_t>(s_->tasks.size())};
+    s_->tasks.push_back(row);
+    return row.id;
+  }
+  absl::Status KeepApart(int64_t a, int64_t b) override {
+    s_->kept_apart.insert({std::min(a, b), std::max(a, b)});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<int64_t>> KeptApartFrom(int64_t id) override {
+    std::vector<int64_t> out;
+    for (const auto& [a, b] : s_->kept_apart) {
+      if (a == id) out.push_back(b);
+      if (b == id) out.push_back(a);
+    }
+    return out;
+  }
+  absl::StatusOr<ReviewTaskRow> TakeOpenReviewTask(const std::string& id) override {
+    for (const ReviewTaskRow& t : s_->tasks) {
+      if (t.id == id && !s_->closed_tasks.contains(id)) return t;
+    }
+    return absl::NotFoundError("review_task_id: no open review task");
+  }
+  absl::StatusOr<StoredRecord> RecordById(int64_t id) override {
+    auto it = s_->records.find(id);
+    if (it == s_->records.end()) return absl::NotFoundError("no such record");
+    return it->second;
+  }
+  absl::Status CloseReviewTask(const std::string& id, const std::string&,
+                               const std::string&, const std::string&) override {
+    s_->closed_tasks.insert(id);
+    return absl::OkStatus();
   }
   absl::Status Emit(const outbox::EventHeader& header,
                     const google::protobuf::Message& payload) override {
@@ -101,6 +134,30 @@ absl::StatusOr<std::vector<StoredRecord>> InMemoryPatientStore::Candidates(
     const MatchRecord& r, int per_key, int total) {
   std::lock_guard<std::mutex> lock(mu_);
   return CandidatesIn(state_, r, per_key, total);
+}
+
+absl::StatusOr<std::vector<ReviewTaskRow>> InMemoryPatientStore::OpenReviewTasks(
+    const std::string& after_id, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ReviewTaskRow> out;
+  bool started = after_id.empty();
+  for (const ReviewTaskRow& t : state_.tasks) {
+    if (!started) {
+      started = t.id == after_id;
+      continue;
+    }
+    if (state_.closed_tasks.contains(t.id)) continue;
+    if (static_cast<int>(out.size()) >= limit) break;
+    out.push_back(t);
+  }
+  return out;
+}
+
+absl::StatusOr<StoredRecord> InMemoryPatientStore::RecordById(int64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = state_.records.find(id);
+  if (it == state_.records.end()) return absl::NotFoundError("no such record");
+  return it->second;
 }
 
 std::vector<EmittedEvent> InMemoryPatientStore::events() const {

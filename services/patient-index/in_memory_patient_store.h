@@ -29,6 +29,9 @@ class InMemoryPatientStore : public PatientStore {
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
                                                        int per_key,
                                                        int total) override;
+  absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
+      const std::string& after_id, int limit) override;
+  absl::StatusOr<StoredRecord> RecordById(int64_t id) override;
 
   std::vector<EmittedEvent> events() const;
   int review_tasks() const;
@@ -38,6 +41,9 @@ class InMemoryPatientStore : public PatientStore {
     std::map<std::pair<std::string, std::string>, int64_t> by_source;
     std::set<std::string> identities;
     std::vector<EmittedEvent> events;
+    std::vector<ReviewTaskRow> tasks;  // in creation order
+    std::set<std::string> closed_tasks;
+    std::set<std::pair<int64_t, int64_t>> kept_apart;  // (min, max)
     int review_tasks = 0;
     int64_t next_id = 1;
   };

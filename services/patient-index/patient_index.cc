@@ -247,7 +247,15 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     for (const StoredRecord& c : candidates) {
       if (c.id != record.id) pointers.push_back(&c.match);
     }
-    MatchResult result = Decide(*model_, record.match, pointers, options_.match);
+    std::vector<int64_t> apart;
+    if (record.id != 0) {
+      MERIDIAN_ASSIGN_OR_RETURN(apart, unit.KeptApartFrom(record.id));
+    }
+    KeptApart kept_apart = [&](const MatchRecord&, const MatchRecord& c) {
+      return std::find(apart.begin(), apart.end(), c.id) != apart.end();
+    };
+    MatchResult result =
+        Decide(*model_, record.match, pointers, options_.match, kept_apart);
     const StoredRecord* matched = nullptr;
     for (const StoredRecord& c : candidates) {
       if (result.candidate == &c.match) matched = &c;
@@ -483,6 +491,92 @@ absl::StatusOr<v1::SearchPatientsResponse> PatientIndex::Search(
     c->set_score(score.weight);
     *c->mutable_golden() = Golden(regional_id, records).golden();
   }
+  return out;
+}
+
+absl::StatusOr<v1::ListReviewTasksResponse> PatientIndex::ListReviewTasks(
+    const v1::ListReviewTasksRequest& request) {
+  const int size = std::clamp(request.page_size() > 0 ? request.page_size() : 20, 1, 100);
+  if (!request.page_token().empty() && !ids::IsUuid(request.page_token())) {
+    return Invalid("page_token", "not a token from a previous response");
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<ReviewTaskRow> rows,
+                            store_->OpenReviewTasks(request.page_token(), size + 1));
+  v1::ListReviewTasksResponse out;
+  for (size_t i = 0; i < rows.size() && static_cast<int>(i) < size; ++i) {
+    const ReviewTaskRow& row = rows[i];
+    MERIDIAN_ASSIGN_OR_RETURN(StoredRecord record, store_->RecordById(row.record_id));
+    MERIDIAN_ASSIGN_OR_RETURN(StoredRecord candidate,
+                              store_->RecordById(row.candidate_id));
+    v1::ReviewTask* t = out.add_tasks();
+    t->set_id(row.id);
+    t->mutable_record()->set_organisation_id(record.organisation_id);
+    t->mutable_record()->set_local_id(record.local_id);
+    t->set_record_regional_id(record.regional_id);
+    t->mutable_candidate()->set_organisation_id(candidate.organisation_id);
+    t->mutable_candidate()->set_local_id(candidate.local_id);
+    t->set_candidate_regional_id(candidate.regional_id);
+    t->set_probability(row.probability);
+    t->set_created_at(row.created_at);
+  }
+  if (static_cast<int>(rows.size()) > size) {
+    out.set_next_page_token(rows[size - 1].id);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
+    const std::string& operator_organisation,
+    const v1::ResolveReviewTaskRequest& request) {
+  if (!ids::IsUuid(request.review_task_id())) {
+    return Invalid("review_task_id", "not a review task ID");
+  }
+  if (request.resolution() != v1::LINK && request.resolution() != v1::KEEP_APART) {
+    return Invalid("resolution", "must be LINK or KEEP_APART");
+  }
+  if (request.reason().empty()) return Invalid("reason", "required");
+  MERIDIAN_RETURN_IF_ERROR(CheckText("reason", request.reason(), kMaxTextChars));
+  v1::ResolveReviewTaskResponse out;
+  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(ReviewTaskRow task,
+                              unit.TakeOpenReviewTask(request.review_task_id()));
+    MERIDIAN_ASSIGN_OR_RETURN(StoredRecord record, unit.RecordById(task.record_id));
+    MERIDIAN_ASSIGN_OR_RETURN(StoredRecord candidate,
+                              unit.RecordById(task.candidate_id));
+    const std::string previous = record.regional_id;
+    if (request.resolution() == v1::KEEP_APART) {
+      MERIDIAN_RETURN_IF_ERROR(unit.KeepApart(record.id, candidate.id));
+    } else if (record.regional_id != candidate.regional_id) {
+      record.regional_id = candidate.regional_id;
+      record.response.set_regional_id(candidate.regional_id);
+      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
+      v1::PatientLinked link;
+      link.set_organisation_id(record.organisation_id);
+      link.set_local_id(record.local_id);
+      link.set_regional_id(record.regional_id);
+      link.set_previous_regional_id(previous);
+      MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+          {.topic = kPatientTopic, .type = "patient.linked",
+           .key = record.regional_id, .source_organisation = operator_organisation,
+           .regional_patient_id = record.regional_id, .producer = "patient-index"},
+          link));
+    }
+    MERIDIAN_RETURN_IF_ERROR(unit.CloseReviewTask(
+        task.id, request.resolution() == v1::LINK ? "linked" : "kept_apart",
+        operator_organisation, request.reason()));
+    v1::ReviewTaskResolved resolved;
+    resolved.set_review_task_id(task.id);
+    resolved.set_resolution(request.resolution());
+    resolved.set_resolved_by(operator_organisation);
+    resolved.set_regional_id(record.regional_id);
+    MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+        {.topic = kPatientTopic, .type = "patient.review_resolved",
+         .key = record.regional_id, .source_organisation = operator_organisation,
+         .regional_patient_id = record.regional_id, .producer = "patient-index"},
+        resolved));
+    out.set_regional_id(record.regional_id);
+    return absl::OkStatus();
+  }));
   return out;
 }
 

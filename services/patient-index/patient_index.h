@@ -56,6 +56,14 @@ class PatientIndex {
       const v1::GetCrossReferencesRequest& request);
   absl::StatusOr<v1::SearchPatientsResponse> Search(
       const v1::SearchPatientsRequest& request);
+  absl::StatusOr<v1::ListReviewTasksResponse> ListReviewTasks(
+      const v1::ListReviewTasksRequest& request);
+  // LINK moves the task's record into the candidate's identity; KEEP_APART
+  // remembers the pair so it is never auto-linked again. Either way the task
+  // closes with who decided and why.
+  absl::StatusOr<v1::ResolveReviewTaskResponse> ResolveReviewTask(
+      const std::string& operator_organisation,
+      const v1::ResolveReviewTaskRequest& request);
 
  private:
   std::string Today() const;

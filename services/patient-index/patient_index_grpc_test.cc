@@ -104,5 +104,30 @@ TEST_F(PatientIndexGrpcTest, BadInputAndRolesAreRefusedCleanly) {
             grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(PatientIndexGrpcTest, OperatorResolvesReviewTasks) {
+  v1::RegisterPatientResponse a, b;
+  ASSERT_TRUE(Register("city-hosp-1",
+                       testing::Person("K1", "罗", "佳", "2016-03-03", "13900000009"), &a).ok());
+  ASSERT_TRUE(Register("city-hosp-1",
+                       testing::Person("K2", "罗", "毅", "2016-03-03", "13900000009"), &b).ok());
+  ASSERT_EQ(b.decision(), v1::NEW_IDENTITY_WITH_REVIEW);
+
+  v1::ListReviewTasksResponse tasks;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  EXPECT_EQ(StubAs("city-hosp-1")->ListReviewTasks(ctx.get(), {}, &tasks).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("meridian-ops")->ListReviewTasks(ctx.get(), {}, &tasks).ok());
+  ASSERT_EQ(tasks.tasks_size(), 1);
+  v1::ResolveReviewTaskRequest r;
+  r.set_review_task_id(tasks.tasks(0).id());
+  r.set_resolution(v1::KEEP_APART);
+  r.set_reason("twins");
+  v1::ResolveReviewTaskResponse out;
+  ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("meridian-ops")->ResolveReviewTask(ctx.get(), r, &out).ok());
+  EXPECT_EQ(out.regional_id(), b.regional_id());
+}
+
 }  // namespace
 }  // namespace meridian::patient

@@ -91,4 +91,21 @@ grpc::Status PatientIndexService::SearchPatients(
   return Reply(index_->Search(*request), response);
 }
 
+grpc::Status PatientIndexService::ListReviewTasks(
+    grpc::ServerContext* ctx, const v1::ListReviewTasksRequest* request,
+    v1::ListReviewTasksResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kOperator});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(index_->ListReviewTasks(*request), response);
+}
+
+grpc::Status PatientIndexService::ResolveReviewTask(
+    grpc::ServerContext* ctx, const v1::ResolveReviewTaskRequest* request,
+    v1::ResolveReviewTaskResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kOperator});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(index_->ResolveReviewTask(caller->organisation_id, *request),
+               response);
+}
+
 }  // namespace meridian::patient

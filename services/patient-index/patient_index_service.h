@@ -35,6 +35,12 @@ class PatientIndexService : public v1::PatientIndex::Service {
   grpc::Status SearchPatients(grpc::ServerContext* ctx,
                               const v1::SearchPatientsRequest* request,
                               v1::SearchPatientsResponse* response) override;
+  grpc::Status ListReviewTasks(grpc::ServerContext* ctx,
+                               const v1::ListReviewTasksRequest* request,
+                               v1::ListReviewTasksResponse* response) override;
+  grpc::Status ResolveReviewTask(grpc::ServerContext* ctx,
+                                 const v1::ResolveReviewTaskRequest* request,
+                                 v1::ResolveReviewTaskResponse* response) override;
 
  private:
   PatientIndex* index_;

@@ -108,6 +108,54 @@ TEST_F(PatientIndexTest, TwinsAreNotAutoLinkedButReviewed) {
   EXPECT_THAT(EventTypes(), ::testing::Contains("patient.review_created"));
 }
 
+TEST_F(PatientIndexTest, ReviewLinkMovesTheRecord) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "李", "明", "2015-05-05", "13800000001")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("thc-riverside",
+                                               Person("T1", "李", "强", "2015-05-05", "13800000001")));
+  ASSERT_EQ(b.decision(), v1::NEW_IDENTITY_WITH_REVIEW);
+  ASSERT_OK_AND_ASSIGN(auto tasks, index_.ListReviewTasks({}));
+  ASSERT_EQ(tasks.tasks_size(), 1);
+  EXPECT_EQ(tasks.tasks(0).id(), b.review_task_id());
+  EXPECT_EQ(tasks.tasks(0).record().local_id(), "T1");
+  EXPECT_EQ(tasks.tasks(0).candidate().local_id(), "A1");
+
+  v1::ResolveReviewTaskRequest resolve;
+  resolve.set_review_task_id(b.review_task_id());
+  resolve.set_resolution(v1::LINK);
+  EXPECT_THAT(index_.ResolveReviewTask("meridian-ops", resolve),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reason")));
+  resolve.set_reason("same child: nickname at the health centre");
+  ASSERT_OK_AND_ASSIGN(auto resolved, index_.ResolveReviewTask("meridian-ops", resolve));
+  EXPECT_EQ(resolved.regional_id(), a.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto p, index_.GetPatient(a.regional_id()));
+  EXPECT_EQ(p.sources_size(), 2);
+  EXPECT_EQ(index_.ListReviewTasks({})->tasks_size(), 0);
+  EXPECT_THAT(index_.ResolveReviewTask("meridian-ops", resolve),
+              StatusIs(absl::StatusCode::kNotFound));  // closed
+  EXPECT_THAT(EventTypes(), ::testing::Contains("patient.review_resolved"));
+}
+
+TEST_F(PatientIndexTest, KeptApartPairIsNeverAutoLinkedAgain) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "李", "明", "2015-05-05", "13800000001")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("city-hosp-1",
+                                               Person("A2", "李", "强", "2015-05-05", "13800000001")));
+  ASSERT_EQ(b.decision(), v1::NEW_IDENTITY_WITH_REVIEW);
+  v1::ResolveReviewTaskRequest resolve;
+  resolve.set_review_task_id(b.review_task_id());
+  resolve.set_resolution(v1::KEEP_APART);
+  resolve.set_reason("twins: checked with the parents");
+  ASSERT_OK_AND_ASSIGN(auto resolved, index_.ResolveReviewTask("meridian-ops", resolve));
+  EXPECT_EQ(resolved.regional_id(), b.regional_id());
+  // A2 is later re-registered with a clerk's typo that makes it look exactly
+  // like A1: it would auto-link, but the pair is kept apart.
+  ASSERT_OK_AND_ASSIGN(auto again, index_.Register("city-hosp-1",
+                                                   Person("A2", "李", "明", "2015-05-05", "13800000001")));
+  EXPECT_NE(again.decision(), v1::AUTO_LINKED);
+  EXPECT_NE(again.regional_id(), a.regional_id());
+}
+
 TEST_F(PatientIndexTest, ChangedDemographicsRematch) {
   ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
                                                Person("A1", "王", "芳", "1990-10-10", "13700000000")));

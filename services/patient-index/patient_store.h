@@ -31,6 +31,14 @@ struct StoredRecord {
   std::string request_hash;              // of the request as received
 };
 
+struct ReviewTaskRow {
+  std::string id;
+  int64_t record_id = 0;
+  int64_t candidate_id = 0;
+  double probability = 0;
+  int64_t created_at = 0;  // seconds since the epoch
+};
+
 // The writes of one registration, applied atomically.
 class PatientUnit {
  public:
@@ -50,6 +58,18 @@ class PatientUnit {
   // Opens a review task for `record_id` against `candidate_id`; returns its ID.
   virtual absl::StatusOr<std::string> CreateReviewTask(
       int64_t record_id, int64_t candidate_id, double probability) = 0;
+  // Records `a` and `b` must never be auto-linked.
+  virtual absl::Status KeepApart(int64_t a, int64_t b) = 0;
+  // The records kept apart from `record_id`.
+  virtual absl::StatusOr<std::vector<int64_t>> KeptApartFrom(int64_t record_id) = 0;
+  // An open review task, locked for resolution; NOT_FOUND when there is no
+  // open task with that ID.
+  virtual absl::StatusOr<ReviewTaskRow> TakeOpenReviewTask(const std::string& id) = 0;
+  virtual absl::StatusOr<StoredRecord> RecordById(int64_t id) = 0;
+  virtual absl::Status CloseReviewTask(const std::string& id,
+                                       const std::string& resolution,
+                                       const std::string& resolved_by,
+                                       const std::string& reason) = 0;
   // Appends an event to the outbox in the same transaction.
   virtual absl::Status Emit(const outbox::EventHeader& header,
                             const google::protobuf::Message& payload) = 0;
@@ -68,6 +88,11 @@ class PatientStore {
       const std::string& regional_id) = 0;
   virtual absl::StatusOr<std::vector<StoredRecord>> Candidates(
       const MatchRecord& r, int per_key, int total) = 0;
+  // Open review tasks, oldest first, after task `after_id` (empty: from the
+  // start), at most `limit`.
+  virtual absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
+      const std::string& after_id, int limit) = 0;
+  virtual absl::StatusOr<StoredRecord> RecordById(int64_t id) = 0;
 };
 
 }  // namespace meridian::patient

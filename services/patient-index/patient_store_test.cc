@@ -168,6 +168,54 @@ TEST_P(PatientStoreContract, ReviewTasksAndEvents) {
   EXPECT_EQ(backend_->OutboxRows(), 1);
 }
 
+TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
+  PatientStore& store = backend_->store();
+  std::vector<std::string> ids;
+  int64_t a_id = 0, b_id = 0;
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+    StoredRecord b = Record("org-a", "2", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
+    a_id = a.id;
+    b_id = b.id;
+    for (int i = 0; i < 3; ++i) {
+      auto id = u.CreateReviewTask(b.id, a.id, 0.6 + i / 10.0);
+      if (!id.ok()) return id.status();
+      ids.push_back(*id);
+    }
+    return absl::OkStatus();
+  }));
+  ASSERT_OK_AND_ASSIGN(auto page1, store.OpenReviewTasks("", 2));
+  ASSERT_EQ(page1.size(), 2u);
+  EXPECT_EQ(page1[0].id, ids[0]);
+  ASSERT_OK_AND_ASSIGN(auto page2, store.OpenReviewTasks(page1[1].id, 2));
+  ASSERT_EQ(page2.size(), 1u);
+  EXPECT_EQ(page2[0].id, ids[2]);
+  EXPECT_EQ(page2[0].record_id, b_id);
+  EXPECT_EQ(page2[0].candidate_id, a_id);
+
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    auto task = u.TakeOpenReviewTask(ids[1]);
+    if (!task.ok()) return task.status();
+    MERIDIAN_RETURN_IF_ERROR(u.KeepApart(task->candidate_id, task->record_id));
+    MERIDIAN_RETURN_IF_ERROR(u.KeepApart(task->record_id, task->candidate_id));
+    return u.CloseReviewTask(ids[1], "kept_apart", "meridian-ops", "twins");
+  }));
+  ASSERT_OK_AND_ASSIGN(auto open, store.OpenReviewTasks("", 10));
+  EXPECT_EQ(open.size(), 2u);
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    EXPECT_THAT(u.TakeOpenReviewTask(ids[1]),
+                ::meridian::testing::StatusIs(absl::StatusCode::kNotFound));
+    auto apart = u.KeptApartFrom(a_id);
+    EXPECT_THAT(*apart, ::testing::ElementsAre(b_id));
+    auto apart_b = u.KeptApartFrom(b_id);
+    EXPECT_THAT(*apart_b, ::testing::ElementsAre(a_id));
+    return absl::OkStatus();
+  }));
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, PatientStoreContract, ::testing::Values(false, true),
                          [](const auto& info) {
                            return info.param ? "Postgres" : "InMemory";

@@ -70,6 +70,23 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
   return out;
 }
 
+absl::StatusOr<StoredRecord> ById(pqxx::work& tx, int64_t id) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kColumns, " FROM source_record WHERE id = $1"), id);
+  if (r.empty()) return absl::NotFoundError("no such record");
+  return FromRow(r[0]);
+}
+
+ReviewTaskRow TaskFromRow(const pqxx::row& row) {
+  return ReviewTaskRow{row[0].as<std::string>(), row[1].as<int64_t>(),
+                       row[2].as<int64_t>(), row[3].as<double>(),
+                       row[4].as<int64_t>()};
+}
+
+constexpr char kTaskColumns[] =
+    "id::text, record_id, candidate_record_id, probability,"
+    " extract(epoch FROM created_at)::bigint";
+
 class PgUnit : public PatientUnit {
  public:
   explicit PgUnit(pqxx::work& tx) : tx_(tx) {}
@@ -145,6 +162,41 @@ class PgUnit : public PatientUnit {
         id, record_id, candidate_id, probability);
     return id;
   }
+  absl::Status KeepApart(int64_t a, int64_t b) override {
+    tx_.exec_params(
+        "INSERT INTO kept_apart (record_a, record_b) VALUES (least($1::bigint,"
+        " $2::bigint), greatest($1::bigint, $2::bigint)) ON CONFLICT DO NOTHING",
+        a, b);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<int64_t>> KeptApartFrom(int64_t id) override {
+    std::vector<int64_t> out;
+    for (const auto& row : tx_.exec_params(
+             "SELECT record_b FROM kept_apart WHERE record_a = $1 UNION ALL"
+             " SELECT record_a FROM kept_apart WHERE record_b = $1",
+             id)) {
+      out.push_back(row[0].as<int64_t>());
+    }
+    return out;
+  }
+  absl::StatusOr<ReviewTaskRow> TakeOpenReviewTask(const std::string& id) override {
+    pqxx::result r = tx_.exec_params(
+        absl::StrCat("SELECT ", kTaskColumns, " FROM review_task WHERE id = $1::uuid"
+                     " AND status = 'open' FOR UPDATE"),
+        id);
+    if (r.empty()) return absl::NotFoundError("review_task_id: no open review task");
+    return TaskFromRow(r[0]);
+  }
+  absl::StatusOr<StoredRecord> RecordById(int64_t id) override { return ById(tx_, id); }
+  absl::Status CloseReviewTask(const std::string& id, const std::string& resolution,
+                               const std::string& resolved_by,
+                               const std::string& reason) override {
+    tx_.exec_params(
+        "UPDATE review_task SET status = $2, resolved_by = $3, reason = $4,"
+        " resolved_at = now() WHERE id = $1::uuid",
+        id, resolution, resolved_by, reason);
+    return absl::OkStatus();
+  }
   absl::Status Emit(const outbox::EventHeader& header,
                     const google::protobuf::Message& payload) override {
     return outbox::Append(tx_, header, payload).status();
@@ -185,6 +237,32 @@ absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
     }
     return out;
   });
+}
+
+absl::StatusOr<std::vector<ReviewTaskRow>> PgPatientStore::OpenReviewTasks(
+    const std::string& after_id, int limit) {
+  return pool_->Transact([&](pqxx::work& tx) {
+    std::vector<ReviewTaskRow> out;
+    pqxx::result rows =
+        after_id.empty()
+            ? tx.exec_params(absl::StrCat("SELECT ", kTaskColumns,
+                                          " FROM review_task WHERE status = 'open'"
+                                          " ORDER BY seq LIMIT $1"),
+                             limit)
+            : tx.exec_params(
+                  absl::StrCat("SELECT ", kTaskColumns,
+                               " FROM review_task WHERE status = 'open' AND"
+                               " seq > (SELECT seq FROM review_task"
+                               " WHERE id = $2::uuid)"
+                               " ORDER BY seq LIMIT $1"),
+                  limit, after_id);
+    for (const auto& row : rows) out.push_back(TaskFromRow(row));
+    return out;
+  });
+}
+
+absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
+  return pool_->Transact([&](pqxx::work& tx) { return ById(tx, id); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(

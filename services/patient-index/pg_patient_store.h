@@ -29,6 +29,9 @@ class PgPatientStore : public PatientStore {
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
                                                        int per_key,
                                                        int total) override;
+  absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
+      const std::string& after_id, int limit) override;
+  absl::StatusOr<StoredRecord> RecordById(int64_t id) override;
 
  private:
   pg::Pool* pool_;
