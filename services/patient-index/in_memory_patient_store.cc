@@ -44,7 +44,7 @@ class Unit : public PatientUnit {
     return absl::OkStatus();
   }
   absl::Status CreateIdentity(const std::string& regional_id) override {
-    s_->identities.insert(regional_id);
+    s_->identities[regional_id] = "";
     return absl::OkStatus();
   }
   absl::StatusOr<int64_t> CountRecordsOf(const std::string& regional_id) override {
@@ -87,6 +87,43 @@ class Unit : public PatientUnit {
   absl::Status CloseReviewTask(const std::string& id, const std::string&,
                                const std::string&, const std::string&) override {
     s_->closed_tasks.insert(id);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<StoredRecord>> LockRecordsOf(
+      const std::string& regional_id) override {
+    std::vector<StoredRecord> out;
+    for (const auto& [id, r] : s_->records) {
+      if (r.regional_id == regional_id) out.push_back(r);
+    }
+    return out;
+  }
+  absl::StatusOr<std::string> LockIdentity(const std::string& regional_id) override {
+    auto it = s_->identities.find(regional_id);
+    if (it == s_->identities.end()) return absl::NotFoundError("no such identity");
+    return it->second;
+  }
+  absl::Status SetMergedInto(const std::string& regional_id,
+                             const std::string& into) override {
+    s_->identities[regional_id] = into;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> RecordMerge(const MergeRow& merge, const std::string&,
+                                          const std::string&) override {
+    MergeRow row = merge;
+    row.id = ids::NewUuid();
+    s_->merges[row.id] = row;
+    return row.id;
+  }
+  absl::StatusOr<MergeRow> TakeMerge(const std::string& merge_id) override {
+    auto it = s_->merges.find(merge_id);
+    if (it == s_->merges.end()) {
+      return absl::NotFoundError("merge_id: no merge to undo");
+    }
+    return it->second;
+  }
+  absl::Status MarkUnmerged(const std::string& merge_id, const std::string&,
+                            const std::string&) override {
+    s_->merges.erase(merge_id);
     return absl::OkStatus();
   }
   absl::Status Emit(const outbox::EventHeader& header,
@@ -158,6 +195,19 @@ absl::StatusOr<StoredRecord> InMemoryPatientStore::RecordById(int64_t id) {
   auto it = state_.records.find(id);
   if (it == state_.records.end()) return absl::NotFoundError("no such record");
   return it->second;
+}
+
+absl::StatusOr<std::string> InMemoryPatientStore::ResolveIdentity(
+    const std::string& regional_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string id = regional_id;
+  for (int hops = 0; hops < 100; ++hops) {
+    auto it = state_.identities.find(id);
+    if (it == state_.identities.end()) return absl::NotFoundError("regional_id: no such patient");
+    if (it->second.empty()) return id;
+    id = it->second;
+  }
+  return absl::InternalError("merge chain too long");
 }
 
 std::vector<EmittedEvent> InMemoryPatientStore::events() const {

@@ -32,6 +32,7 @@ class InMemoryPatientStore : public PatientStore {
   absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
       const std::string& after_id, int limit) override;
   absl::StatusOr<StoredRecord> RecordById(int64_t id) override;
+  absl::StatusOr<std::string> ResolveIdentity(const std::string& regional_id) override;
 
   std::vector<EmittedEvent> events() const;
   int review_tasks() const;
@@ -39,7 +40,8 @@ class InMemoryPatientStore : public PatientStore {
   struct State {
     std::map<int64_t, StoredRecord> records;
     std::map<std::pair<std::string, std::string>, int64_t> by_source;
-    std::set<std::string> identities;
+    std::map<std::string, std::string> identities;  // id -> merged into ("")
+    std::map<std::string, MergeRow> merges;          // not undone
     std::vector<EmittedEvent> events;
     std::vector<ReviewTaskRow> tasks;  // in creation order
     std::set<std::string> closed_tasks;

@@ -410,10 +410,12 @@ v1::GetPatientResponse PatientIndex::Golden(
 absl::StatusOr<v1::GetPatientResponse> PatientIndex::GetPatient(
     const std::string& regional_id) {
   if (!ids::IsUuid(regional_id)) return Invalid("regional_id", "not a regional patient ID");
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> records,
-                            store_->RecordsOf(absl::AsciiStrToLower(regional_id)));
+  // A merged identity redirects to the one it was merged into.
+  MERIDIAN_ASSIGN_OR_RETURN(std::string live,
+                            store_->ResolveIdentity(absl::AsciiStrToLower(regional_id)));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> records, store_->RecordsOf(live));
   if (records.empty()) return absl::NotFoundError("regional_id: no such patient");
-  return Golden(absl::AsciiStrToLower(regional_id), records);
+  return Golden(live, records);
 }
 
 absl::StatusOr<v1::GetCrossReferencesResponse> PatientIndex::GetCrossReferences(
@@ -575,6 +577,123 @@ absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
          .regional_patient_id = record.regional_id, .producer = "patient-index"},
         resolved));
     out.set_regional_id(record.regional_id);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+namespace {
+
+void AddReferences(const std::vector<StoredRecord>& records,
+                   google::protobuf::RepeatedPtrField<v1::CrossReference>* out) {
+  for (const StoredRecord& r : records) {
+    v1::CrossReference* x = out->Add();
+    x->set_organisation_id(r.organisation_id);
+    x->set_local_id(r.local_id);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::MergePatientsResponse> PatientIndex::Merge(
+    const std::string& operator_organisation,
+    const v1::MergePatientsRequest& request) {
+  const std::string from = absl::AsciiStrToLower(request.from_regional_id());
+  const std::string into = absl::AsciiStrToLower(request.into_regional_id());
+  if (!ids::IsUuid(from)) return Invalid("from_regional_id", "not a regional patient ID");
+  if (!ids::IsUuid(into)) return Invalid("into_regional_id", "not a regional patient ID");
+  if (from == into) return Invalid("into_regional_id", "must differ from from_regional_id");
+  if (request.reason().empty()) return Invalid("reason", "required");
+  MERIDIAN_RETURN_IF_ERROR(CheckText("reason", request.reason(), kMaxTextChars));
+  v1::MergePatientsResponse out;
+  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    // Lock both identities in a fixed order so concurrent merges cannot
+    // deadlock.
+    for (const std::string& id : {std::min(from, into), std::max(from, into)}) {
+      absl::StatusOr<std::string> merged = unit.LockIdentity(id);
+      if (!merged.ok()) {
+        return absl::NotFoundError(absl::StrCat(
+            id == from ? "from_regional_id" : "into_regional_id", ": no such patient"));
+      }
+      if (!merged->empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            id == from ? "from_regional_id" : "into_regional_id",
+            ": already merged into another identity"));
+      }
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> moving, unit.LockRecordsOf(from));
+    MergeRow merge{"", from, into, {}};
+    for (StoredRecord& r : moving) {
+      r.regional_id = into;
+      r.response.set_regional_id(into);
+      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(r));
+      merge.record_ids.push_back(r.id);
+    }
+    MERIDIAN_RETURN_IF_ERROR(unit.SetMergedInto(from, into));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::string merge_id, unit.RecordMerge(merge, operator_organisation, request.reason()));
+    v1::PatientsMerged event;
+    event.set_merge_id(merge_id);
+    event.set_from_regional_id(from);
+    event.set_into_regional_id(into);
+    event.set_by(operator_organisation);
+    AddReferences(moving, event.mutable_records());
+    MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+        {.topic = kPatientTopic, .type = "patient.merged", .key = into,
+         .source_organisation = operator_organisation,
+         .regional_patient_id = into, .producer = "patient-index"},
+        event));
+    out.set_merge_id(merge_id);
+    out.set_records_moved(static_cast<int>(moving.size()));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::UnmergePatientsResponse> PatientIndex::Unmerge(
+    const std::string& operator_organisation,
+    const v1::UnmergePatientsRequest& request) {
+  if (!ids::IsUuid(request.merge_id())) return Invalid("merge_id", "not a merge ID");
+  if (request.reason().empty()) return Invalid("reason", "required");
+  MERIDIAN_RETURN_IF_ERROR(CheckText("reason", request.reason(), kMaxTextChars));
+  v1::UnmergePatientsResponse out;
+  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(MergeRow merge,
+                              unit.TakeMerge(absl::AsciiStrToLower(request.merge_id())));
+    const std::string& a = merge.from_regional_id;
+    const std::string& b = merge.into_regional_id;
+    MERIDIAN_RETURN_IF_ERROR(unit.LockIdentity(std::min(a, b)).status());
+    MERIDIAN_RETURN_IF_ERROR(unit.LockIdentity(std::max(a, b)).status());
+    // Return the records the merge moved, where they still are in the
+    // surviving identity (a record re-registered since may have moved on).
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> in_survivor, unit.LockRecordsOf(b));
+    std::vector<StoredRecord> restored;
+    for (StoredRecord& r : in_survivor) {
+      if (std::find(merge.record_ids.begin(), merge.record_ids.end(), r.id) ==
+          merge.record_ids.end()) {
+        continue;
+      }
+      r.regional_id = a;
+      r.response.set_regional_id(a);
+      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(r));
+      restored.push_back(r);
+    }
+    MERIDIAN_RETURN_IF_ERROR(unit.SetMergedInto(a, ""));
+    MERIDIAN_RETURN_IF_ERROR(
+        unit.MarkUnmerged(merge.id, operator_organisation, request.reason()));
+    v1::PatientsUnmerged event;
+    event.set_merge_id(merge.id);
+    event.set_restored_regional_id(a);
+    event.set_from_regional_id(b);
+    event.set_by(operator_organisation);
+    AddReferences(restored, event.mutable_records());
+    MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+        {.topic = kPatientTopic, .type = "patient.unmerged", .key = a,
+         .source_organisation = operator_organisation,
+         .regional_patient_id = a, .producer = "patient-index"},
+        event));
+    out.set_regional_id(a);
+    out.set_records_moved(static_cast<int>(restored.size()));
     return absl::OkStatus();
   }));
   return out;

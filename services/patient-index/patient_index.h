@@ -64,6 +64,13 @@ class PatientIndex {
   absl::StatusOr<v1::ResolveReviewTaskResponse> ResolveReviewTask(
       const std::string& operator_organisation,
       const v1::ResolveReviewTaskRequest& request);
+  // Operator actions on identities, with a reason, kept in history.
+  absl::StatusOr<v1::MergePatientsResponse> Merge(
+      const std::string& operator_organisation,
+      const v1::MergePatientsRequest& request);
+  absl::StatusOr<v1::UnmergePatientsResponse> Unmerge(
+      const std::string& operator_organisation,
+      const v1::UnmergePatientsRequest& request);
 
  private:
   std::string Today() const;

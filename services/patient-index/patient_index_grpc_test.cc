@@ -129,5 +129,40 @@ TEST_F(PatientIndexGrpcTest, OperatorResolvesReviewTasks) {
   EXPECT_EQ(out.regional_id(), b.regional_id());
 }
 
+TEST_F(PatientIndexGrpcTest, OperatorMergesAndUnmergesOverPostgres) {
+  v1::RegisterPatientResponse a, b;
+  ASSERT_TRUE(Register("city-hosp-1",
+                       testing::Person("M1", "钱", "伟", "1950-05-05", "13600000005"), &a).ok());
+  ASSERT_TRUE(Register("county-hosp-west",
+                       testing::Person("M2", "钱", "玮", "1957-01-25", ""), &b).ok());
+  ASSERT_NE(a.regional_id(), b.regional_id());
+  v1::MergePatientsRequest m;
+  m.set_from_regional_id(b.regional_id());
+  m.set_into_regional_id(a.regional_id());
+  m.set_reason("same person");
+  v1::MergePatientsResponse merged;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  EXPECT_EQ(StubAs("city-hosp-1")->MergePatients(ctx.get(), m, &merged).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("meridian-ops")->MergePatients(ctx.get(), m, &merged).ok());
+  EXPECT_EQ(merged.records_moved(), 1);
+  v1::GetPatientRequest g;
+  g.set_regional_id(b.regional_id());
+  v1::GetPatientResponse p;
+  ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("city-hosp-1")->GetPatient(ctx.get(), g, &p).ok());
+  EXPECT_EQ(p.regional_id(), a.regional_id());
+  EXPECT_EQ(p.sources_size(), 2);
+  v1::UnmergePatientsRequest u;
+  u.set_merge_id(merged.merge_id());
+  u.set_reason("not the same person");
+  v1::UnmergePatientsResponse un;
+  ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("meridian-ops")->UnmergePatients(ctx.get(), u, &un).ok());
+  EXPECT_EQ(un.regional_id(), b.regional_id());
+  EXPECT_EQ(un.records_moved(), 1);
+}
+
 }  // namespace
 }  // namespace meridian::patient

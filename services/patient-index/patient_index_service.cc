@@ -108,4 +108,20 @@ grpc::Status PatientIndexService::ResolveReviewTask(
                response);
 }
 
+grpc::Status PatientIndexService::MergePatients(
+    grpc::ServerContext* ctx, const v1::MergePatientsRequest* request,
+    v1::MergePatientsResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kOperator});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(index_->Merge(caller->organisation_id, *request), response);
+}
+
+grpc::Status PatientIndexService::UnmergePatients(
+    grpc::ServerContext* ctx, const v1::UnmergePatientsRequest* request,
+    v1::UnmergePatientsResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kOperator});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(index_->Unmerge(caller->organisation_id, *request), response);
+}
+
 }  // namespace meridian::patient

@@ -41,6 +41,12 @@ class PatientIndexService : public v1::PatientIndex::Service {
   grpc::Status ResolveReviewTask(grpc::ServerContext* ctx,
                                  const v1::ResolveReviewTaskRequest* request,
                                  v1::ResolveReviewTaskResponse* response) override;
+  grpc::Status MergePatients(grpc::ServerContext* ctx,
+                             const v1::MergePatientsRequest* request,
+                             v1::MergePatientsResponse* response) override;
+  grpc::Status UnmergePatients(grpc::ServerContext* ctx,
+                               const v1::UnmergePatientsRequest* request,
+                               v1::UnmergePatientsResponse* response) override;
 
  private:
   PatientIndex* index_;

@@ -156,6 +156,47 @@ TEST_F(PatientIndexTest, KeptApartPairIsNeverAutoLinkedAgain) {
   EXPECT_NE(again.regional_id(), a.regional_id());
 }
 
+TEST_F(PatientIndexTest, MergeThenUnmergeRestoresEveryRecord) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "何", "军", "1966-06-06", "13300000001")));
+  ASSERT_OK_AND_ASSIGN(auto a2, index_.Register("thc-riverside",
+                                                Person("T1", "何", "军", "1966-06-06", "13300000001")));
+  ASSERT_EQ(a2.regional_id(), a.regional_id());
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("county-hosp-east",
+                                               Person("E1", "何", "君", "1969-02-16", "")));
+  ASSERT_NE(b.regional_id(), a.regional_id());
+
+  v1::MergePatientsRequest m;
+  m.set_from_regional_id(a.regional_id());
+  m.set_into_regional_id(b.regional_id());
+  EXPECT_THAT(index_.Merge("meridian-ops", m),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reason")));
+  m.set_reason("same man: birth month mistyped at the county hospital");
+  ASSERT_OK_AND_ASSIGN(auto merged, index_.Merge("meridian-ops", m));
+  EXPECT_EQ(merged.records_moved(), 2);
+  ASSERT_OK_AND_ASSIGN(auto p, index_.GetPatient(b.regional_id()));
+  EXPECT_EQ(p.sources_size(), 3);
+  // The retired identity redirects.
+  ASSERT_OK_AND_ASSIGN(auto redirected, index_.GetPatient(a.regional_id()));
+  EXPECT_EQ(redirected.regional_id(), b.regional_id());
+  EXPECT_THAT(index_.Merge("meridian-ops", m),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  v1::UnmergePatientsRequest u;
+  u.set_merge_id(merged.merge_id());
+  u.set_reason("the county record is his brother after all");
+  ASSERT_OK_AND_ASSIGN(auto unmerged, index_.Unmerge("meridian-ops", u));
+  EXPECT_EQ(unmerged.regional_id(), a.regional_id());
+  EXPECT_EQ(unmerged.records_moved(), 2);
+  ASSERT_OK_AND_ASSIGN(auto back, index_.GetPatient(a.regional_id()));
+  EXPECT_EQ(back.regional_id(), a.regional_id());
+  EXPECT_EQ(back.sources_size(), 2);
+  ASSERT_OK_AND_ASSIGN(auto other, index_.GetPatient(b.regional_id()));
+  EXPECT_EQ(other.sources_size(), 1);
+  EXPECT_THAT(index_.Unmerge("meridian-ops", u), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(EventTypes(), ::testing::IsSupersetOf({"patient.merged", "patient.unmerged"}));
+}
+
 TEST_F(PatientIndexTest, ChangedDemographicsRematch) {
   ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
                                                Person("A1", "王", "芳", "1990-10-10", "13700000000")));

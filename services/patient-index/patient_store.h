@@ -39,6 +39,13 @@ struct ReviewTaskRow {
   int64_t created_at = 0;  // seconds since the epoch
 };
 
+struct MergeRow {
+  std::string id;
+  std::string from_regional_id;
+  std::string into_regional_id;
+  std::vector<int64_t> record_ids;  // the records the merge moved
+};
+
 // The writes of one registration, applied atomically.
 class PatientUnit {
  public:
@@ -70,6 +77,22 @@ class PatientUnit {
                                        const std::string& resolution,
                                        const std::string& resolved_by,
                                        const std::string& reason) = 0;
+  // Source records of `regional_id`, locked for update, oldest first.
+  virtual absl::StatusOr<std::vector<StoredRecord>> LockRecordsOf(
+      const std::string& regional_id) = 0;
+  // Where a retired identity was merged into ("" when it is live); NOT_FOUND
+  // when the identity does not exist. Locks the identity row.
+  virtual absl::StatusOr<std::string> LockIdentity(const std::string& regional_id) = 0;
+  virtual absl::Status SetMergedInto(const std::string& regional_id,
+                                     const std::string& into) = 0;
+  virtual absl::StatusOr<std::string> RecordMerge(const MergeRow& merge,
+                                                  const std::string& by,
+                                                  const std::string& reason) = 0;
+  // A merge not undone yet, locked; NOT_FOUND otherwise.
+  virtual absl::StatusOr<MergeRow> TakeMerge(const std::string& merge_id) = 0;
+  virtual absl::Status MarkUnmerged(const std::string& merge_id,
+                                    const std::string& by,
+                                    const std::string& reason) = 0;
   // Appends an event to the outbox in the same transaction.
   virtual absl::Status Emit(const outbox::EventHeader& header,
                             const google::protobuf::Message& payload) = 0;
@@ -93,6 +116,9 @@ class PatientStore {
   virtual absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
       const std::string& after_id, int limit) = 0;
   virtual absl::StatusOr<StoredRecord> RecordById(int64_t id) = 0;
+  // The identity a retired one was merged into, following chains; the ID
+  // itself when live; NOT_FOUND when unknown.
+  virtual absl::StatusOr<std::string> ResolveIdentity(const std::string& regional_id) = 0;
 };
 
 }  // namespace meridian::patient

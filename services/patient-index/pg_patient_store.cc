@@ -1,6 +1,8 @@
 #include "services/patient-index/pg_patient_store.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "libs/ids/uuid.h"
 #include "libs/outbox/outbox.h"
 #include "libs/pg/sql.h"
@@ -197,6 +199,70 @@ class PgUnit : public PatientUnit {
         id, resolution, resolved_by, reason);
     return absl::OkStatus();
   }
+  absl::StatusOr<std::vector<StoredRecord>> LockRecordsOf(
+      const std::string& regional_id) override {
+    std::vector<StoredRecord> out;
+    for (const auto& row : tx_.exec_params(
+             absl::StrCat("SELECT ", kColumns, " FROM source_record WHERE"
+                          " regional_id = $1::uuid ORDER BY id FOR UPDATE"),
+             regional_id)) {
+      out.push_back(FromRow(row));
+    }
+    return out;
+  }
+  absl::StatusOr<std::string> LockIdentity(const std::string& regional_id) override {
+    pqxx::result r = tx_.exec_params(
+        "SELECT coalesce(merged_into::text, '') FROM identity"
+        " WHERE regional_id = $1::uuid FOR UPDATE",
+        regional_id);
+    if (r.empty()) return absl::NotFoundError("no such identity");
+    return r[0][0].as<std::string>();
+  }
+  absl::Status SetMergedInto(const std::string& regional_id,
+                             const std::string& into) override {
+    tx_.exec_params(
+        "UPDATE identity SET merged_into = nullif($2, '')::uuid"
+        " WHERE regional_id = $1::uuid",
+        regional_id, into);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> RecordMerge(const MergeRow& merge, const std::string& by,
+                                          const std::string& reason) override {
+    std::string id = ids::NewUuid();
+    std::vector<std::string> record_ids;
+    for (int64_t r : merge.record_ids) record_ids.push_back(std::to_string(r));
+    tx_.exec_params(
+        "INSERT INTO merge_history (id, from_regional_id, into_regional_id,"
+        " record_ids, merged_by, reason) VALUES ($1::uuid, $2::uuid, $3::uuid,"
+        " $4::text[]::bigint[], $5, $6)",
+        id, merge.from_regional_id, merge.into_regional_id,
+        pg::TextArray(record_ids), by, reason);
+    return id;
+  }
+  absl::StatusOr<MergeRow> TakeMerge(const std::string& merge_id) override {
+    pqxx::result r = tx_.exec_params(
+        "SELECT id::text, from_regional_id::text, into_regional_id::text,"
+        " array_to_string(record_ids, ',') FROM merge_history"
+        " WHERE id = $1::uuid AND unmerged_at IS NULL FOR UPDATE",
+        merge_id);
+    if (r.empty()) return absl::NotFoundError("merge_id: no merge to undo");
+    MergeRow row{r[0][0].as<std::string>(), r[0][1].as<std::string>(),
+                 r[0][2].as<std::string>(), {}};
+    for (absl::string_view part : absl::StrSplit(r[0][3].as<std::string>(), ',',
+                                                 absl::SkipEmpty())) {
+      int64_t v;
+      if (absl::SimpleAtoi(part, &v)) row.record_ids.push_back(v);
+    }
+    return row;
+  }
+  absl::Status MarkUnmerged(const std::string& merge_id, const std::string& by,
+                            const std::string& reason) override {
+    tx_.exec_params(
+        "UPDATE merge_history SET unmerged_by = $2, unmerge_reason = $3,"
+        " unmerged_at = now() WHERE id = $1::uuid",
+        merge_id, by, reason);
+    return absl::OkStatus();
+  }
   absl::Status Emit(const outbox::EventHeader& header,
                     const google::protobuf::Message& payload) override {
     return outbox::Append(tx_, header, payload).status();
@@ -258,6 +324,24 @@ absl::StatusOr<std::vector<ReviewTaskRow>> PgPatientStore::OpenReviewTasks(
                   limit, after_id);
     for (const auto& row : rows) out.push_back(TaskFromRow(row));
     return out;
+  });
+}
+
+absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
+    const std::string& regional_id) {
+  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+    std::string id = regional_id;
+    for (int hops = 0; hops < 100; ++hops) {
+      pqxx::result r = tx.exec_params(
+          "SELECT coalesce(merged_into::text, '') FROM identity"
+          " WHERE regional_id = $1::uuid",
+          id);
+      if (r.empty()) return absl::NotFoundError("regional_id: no such patient");
+      std::string next = r[0][0].as<std::string>();
+      if (next.empty()) return id;
+      id = next;
+    }
+    return absl::InternalError("merge chain too long");
   });
 }
 

@@ -32,6 +32,7 @@ class PgPatientStore : public PatientStore {
   absl::StatusOr<std::vector<ReviewTaskRow>> OpenReviewTasks(
       const std::string& after_id, int limit) override;
   absl::StatusOr<StoredRecord> RecordById(int64_t id) override;
+  absl::StatusOr<std::string> ResolveIdentity(const std::string& regional_id) override;
 
  private:
   pg::Pool* pool_;
