@@ -8,8 +8,6 @@
 namespace meridian::server {
 namespace {
 
-constexpr char kOrganisationProperty[] = "meridian_organisation";
-
 std::string FirstProperty(const grpc::AuthContext& context,
                           const std::string& name) {
   std::vector<grpc::string_ref> values = context.FindPropertyValues(name);
@@ -49,15 +47,18 @@ grpc::Status CertificateAuthProcessor::Process(const InputMetadata&,
                         "client certificate's OU does not match the "
                         "organisation's type in the directory");
   }
-  context->AddProperty(kOrganisationProperty, cn);
+  // The auth context belongs to the connection and is shared by its
+  // concurrent calls: read it, never write to it here.
   return grpc::Status::OK;
 }
 
 absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context,
                                 const orgs::Directory& directory) {
   std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  // The processor has already refused any call whose certificate CN is not
+  // an organisation of the directory.
   const std::string id =
-      auth == nullptr ? "" : FirstProperty(*auth, kOrganisationProperty);
+      auth == nullptr ? "" : FirstProperty(*auth, GRPC_X509_CN_PROPERTY_NAME);
   const orgs::Organisation* org = directory.Find(id);
   if (org == nullptr) {
     return absl::UnauthenticatedError("caller is not an authenticated organisation");

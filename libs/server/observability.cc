@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 #include "libs/ids/uuid.h"
 
@@ -23,7 +24,7 @@ std::string OrganisationOf(grpc::ServerContextBase* ctx) {
   if (ctx == nullptr) return "";
   std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
   if (auth == nullptr) return "";
-  auto values = auth->FindPropertyValues("meridian_organisation");
+  auto values = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
   return values.empty() ? "" : std::string(values[0].data(), values[0].size());
 }
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -143,6 +144,30 @@ TEST_F(ServerTest, CallerComesFromTheCertificate) {
   EXPECT_EQ(resp.caller_role(), "pharmacy");
   ASSERT_TRUE(Call(TlsFor("meridian-ops"), req, &resp).ok());
   EXPECT_EQ(resp.caller_role(), "operator");
+}
+
+TEST_F(ServerTest, ConcurrentCallsOnOneConnectionAreSafe) {
+  // Calls on one channel share the connection's auth context; the chassis
+  // must only read it (it once appended to it per call and crashed).
+  auto stub = Stub(TlsFor("city-hosp-1"));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 150; ++i) {
+        EchoRequest req;
+        req.set_message("x");
+        EchoResponse resp;
+        auto ctx = NewContext(absl::Seconds(10));
+        if (stub->Echo(ctx.get(), req, &resp).ok() &&
+            resp.caller_organisation() == "city-hosp-1") {
+          ++ok;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 8 * 150);
 }
 
 TEST_F(ServerTest, RequestIdIsKeptOrMintedAndReturned) {

@@ -30,4 +30,15 @@ std::vector<int> BlockIndex::Candidates(const MatchRecord& record, int per_key,
   return out;
 }
 
+std::vector<std::pair<int, int>> CandidatePairs(const std::vector<MatchRecord>& records,
+                                                int per_key, int total) {
+  BlockIndex index;
+  std::vector<std::pair<int, int>> pairs;
+  for (int i = 0; i < static_cast<int>(records.size()); ++i) {
+    for (int c : index.Candidates(records[i], per_key, total)) pairs.emplace_back(i, c);
+    index.Add(i, records[i]);
+  }
+  return pairs;
+}
+
 }  // namespace meridian::patient

@@ -24,6 +24,12 @@ class BlockIndex {
   absl::flat_hash_map<std::string, std::vector<int>> blocks_;
 };
 
+// The candidate pairs of a whole set of records, as the online lookups make
+// them: each record against those before it. Pairs are (later, earlier)
+// positions in `records`.
+std::vector<std::pair<int, int>> CandidatePairs(const std::vector<MatchRecord>& records,
+                                                int per_key, int total);
+
 }  // namespace meridian::patient
 
 #endif  // MERIDIAN_SERVICES_PATIENT_INDEX_BLOCK_INDEX_H_

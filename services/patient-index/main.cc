@@ -12,6 +12,7 @@
 #include "libs/pg/pool.h"
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
+#include "services/patient-index/block_index.h"
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/patient_index_service.h"
 #include "services/patient-index/pg_patient_store.h"
@@ -54,8 +55,11 @@ int main(int argc, char** argv) {
   cfg.Set("MAX_MESSAGE_BYTES",
           cfg.String("MAX_MESSAGE_BYTES",
                      std::to_string(patient::kMaxMessageBytes)));
+  // --train=true: re-estimate the matching weights from the registry, print
+  // them, store them (the service loads the newest at start), and exit.
+  const bool train = cfg.Bool("TRAIN", false);
   server::ServerOptions server_options =
-      server::ServerOptionsFromConfig(cfg, "patient-index");
+      train ? server::ServerOptions{} : server::ServerOptionsFromConfig(cfg, "patient-index");
   cfg.ExitIfInvalid();
 
   absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
@@ -66,6 +70,37 @@ int main(int argc, char** argv) {
                  .search_path = kSchema, .application_name = "patient-index"});
   absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, patient::AllMigrations());
   if (!migrated.ok()) return Fail(migrated.status());
+  patient::PgPatientStore store(&pool);
+  absl::StatusOr<std::vector<patient::MatchRecord>> records = store.AllMatchRecords();
+  if (!records.ok()) return Fail(records.status());
+  patient::Model model;
+  if (train) {
+    std::vector<std::pair<int, int>> pairs = patient::CandidatePairs(
+        *records, options.match.max_candidates_per_key, options.match.max_candidates);
+    int iterations = model.Train(*records, pairs);
+    std::cout << "trained on " << records->size() << " records, " << pairs.size()
+              << " candidate pairs, " << iterations << " EM iterations\n"
+              << model.Describe();
+    absl::Status saved = store.SaveModel(model.SerializeParameters(),
+                                         static_cast<int>(records->size()),
+                                         static_cast<int>(pairs.size()));
+    return saved.ok() ? 0 : Fail(saved);
+  }
+  absl::StatusOr<std::string> saved = store.LoadModel();
+  if (!saved.ok()) return Fail(saved.status());
+  if (!saved->empty()) {
+    absl::StatusOr<patient::ModelParameters> params =
+        patient::Model::ParseParameters(*saved);
+    if (!params.ok()) return Fail(params.status());
+    model = patient::Model(*params);
+  }
+  // Term frequencies from the registry as it stands at start.
+  patient::TermFrequencies tf;
+  for (const patient::MatchRecord& r : *records) tf.Add(r);
+  model.set_term_frequencies(std::move(tf));
+  records->clear();
+  records->shrink_to_fit();
+
   absl::Status topics = kafka::EnsureTopics(
       brokers, {{patient::kPatientTopic, 6, 1},
                 {std::string(patient::kPatientTopic) + ".dlt", 1, 1}});
@@ -74,8 +109,6 @@ int main(int argc, char** argv) {
                                               .client_id = "patient-index"});
   if (!publisher.ok()) return Fail(publisher.status());
 
-  patient::Model model;  // default weights; retrained offline (README)
-  patient::PgPatientStore store(&pool);
   patient::PatientIndex index(&store, &model, options);
   patient::PatientIndexService service(&index, &*directory);
   outbox::Relay relay(&pool, publisher->get());

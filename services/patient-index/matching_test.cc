@@ -163,6 +163,21 @@ TEST(Model, EmLearnsThatAgreementIndicatesMatch) {
   EXPECT_THAT(model.Describe(), HasSubstr("birth_date"));
 }
 
+TEST(Model, ParametersRoundTripAndBadTextIsRejected) {
+  Model model;
+  ASSERT_OK_AND_ASSIGN(ModelParameters back,
+                       Model::ParseParameters(model.SerializeParameters()));
+  EXPECT_DOUBLE_EQ(back.prior, model.parameters().prior);
+  EXPECT_DOUBLE_EQ(back.m[kGiven][1], model.parameters().m[kGiven][1]);
+  EXPECT_DOUBLE_EQ(back.u[kOtherId][2], model.parameters().u[kOtherId][2]);
+  EXPECT_THAT(Model::ParseParameters("m nosuchfield 0 0.5"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("unknown field")));
+  EXPECT_THAT(Model::ParseParameters("m sex 7 0.5"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad level")));
+  EXPECT_THAT(Model::ParseParameters("prior 1.5"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("prior")));
+}
+
 TEST(Linker, DeterministicOnResidentIdAndNeverAcrossDifferentIds) {
   Model model;
   MatchRecord a = Person("张", "三", "19491231");

@@ -5,7 +5,9 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "services/patient-index/compare.h"
 
 namespace meridian::patient {
@@ -379,6 +381,51 @@ int Model::Train(const std::vector<MatchRecord>& records,
       [](const Levels& l) { return l[kFamily] == 0 && l[kGiven] == 0; },
       only_dob);
   return iterations;
+}
+
+std::string Model::SerializeParameters() const {
+  std::string out = absl::StrFormat("prior %.17g\n", params_.prior);
+  for (int f = 0; f < kNumFields; ++f) {
+    for (int l = 0; l < LevelCount(static_cast<Field>(f)); ++l) {
+      absl::StrAppendFormat(&out, "m %s %d %.17g\n", FieldName(static_cast<Field>(f)), l,
+                            params_.m[f][l]);
+      absl::StrAppendFormat(&out, "u %s %d %.17g\n", FieldName(static_cast<Field>(f)), l,
+                            params_.u[f][l]);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<ModelParameters> Model::ParseParameters(absl::string_view text) {
+  ModelParameters p = DefaultParameters();
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    ++line_no;
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    auto bad = [&](absl::string_view what) {
+      return absl::InvalidArgumentError(absl::StrCat("model line ", line_no, ": ", what));
+    };
+    double v;
+    if (parts.size() == 2 && parts[0] == "prior") {
+      if (!absl::SimpleAtod(parts[1], &v) || v <= 0 || v >= 1) return bad("bad prior");
+      p.prior = v;
+      continue;
+    }
+    if (parts.size() != 4 || (parts[0] != "m" && parts[0] != "u")) return bad("syntax");
+    int field = -1;
+    for (int f = 0; f < kNumFields; ++f) {
+      if (parts[1] == FieldName(static_cast<Field>(f))) field = f;
+    }
+    int level;
+    if (field < 0) return bad("unknown field");
+    if (!absl::SimpleAtoi(parts[2], &level) || level < 0 ||
+        level >= LevelCount(static_cast<Field>(field))) {
+      return bad("bad level");
+    }
+    if (!absl::SimpleAtod(parts[3], &v) || v <= 0 || v >= 1) return bad("bad probability");
+    (parts[0] == "m" ? p.m : p.u)[field][level] = v;
+  }
+  return p;
 }
 
 std::string Model::Describe() const {

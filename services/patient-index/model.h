@@ -106,6 +106,12 @@ class Model {
   // The weights as a human-readable table.
   std::string Describe() const;
 
+  // The trained parameters as text ("prior P", "m FIELD LEVEL V",
+  // "u FIELD LEVEL V" lines) and back. Parse rejects unknown fields, levels
+  // out of range and probabilities outside (0, 1).
+  std::string SerializeParameters() const;
+  static absl::StatusOr<ModelParameters> ParseParameters(absl::string_view text);
+
  private:
   ModelParameters params_;
   TermFrequencies tf_;

@@ -345,6 +345,46 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
   });
 }
 
+absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {
+  return pool_->Transact([&](pqxx::work& tx) {
+    std::vector<MatchRecord> out;
+    for (const auto& row : tx.exec(
+             "SELECT id, family, given, family_pinyin, given_pinyin, sex,"
+             " birth_date, phone, street_number, address, locality, postcode,"
+             " region, resident_id, other_id FROM source_record ORDER BY id")) {
+      MatchRecord m;
+      m.id = row[0].as<int64_t>();
+      std::string* fields[] = {&m.family, &m.given, &m.family_pinyin,
+                               &m.given_pinyin, &m.sex, &m.birth_date, &m.phone,
+                               &m.street_number, &m.address, &m.locality,
+                               &m.postcode, &m.region, &m.resident_id, &m.other_id};
+      for (int i = 0; i < 14; ++i) *fields[i] = row[i + 1].as<std::string>();
+      out.push_back(std::move(m));
+    }
+    return out;
+  });
+}
+
+absl::Status PgPatientStore::SaveModel(const std::string& parameters, int records,
+                                       int pairs) {
+  return pool_->Transact([&](pqxx::work& tx) {
+    tx.exec_params(
+        "INSERT INTO model_parameters (parameters, records, candidate_pairs)"
+        " VALUES ($1, $2, $3)",
+        parameters, records, pairs);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::string> PgPatientStore::LoadModel() {
+  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+    pqxx::result r = tx.exec(
+        "SELECT parameters FROM model_parameters ORDER BY id DESC LIMIT 1");
+    if (r.empty()) return std::string();
+    return r[0][0].as<std::string>();
+  });
+}
+
 absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
   return pool_->Transact([&](pqxx::work& tx) { return ById(tx, id); });
 }

@@ -34,6 +34,13 @@ class PgPatientStore : public PatientStore {
   absl::StatusOr<StoredRecord> RecordById(int64_t id) override;
   absl::StatusOr<std::string> ResolveIdentity(const std::string& regional_id) override;
 
+  // Offline model maintenance (not part of PatientStore).
+  // Every source record's match fields.
+  absl::StatusOr<std::vector<MatchRecord>> AllMatchRecords();
+  absl::Status SaveModel(const std::string& parameters, int records, int pairs);
+  // The newest saved parameters, or "" when none.
+  absl::StatusOr<std::string> LoadModel();
+
  private:
   pg::Pool* pool_;
 };
