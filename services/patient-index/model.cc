@@ -353,10 +353,17 @@ int Model::Train(const std::vector<MatchRecord>& records,
       for (int f = 0; f < kNumFields; ++f) {
         if (!learn[f] || m_den[f] <= 0) continue;
         const int levels = LevelCount(static_cast<Field>(f));
+        // Floor each level at 0.1%: data that happens to hold no error of
+        // some kind must not make that error a veto for ever.
+        double sum = 0;
+        double v[kMaxLevels];
         for (int l = 0; l < levels; ++l) {
-          double v = (m_num[f][l] + 1e-3) / (m_den[f] + 1e-3 * levels);
-          change = std::max(change, std::abs(v - p.m[f][l]));
-          p.m[f][l] = v;
+          v[l] = std::max(m_num[f][l] / m_den[f], 1e-3);
+          sum += v[l];
+        }
+        for (int l = 0; l < levels; ++l) {
+          change = std::max(change, std::abs(v[l] / sum - p.m[f][l]));
+          p.m[f][l] = v[l] / sum;
         }
       }
       const double next = std::clamp(matched / total, 1e-4, 0.9999);
