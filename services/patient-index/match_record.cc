@@ -29,11 +29,19 @@ std::vector<std::string> BlockingKeys(const MatchRecord& r) {
     // Names in either order (swapped family/given names meet here).
     std::string lo = std::min(fp, gp), hi = std::max(fp, gp);
     keys.push_back(absl::StrCat("nn:", lo, "|", hi));
-    keys.push_back(absl::StrCat("fg:", fp, "|", prefix(gp, 2)));
+    // Family name + start of the given name, within a birth decade.
+    keys.push_back(absl::StrCat("fg:", fp, "|", prefix(gp, 2), "|",
+                                prefix(r.birth_date, 3)));
   }
   if (!year.empty()) {
-    if (!gp.empty()) keys.push_back(absl::StrCat("gy:", gp, "|", year));
-    if (!fp.empty()) keys.push_back(absl::StrCat("fy:", fp, "|", year));
+    // Name + birth year, narrowed by the other name's initial so that a
+    // common name does not make a block of thousands at regional scale.
+    if (!gp.empty()) {
+      keys.push_back(absl::StrCat("gy:", gp, "|", year, "|", prefix(fp, 1)));
+    }
+    if (!fp.empty()) {
+      keys.push_back(absl::StrCat("fy:", fp, "|", year, "|", prefix(gp, 1)));
+    }
   }
   if (!r.postcode.empty() && !fp.empty()) {
     keys.push_back(absl::StrCat("pf:", r.postcode, "|", prefix(fp, 2)));

@@ -52,8 +52,8 @@ class PatientUnit {
   virtual ~PatientUnit() = default;
   virtual absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& organisation_id, const std::string& local_id) = 0;
-  // Records sharing a blocking key with `r` (capped per key and overall),
-  // with their regional IDs.
+  // Records sharing a blocking key with `r` (capped per key and overall):
+  // IDs, regional ID and match fields only (request and response unset).
   virtual absl::StatusOr<std::vector<StoredRecord>> Candidates(
       const MatchRecord& r, int per_key, int total) = 0;
   // Inserts (id == 0) or replaces the record and its blocking keys; sets id.

@@ -54,13 +54,36 @@ std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
   return FromRow(r[0]);
 }
 
+// Candidates carry what matching needs (IDs, regional ID, match fields),
+// not the stored request and response: a lookup reads up to 300 rows.
+constexpr char kMatchColumns[] =
+    "id, organisation_id, local_id, regional_id::text, family, given,"
+    " family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
+    " address, locality, postcode, region, resident_id, other_id";
+
+StoredRecord FromMatchRow(const pqxx::row& row) {
+  StoredRecord r;
+  r.id = row[0].as<int64_t>();
+  r.organisation_id = row[1].as<std::string>();
+  r.local_id = row[2].as<std::string>();
+  r.regional_id = row[3].as<std::string>();
+  MatchRecord& m = r.match;
+  m.id = r.id;
+  std::string* fields[] = {&m.family, &m.given, &m.family_pinyin, &m.given_pinyin,
+                           &m.sex, &m.birth_date, &m.phone, &m.street_number,
+                           &m.address, &m.locality, &m.postcode, &m.region,
+                           &m.resident_id, &m.other_id};
+  for (int i = 0; i < 14; ++i) *fields[i] = row[i + 4].as<std::string>();
+  return r;
+}
+
 std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
                                        int per_key, int total) {
   std::vector<std::string> keys = BlockingKeys(m);
   if (keys.empty()) return {};
   pqxx::result rows = tx.exec_params(
       absl::StrCat(
-          "SELECT ", kColumns, " FROM source_record WHERE id IN ("
+          "SELECT ", kMatchColumns, " FROM source_record WHERE id IN ("
           " SELECT c.record_id FROM unnest($1::text[]) AS k(key)"
           " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
           "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
@@ -68,7 +91,7 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
       pg::TextArray(keys), per_key, total);
   std::vector<StoredRecord> out;
   out.reserve(rows.size());
-  for (const auto& row : rows) out.push_back(FromRow(row));
+  for (const auto& row : rows) out.push_back(FromMatchRow(row));
   return out;
 }
 
@@ -348,18 +371,9 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
 absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {
   return pool_->Transact([&](pqxx::work& tx) {
     std::vector<MatchRecord> out;
-    for (const auto& row : tx.exec(
-             "SELECT id, family, given, family_pinyin, given_pinyin, sex,"
-             " birth_date, phone, street_number, address, locality, postcode,"
-             " region, resident_id, other_id FROM source_record ORDER BY id")) {
-      MatchRecord m;
-      m.id = row[0].as<int64_t>();
-      std::string* fields[] = {&m.family, &m.given, &m.family_pinyin,
-                               &m.given_pinyin, &m.sex, &m.birth_date, &m.phone,
-                               &m.street_number, &m.address, &m.locality,
-                               &m.postcode, &m.region, &m.resident_id, &m.other_id};
-      for (int i = 0; i < 14; ++i) *fields[i] = row[i + 1].as<std::string>();
-      out.push_back(std::move(m));
+    for (const auto& row : tx.exec(absl::StrCat(
+             "SELECT ", kMatchColumns, " FROM source_record ORDER BY id"))) {
+      out.push_back(FromMatchRow(row).match);
     }
     return out;
   });
