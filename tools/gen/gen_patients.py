@@ -140,7 +140,7 @@ def main():
         local[org] += 1
         row = dict(rec)
         row["organisation_id"] = org
-        row["local_id"] = "%s-%07d" % (org.split("-")[0].upper(), local[org])
+        row["local_id"] = "%s-%d-%07d" % (org.split("-")[0].upper(), args.seed, local[org])
         w.writerow(row)
 
     pid = 0
