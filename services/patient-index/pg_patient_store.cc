@@ -10,50 +10,6 @@
 namespace meridian::patient {
 namespace {
 
-constexpr char kColumns[] =
-    "id, organisation_id, local_id, regional_id::text, request, response,"
-    " request_hash, family, given, family_pinyin, given_pinyin, sex,"
-    " birth_date, phone, street_number, address, locality, postcode, region,"
-    " resident_id, other_id";
-
-StoredRecord FromRow(const pqxx::row& row) {
-  StoredRecord r;
-  r.id = row[0].as<int64_t>();
-  r.organisation_id = row[1].as<std::string>();
-  r.local_id = row[2].as<std::string>();
-  r.regional_id = row[3].as<std::string>();
-  r.request.ParseFromString(pqxx::binarystring(row[4]).str());
-  r.response.ParseFromString(pqxx::binarystring(row[5]).str());
-  r.request_hash = row[6].as<std::string>();
-  MatchRecord& m = r.match;
-  m.id = r.id;
-  m.family = row[7].as<std::string>();
-  m.given = row[8].as<std::string>();
-  m.family_pinyin = row[9].as<std::string>();
-  m.given_pinyin = row[10].as<std::string>();
-  m.sex = row[11].as<std::string>();
-  m.birth_date = row[12].as<std::string>();
-  m.phone = row[13].as<std::string>();
-  m.street_number = row[14].as<std::string>();
-  m.address = row[15].as<std::string>();
-  m.locality = row[16].as<std::string>();
-  m.postcode = row[17].as<std::string>();
-  m.region = row[18].as<std::string>();
-  m.resident_id = row[19].as<std::string>();
-  m.other_id = row[20].as<std::string>();
-  return r;
-}
-
-std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
-                                   const std::string& local) {
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kColumns,
-                   " FROM source_record WHERE organisation_id = $1 AND local_id = $2"),
-      org, local);
-  if (r.empty()) return std::nullopt;
-  return FromRow(r[0]);
-}
-
 // Candidates carry what matching needs (IDs, regional ID, match fields),
 // not the stored request and response: a lookup reads up to 300 rows.
 constexpr char kMatchColumns[] =
@@ -77,6 +33,31 @@ StoredRecord FromMatchRow(const pqxx::row& row) {
   return r;
 }
 
+// The whole record: the match columns, then what was registered and answered.
+const std::string& Columns() {
+  static const auto* const kColumns = new std::string(
+      absl::StrCat(kMatchColumns, ", request, response, request_hash"));
+  return *kColumns;
+}
+
+StoredRecord FromRow(const pqxx::row& row) {
+  StoredRecord r = FromMatchRow(row);
+  r.request.ParseFromString(pqxx::binarystring(row[18]).str());
+  r.response.ParseFromString(pqxx::binarystring(row[19]).str());
+  r.request_hash = row[20].as<std::string>();
+  return r;
+}
+
+std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
+                                   const std::string& local) {
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", Columns(),
+                   " FROM source_record WHERE organisation_id = $1 AND local_id = $2"),
+      org, local);
+  if (r.empty()) return std::nullopt;
+  return FromRow(r[0]);
+}
+
 std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
                                        int per_key, int total) {
   std::vector<std::string> keys = BlockingKeys(m);
@@ -97,7 +78,7 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
 
 absl::StatusOr<StoredRecord> ById(pqxx::work& tx, int64_t id) {
   pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kColumns, " FROM source_record WHERE id = $1"), id);
+      absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE id = $1"), id);
   if (r.empty()) return absl::NotFoundError("no such record");
   return FromRow(r[0]);
 }
@@ -226,7 +207,7 @@ class PgUnit : public PatientUnit {
       const std::string& regional_id) override {
     std::vector<StoredRecord> out;
     for (const auto& row : tx_.exec_params(
-             absl::StrCat("SELECT ", kColumns, " FROM source_record WHERE"
+             absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE"
                           " regional_id = $1::uuid ORDER BY id FOR UPDATE"),
              regional_id)) {
       out.push_back(FromRow(row));
@@ -319,7 +300,7 @@ absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
   return pool_->Transact([&](pqxx::work& tx) {
     std::vector<StoredRecord> out;
     for (const auto& row : tx.exec_params(
-             absl::StrCat("SELECT ", kColumns,
+             absl::StrCat("SELECT ", Columns(),
                           " FROM source_record WHERE regional_id = $1::uuid ORDER BY id"),
              regional_id)) {
       out.push_back(FromRow(row));

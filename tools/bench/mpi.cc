@@ -16,6 +16,7 @@
 #include "services/patient-index/model.h"
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/text.h"
+#include "tools/gen/synthetic.h"
 
 namespace meridian::bench {
 namespace {
@@ -81,49 +82,19 @@ std::vector<Row> LoadFebrl(const std::string& path, int64_t first_id) {
   return rows;
 }
 
-// tools/meridian gen patients CSV: truth_id, organisation_id, local_id,
-// family_name, given_name, sex, birth_date, phone, address_line,
-// district_code, resident_id, insurance_no. Each row goes through the
-// service's own validation and normalisation (PrepareRegistration).
+// tools/meridian gen patients CSV, each row through the service's own
+// validation and normalisation (PrepareRegistration).
 std::vector<Row> LoadSynthetic(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    std::cerr << "meridian_bench: cannot read " << path << std::endl;
+  absl::StatusOr<std::vector<gen::SyntheticRow>> read = gen::ReadSyntheticCsv(path);
+  if (!read.ok()) {
+    std::cerr << "meridian_bench: " << read.status() << std::endl;
     std::exit(1);
   }
   std::vector<Row> rows;
-  std::string line;
-  std::getline(in, line);  // header
   int rejected = 0;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> f = absl::StrSplit(line, ',');
-    if (f.size() < 12) continue;
-    patient::v1::RegisterPatientRequest r;
-    r.set_local_id(f[2]);
-    auto* d = r.mutable_demographics();
-    d->set_family_name(f[3]);
-    d->set_given_name(f[4]);
-    d->set_sex(f[5] == "M" ? patient::v1::SEX_MALE : patient::v1::SEX_FEMALE);
-    if (f[6].size() == 8) {
-      d->set_birth_date(absl::StrCat(f[6].substr(0, 4), "-", f[6].substr(4, 2),
-                                     "-", f[6].substr(6, 2)));
-    }
-    d->set_phone(f[7]);
-    d->mutable_address()->set_line(f[8]);
-    d->mutable_address()->set_district_code(f[9]);
-    if (!f[10].empty()) {
-      auto* id = r.add_identifiers();
-      id->set_type(patient::v1::RESIDENT_ID);
-      id->set_value(f[10]);
-    }
-    if (!f[11].empty()) {
-      auto* id = r.add_identifiers();
-      id->set_type(patient::v1::MEDICAL_INSURANCE);
-      id->set_value(f[11]);
-    }
+  for (const gen::SyntheticRow& s : *read) {
     absl::StatusOr<patient::Prepared> prepared =
-        patient::PrepareRegistration(r, "20261204");
+        patient::PrepareRegistration(s.request, "20261204");
     if (!prepared.ok()) {
       ++rejected;
       continue;
@@ -131,7 +102,7 @@ std::vector<Row> LoadSynthetic(const std::string& path) {
     Row row;
     row.record = prepared->match;
     row.record.id = rows.size();
-    row.entity = f[0];
+    row.entity = s.truth_id;
     rows.push_back(std::move(row));
   }
   if (rejected > 0) {

@@ -24,58 +24,9 @@
 #include "libs/config/config.h"
 #include "libs/server/client.h"
 #include "meridian/patient/v1/patient_index.grpc.pb.h"
+#include "tools/gen/synthetic.h"
 
 namespace {
-
-using meridian::patient::v1::RegisterPatientRequest;
-
-struct Row {
-  std::string organisation;
-  RegisterPatientRequest request;
-};
-
-std::vector<Row> Load(const std::string& path, int64_t limit) {
-  std::ifstream in(path);
-  if (!in) {
-    std::cerr << "meridian_load: cannot read " << path << std::endl;
-    std::exit(1);
-  }
-  std::vector<Row> rows;
-  std::string line;
-  std::getline(in, line);
-  while (std::getline(in, line) && (limit <= 0 || static_cast<int64_t>(rows.size()) < limit)) {
-    std::vector<std::string> f = absl::StrSplit(line, ',');
-    if (f.size() < 12) continue;
-    Row row;
-    row.organisation = f[1];
-    RegisterPatientRequest& r = row.request;
-    r.set_local_id(f[2]);
-    auto* d = r.mutable_demographics();
-    d->set_family_name(f[3]);
-    d->set_given_name(f[4]);
-    d->set_sex(f[5] == "M" ? meridian::patient::v1::SEX_MALE
-                           : meridian::patient::v1::SEX_FEMALE);
-    if (f[6].size() == 8) {
-      d->set_birth_date(absl::StrCat(f[6].substr(0, 4), "-", f[6].substr(4, 2), "-",
-                                     f[6].substr(6, 2)));
-    }
-    d->set_phone(f[7]);
-    d->mutable_address()->set_line(f[8]);
-    d->mutable_address()->set_district_code(f[9]);
-    if (!f[10].empty()) {
-      auto* id = r.add_identifiers();
-      id->set_type(meridian::patient::v1::RESIDENT_ID);
-      id->set_value(f[10]);
-    }
-    if (!f[11].empty()) {
-      auto* id = r.add_identifiers();
-      id->set_type(meridian::patient::v1::MEDICAL_INSURANCE);
-      id->set_value(f[11]);
-    }
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
 
 double Percentile(std::vector<double>& v, double q) {
   if (v.empty()) return 0;
@@ -107,10 +58,16 @@ int main(int argc, char** argv) {
   const int64_t window = cfg.Int("REPORT_EVERY", 0, 0, 100000000);
   cfg.ExitIfInvalid();
 
-  std::vector<Row> rows = Load(csv, limit);
+  absl::StatusOr<std::vector<meridian::gen::SyntheticRow>> read =
+      meridian::gen::ReadSyntheticCsv(csv, limit);
+  if (!read.ok()) {
+    std::cerr << "meridian_load: " << read.status() << std::endl;
+    return 1;
+  }
+  const std::vector<meridian::gen::SyntheticRow>& rows = *read;
   absl::flat_hash_map<std::string, std::unique_ptr<meridian::patient::v1::PatientIndex::Stub>>
       stubs;
-  for (const Row& r : rows) {
+  for (const meridian::gen::SyntheticRow& r : rows) {
     if (stubs.contains(r.organisation)) continue;
     auto ch = meridian::server::MakeChannel(
         target, {certs + "/ca.pem", certs + "/" + r.organisation + ".pem",
@@ -135,7 +92,7 @@ int main(int argc, char** argv) {
       while (true) {
         int64_t i = next++;
         if (i >= static_cast<int64_t>(rows.size())) return;
-        const Row& row = rows[i];
+        const meridian::gen::SyntheticRow& row = rows[i];
         meridian::patient::v1::RegisterPatientResponse resp;
         auto ctx = meridian::server::NewContext(absl::Seconds(30));
         absl::Time t0 = absl::Now();
