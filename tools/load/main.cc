@@ -11,7 +11,6 @@
 // throughput and p99 hold up as it fills.
 #include <algorithm>
 #include <atomic>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -19,7 +18,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/config/config.h"
 #include "libs/server/client.h"
