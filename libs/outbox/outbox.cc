@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/ids/uuid.h"
+#include "libs/pg/sql.h"
 
 namespace meridian::outbox {
 
@@ -26,7 +27,8 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
   if (!env.SerializeToString(&bytes)) {
     return absl::InternalError("outbox event: cannot serialize envelope");
   }
-  tx.exec_params(
+  pg::ExecPrepared(
+      tx, "meridian_outbox_append",
       "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope)"
       " VALUES ($1, $2, $3, $4, $5)",
       env.event_id(), header.topic, header.key, header.type,

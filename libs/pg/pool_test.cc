@@ -170,6 +170,23 @@ TEST_F(PoolTest, TextArrayRoundTripsAwkwardValues) {
   EXPECT_EQ(*back, values);
 }
 
+TEST_F(PoolTest, PreparedStatementsAreReusedAcrossTransactions) {
+  Pool& pool = schema_.pool();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(pool.Transact([i](pqxx::work& tx) {
+      ExecPrepared(tx, "insert_person", "INSERT INTO person VALUES ($1, $2)", i,
+                   "P" + std::to_string(i));
+      return absl::OkStatus();
+    }));
+  }
+  auto n = pool.Transact([](pqxx::work& tx) {
+    return ExecPrepared(tx, "count_people", "SELECT count(*) FROM person")[0][0]
+        .as<int64_t>();
+  });
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 3);
+}
+
 TEST(PoolUnavailable, UnreachableServerIsUnavailable) {
   Pool pool(PoolOptions{.uri = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"});
   EXPECT_THAT(pool.Ping(), StatusIs(absl::StatusCode::kUnavailable));

@@ -3,13 +3,27 @@
 #define MERIDIAN_LIBS_PG_SQL_H_
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "pqxx/pqxx"
 
 namespace meridian::pg {
 
 // A PostgreSQL array literal of text values, for a `$n::text[]` parameter:
 // {"a","b \"quoted\""}. Every element is quoted and escaped.
 std::string TextArray(const std::vector<std::string>& values);
+
+// Runs `sql` as the prepared statement `name` on the transaction's
+// connection, preparing it there on first use (each pooled connection keeps
+// its own), so hot statements are parsed and planned once per connection.
+// One name must always go with the same SQL.
+template <typename... Args>
+pqxx::result ExecPrepared(pqxx::work& tx, const std::string& name,
+                          const std::string& sql, Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 }  // namespace meridian::pg
 

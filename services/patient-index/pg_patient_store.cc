@@ -50,10 +50,10 @@ StoredRecord FromRow(const pqxx::row& row) {
 
 std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
                                    const std::string& local) {
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", Columns(),
-                   " FROM source_record WHERE organisation_id = $1 AND local_id = $2"),
-      org, local);
+  static const auto* const kSql = new std::string(absl::StrCat(
+      "SELECT ", Columns(),
+      " FROM source_record WHERE organisation_id = $1 AND local_id = $2"));
+  pqxx::result r = pg::ExecPrepared(tx, "pi_find_source", *kSql, org, local);
   if (r.empty()) return std::nullopt;
   return FromRow(r[0]);
 }
@@ -62,14 +62,14 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
                                        int per_key, int total) {
   std::vector<std::string> keys = BlockingKeys(m);
   if (keys.empty()) return {};
-  pqxx::result rows = tx.exec_params(
-      absl::StrCat(
-          "SELECT ", kMatchColumns, " FROM source_record WHERE id IN ("
-          " SELECT c.record_id FROM unnest($1::text[]) AS k(key)"
-          " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
-          "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
-          " LIMIT $3)"),
-      pg::TextArray(keys), per_key, total);
+  static const auto* const kSql = new std::string(absl::StrCat(
+      "SELECT ", kMatchColumns, " FROM source_record WHERE id IN ("
+      " SELECT c.record_id FROM unnest($1::text[]) AS k(key)"
+      " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
+      "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
+      " LIMIT $3)"));
+  pqxx::result rows = pg::ExecPrepared(tx, "pi_candidates", *kSql,
+                                       pg::TextArray(keys), per_key, total);
   std::vector<StoredRecord> out;
   out.reserve(rows.size());
   for (const auto& row : rows) out.push_back(FromMatchRow(row));
@@ -100,8 +100,9 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& org, const std::string& local) override {
     // Serialise registrations of the same source record.
-    tx_.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    absl::StrCat(org, "/", local));
+    pg::ExecPrepared(tx_, "pi_lock_source",
+                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                     absl::StrCat(org, "/", local));
     return FindIn(tx_, org, local);
   }
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
@@ -114,7 +115,8 @@ class PgUnit : public PatientUnit {
     std::string request = rec.request.SerializeAsString();
     std::string response = rec.response.SerializeAsString();
     if (rec.id == 0) {
-      rec.id = tx_.exec_params1(
+      rec.id = pg::ExecPrepared(
+          tx_, "pi_insert_source",
           "INSERT INTO source_record (organisation_id, local_id, regional_id,"
           " request, response, request_hash, family, given, family_pinyin,"
           " given_pinyin, sex, birth_date, phone, street_number, address,"
@@ -125,9 +127,10 @@ class PgUnit : public PatientUnit {
           pqxx::binarystring(request), pqxx::binarystring(response),
           rec.request_hash, m.family, m.given, m.family_pinyin, m.given_pinyin,
           m.sex, m.birth_date, m.phone, m.street_number, m.address, m.locality,
-          m.postcode, m.region, m.resident_id, m.other_id)[0].as<int64_t>();
+          m.postcode, m.region, m.resident_id, m.other_id)[0][0].as<int64_t>();
     } else {
-      tx_.exec_params(
+      pg::ExecPrepared(
+          tx_, "pi_update_source",
           "UPDATE source_record SET regional_id = $2::uuid, request = $3,"
           " response = $4, request_hash = $5, family = $6, given = $7,"
           " family_pinyin = $8, given_pinyin = $9, sex = $10, birth_date = $11,"
@@ -139,24 +142,28 @@ class PgUnit : public PatientUnit {
           m.family_pinyin, m.given_pinyin, m.sex, m.birth_date, m.phone,
           m.street_number, m.address, m.locality, m.postcode, m.region,
           m.resident_id, m.other_id);
-      tx_.exec_params("DELETE FROM blocking_key WHERE record_id = $1", rec.id);
+      pg::ExecPrepared(tx_, "pi_delete_keys",
+                       "DELETE FROM blocking_key WHERE record_id = $1", rec.id);
     }
     rec.match.id = rec.id;
-    tx_.exec_params(
+    pg::ExecPrepared(
+        tx_, "pi_insert_keys",
         "INSERT INTO blocking_key (key, record_id)"
         " SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
         pg::TextArray(BlockingKeys(m)), rec.id);
     return absl::OkStatus();
   }
   absl::Status CreateIdentity(const std::string& regional_id) override {
-    tx_.exec_params("INSERT INTO identity (regional_id) VALUES ($1::uuid)",
-                    regional_id);
+    pg::ExecPrepared(tx_, "pi_insert_identity",
+                     "INSERT INTO identity (regional_id) VALUES ($1::uuid)",
+                     regional_id);
     return absl::OkStatus();
   }
   absl::StatusOr<int64_t> CountRecordsOf(const std::string& regional_id) override {
-    return tx_.exec_params1(
-        "SELECT count(*) FROM source_record WHERE regional_id = $1::uuid",
-        regional_id)[0].as<int64_t>();
+    return pg::ExecPrepared(
+               tx_, "pi_count_records",
+               "SELECT count(*) FROM source_record WHERE regional_id = $1::uuid",
+               regional_id)[0][0].as<int64_t>();
   }
   absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
                                                int64_t candidate_id,
