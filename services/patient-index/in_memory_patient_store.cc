@@ -25,6 +25,9 @@ class Unit : public PatientUnit {
  public:
   explicit Unit(InMemoryPatientStore::State* s) : s_(s) {}
 
+  absl::Status LockKeys(const std::vector<std::string>&) override {
+    return absl::OkStatus();  // Run() already holds the store's mutex
+  }
   absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& org, const std::string& local) override {
     auto it = s_->by_source.find({org, local});

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/ids/hash.h"
@@ -222,7 +223,20 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
   const std::string hash = ids::Sha256Hex(raw);
 
   v1::RegisterPatientResponse answer;
+  // Registrations of the same source record, or that share a strong key
+  // (resident ID, other identifier, phone, full name in either order), run
+  // one after the other: two institutions registering the same new person
+  // at the same moment must not both found an identity.
+  std::vector<std::string> locks = {
+      absl::StrCat("src:", organisation_id, "/", request.local_id())};
+  for (const std::string& key : BlockingKeys(prepared.match)) {
+    if (absl::StartsWith(key, "rid:") || absl::StartsWith(key, "oid:") ||
+        absl::StartsWith(key, "ph:") || absl::StartsWith(key, "nn:")) {
+      locks.push_back(key);
+    }
+  }
   MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(unit.LockKeys(locks));
     MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredRecord> existing,
                               unit.FindSource(organisation_id, request.local_id()));
     if (existing.has_value() && existing->request_hash == hash) {

@@ -1,4 +1,7 @@
 // The patient index over real gRPC with mTLS and PostgreSQL.
+#include <atomic>
+#include <thread>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/pg/testing.h"
@@ -65,6 +68,49 @@ TEST_F(PatientIndexGrpcTest, InstitutionsRegisterAndReadCrossReferences) {
   ASSERT_EQ(x.references_size(), 1);
   EXPECT_EQ(x.references(0).organisation_id(), "thc-hillview");
   EXPECT_EQ(x.references(0).local_id(), "P-77");
+}
+
+TEST_F(PatientIndexGrpcTest, SimultaneousFirstRegistrationsShareOneIdentity) {
+  // Eight institutions register the same new person at the same moment, on
+  // connections opened beforehand so that the calls really overlap.
+  const std::vector<std::string> orgs = {
+      "city-hosp-1",   "city-tcm-hosp", "county-hosp-east", "county-hosp-west",
+      "thc-riverside", "thc-hillview",  "pharm-central",    "lab-regional"};
+  std::vector<std::unique_ptr<v1::PatientIndex::Stub>> stubs;
+  for (const std::string& org : orgs) {
+    stubs.push_back(StubAs(org));
+    v1::GetCrossReferencesRequest warm;
+    warm.set_local_id("warm-up");
+    v1::GetCrossReferencesResponse ignored;
+    auto ctx = server::NewContext(absl::Seconds(10));
+    stubs.back()->GetCrossReferences(ctx.get(), warm, &ignored);  // NOT_FOUND
+  }
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> ids(orgs.size());
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < orgs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        auto person = testing::Person(absl::StrCat("R", round, "-", i), "邓",
+                                      absl::StrCat("同", round),
+                                      absl::StrCat("1977-07-0", round + 1),
+                                      absl::StrCat("1890000000", round));
+        v1::RegisterPatientResponse r;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        ++ready;
+        while (ready < static_cast<int>(orgs.size())) {
+        }
+        if (stubs[i]->RegisterPatient(ctx.get(), person, &r).ok()) {
+          ids[i] = r.regional_id();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const std::string& id : ids) {
+      EXPECT_FALSE(id.empty());
+      EXPECT_EQ(id, ids[0]) << "round " << round;
+    }
+  }
 }
 
 TEST_F(PatientIndexGrpcTest, BulkStreamReportsPerRecord) {

@@ -50,6 +50,10 @@ struct MergeRow {
 class PatientUnit {
  public:
   virtual ~PatientUnit() = default;
+  // Serialises this unit with every other unit that locks any of `keys`,
+  // until it ends (transaction-scoped). Locks are taken in one fixed order,
+  // so units cannot deadlock on them.
+  virtual absl::Status LockKeys(const std::vector<std::string>& keys) = 0;
   virtual absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& organisation_id, const std::string& local_id) = 0;
   // Records sharing a blocking key with `r` (capped per key and overall):

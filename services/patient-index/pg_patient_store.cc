@@ -99,11 +99,15 @@ class PgUnit : public PatientUnit {
 
   absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& org, const std::string& local) override {
-    // Serialise registrations of the same source record.
-    pg::ExecPrepared(tx_, "pi_lock_source",
-                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                     absl::StrCat(org, "/", local));
     return FindIn(tx_, org, local);
+  }
+  absl::Status LockKeys(const std::vector<std::string>& keys) override {
+    pg::ExecPrepared(tx_, "pi_lock_keys",
+                     "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
+                     " hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k"
+                     " ORDER BY 1) AS s",
+                     pg::TextArray(keys));
+    return absl::OkStatus();
   }
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
                                                        int per_key,

@@ -1,6 +1,6 @@
-// PatientStore on PostgreSQL (schema patient_index). Registrations of one
-// institution + local ID are serialised with a transaction-scoped advisory
-// lock; candidates come from the blocking_key index, capped per key.
+// PatientStore on PostgreSQL (schema patient_index). LockKeys takes
+// transaction-scoped advisory locks (in hash order, one statement);
+// candidates come from the blocking_key index, capped per key.
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 
