@@ -90,6 +90,10 @@ cmd_build() {
   have cmake || die "cmake not found: run tools/meridian deps"
   have ninja || die "ninja not found: run tools/meridian deps"
   export CCACHE_DIR="$CACHE/ccache"
+  # CI builds each time in a fresh clone elsewhere: hash paths relative to
+  # the clone (and not the working directory) so the cache still hits.
+  export CCACHE_BASEDIR="$ROOT"
+  export CCACHE_NOHASHDIR=true
   mkdir -p "$CCACHE_DIR"
   if have ccache; then
     ccache --max-size=5G >/dev/null
