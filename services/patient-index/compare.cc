@@ -26,7 +26,23 @@ void Decode(absl::string_view s, absl::InlinedVector<char32_t, 32>* out) {
     for (char c : s) out->push_back(static_cast<unsigned char>(c));
     return;
   }
-  for (char32_t cp : DecodeUtf8(s)) out->push_back(cp);
+  // Straight into the inline buffer: no temporary vector on this hot path.
+  // Input was validated UTF-8 at registration; a stray byte counts as itself.
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = s[i];
+    const int len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
+                            : (c >> 3) == 30 ? 4 : 1;
+    if (len == 1 || i + len > s.size()) {
+      out->push_back(c);
+      ++i;
+      continue;
+    }
+    char32_t cp = c & (0x7F >> len);
+    for (int k = 1; k < len; ++k) cp = (cp << 6) | (s[i + k] & 0x3F);
+    out->push_back(cp);
+    i += len;
+  }
 }
 
 }  // namespace
@@ -88,6 +104,15 @@ int Levenshtein(absl::string_view sa, absl::string_view sb, int cap) {
     std::swap(prev, cur);
   }
   return prev[lb];
+}
+
+bool WithinOneEdit(absl::string_view a, absl::string_view b) {
+  if (a.size() > b.size()) std::swap(a, b);
+  if (b.size() - a.size() > 1) return false;
+  size_t i = 0;
+  while (i < a.size() && a[i] == b[i]) ++i;
+  if (a.size() == b.size()) return a.substr(i + (i < a.size())) == b.substr(i + (i < b.size()));
+  return a.substr(i) == b.substr(i + 1);  // one insertion in b
 }
 
 bool IsTransposition(absl::string_view a, absl::string_view b) {

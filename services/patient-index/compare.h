@@ -14,6 +14,10 @@ double JaroWinkler(absl::string_view a, absl::string_view b);
 // Levenshtein distance in code points, stopping early above `cap`.
 int Levenshtein(absl::string_view a, absl::string_view b, int cap = 1 << 20);
 
+// True when a and b are at most one insertion, deletion or substitution
+// apart, compared byte by byte (for digits and other ASCII codes); linear.
+bool WithinOneEdit(absl::string_view a, absl::string_view b);
+
 // True when a and b differ by exactly one adjacent transposition.
 bool IsTransposition(absl::string_view a, absl::string_view b);
 

@@ -47,6 +47,12 @@ TEST(Compare, JaroWinklerAndLevenshtein) {
   EXPECT_EQ(Levenshtein("kitten", "sitting"), 3);
   EXPECT_EQ(Levenshtein("张三", "张山"), 1);  // by character, not byte
   EXPECT_TRUE(IsTransposition("13800138000", "13800183000"));
+  for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+           {"12345", "12345"}, {"12345", "12395"}, {"12345", "1245"},
+           {"12345", "123456"}, {"12345", "012345"}, {"", "1"}, {"1", ""},
+           {"12345", "13245"}, {"12345", "54321"}, {"123", "12345"}, {"", ""}}) {
+    EXPECT_EQ(WithinOneEdit(a, b), Levenshtein(a, b, 5) <= 1) << a << " / " << b;
+  }
   EXPECT_FALSE(IsTransposition("123", "321"));
 }
 

@@ -50,7 +50,7 @@ int NameLevel(const std::string& a, const std::string& ap, const std::string& b,
 // 0 exact; 1 one edit or a transposition; 2 other.
 int NumberLevel(const std::string& a, const std::string& b) {
   if (a == b) return 0;
-  if (IsTransposition(a, b) || Levenshtein(a, b, 1) <= 1) return 1;
+  if (WithinOneEdit(a, b) || IsTransposition(a, b)) return 1;
   return 2;
 }
 
