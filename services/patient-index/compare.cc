@@ -47,18 +47,16 @@ void Decode(absl::string_view s, absl::InlinedVector<char32_t, 32>* out) {
 
 }  // namespace
 
-double JaroWinkler(absl::string_view sa, absl::string_view sb) {
-  if (sa == sb) return sa.empty() ? 0.0 : 1.0;
-  absl::InlinedVector<char32_t, 32> a, b;
-  Decode(sa, &a);
-  Decode(sb, &b);
-  const int la = a.size(), lb = b.size();
+namespace {
+
+template <typename T>
+double JaroWinklerImpl(const T* a, int la, const T* b, int lb) {
   if (la == 0 || lb == 0) return 0.0;
   const int window = std::max(0, std::max(la, lb) / 2 - 1);
-  absl::InlinedVector<char, 32> ma(la, 0), mb(lb, 0);
+  absl::InlinedVector<char, 64> ma(la, 0), mb(lb, 0);
   int matches = 0;
   for (int i = 0; i < la; ++i) {
-    int lo = std::max(0, i - window), hi = std::min(lb - 1, i + window);
+    const int lo = std::max(0, i - window), hi = std::min(lb - 1, i + window);
     for (int j = lo; j <= hi; ++j) {
       if (!mb[j] && a[i] == b[j]) {
         ma[i] = mb[j] = 1;
@@ -82,6 +80,21 @@ double JaroWinkler(absl::string_view sa, absl::string_view sb) {
     ++prefix;
   }
   return jaro + prefix * 0.1 * (1.0 - jaro);
+}
+
+}  // namespace
+
+double JaroWinkler(absl::string_view sa, absl::string_view sb) {
+  if (sa == sb) return sa.empty() ? 0.0 : 1.0;
+  if (IsAscii(sa) && IsAscii(sb)) {  // bytes are characters: no decoding
+    return JaroWinklerImpl(sa.data(), static_cast<int>(sa.size()), sb.data(),
+                           static_cast<int>(sb.size()));
+  }
+  absl::InlinedVector<char32_t, 32> a, b;
+  Decode(sa, &a);
+  Decode(sb, &b);
+  return JaroWinklerImpl(a.data(), static_cast<int>(a.size()), b.data(),
+                         static_cast<int>(b.size()));
 }
 
 int Levenshtein(absl::string_view sa, absl::string_view sb, int cap) {
