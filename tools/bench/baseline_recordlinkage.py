@@ -35,27 +35,14 @@ single-threaded Python/C (Compare runs with its default n_jobs=1).
 """
 import argparse
 import json
-import re
 import time
-from collections import Counter
 
 import numpy as np
-import pandas as pd
 import recordlinkage as rl
 
+from febrl_truth import entity, load, metrics, truth
+
 BLOCK_KEYS = ["given_name", "surname", "soc_sec_id", "date_of_birth", "postcode"]
-ENTITY_RE = re.compile(r"rec-(\d+)-")
-
-
-def load(path):
-    df = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
-    df.columns = [c.strip() for c in df.columns]
-    df = df.apply(lambda s: s.str.strip()).replace("", np.nan)
-    return df.set_index("rec_id", drop=False)
-
-
-def entity(rec_ids):
-    return np.array([ENTITY_RE.match(r).group(1) for r in rec_ids])
 
 
 def build_compare():
@@ -86,20 +73,8 @@ def main():
     link = len(args.febrl) == 2
 
     t0 = time.perf_counter()
-    dfs = [load(p) for p in args.febrl]
-
-    # Truth.
-    if link:
-        a, b = dfs
-        ca, cb = Counter(entity(a.index)), Counter(entity(b.index))
-        true_pairs = sum(n * cb[e] for e, n in ca.items())
-        total_pairs = len(a) * len(b)
-        records = len(a) + len(b)
-    else:
-        (a,) = dfs
-        true_pairs = sum(n * (n - 1) // 2 for n in Counter(entity(a.index)).values())
-        total_pairs = len(a) * (len(a) - 1) // 2
-        records = len(a)
+    dfs = [load(p, np.nan) for p in args.febrl]
+    dfs = [df.set_index("rec_id", drop=False) for df in dfs]
 
     # Block.
     indexer = rl.Index()
@@ -122,32 +97,17 @@ def main():
     seconds = time.perf_counter() - t0
 
     # Evaluate (outside timed region).
-    ent_l = entity(cand.get_level_values(0))
-    ent_r = entity(cand.get_level_values(1))
-    cand_true = int((ent_l == ent_r).sum())
-    pe_l = entity(predicted.get_level_values(0))
-    pe_r = entity(predicted.get_level_values(1))
-    tp = int((pe_l == pe_r).sum())
-    n_pred = len(predicted)
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / true_pairs if true_pairs else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-    out = {
-        "tool": "recordlinkage",
-        "mode": "link" if link else "dedupe",
-        "records": records,
-        "true_pairs": true_pairs,
-        "candidate_pairs": len(cand),
-        "pairs_completeness": round(cand_true / true_pairs, 6) if true_pairs else None,
-        "reduction_ratio": round(1 - len(cand) / total_pairs, 6),
-        "precision": round(precision, 6),
-        "recall": round(recall, 6),
-        "f1": round(f1, 6),
+    records, true_pairs, total_pairs = truth(dfs)
+    cand_true = int((entity(cand.get_level_values(0)) == entity(cand.get_level_values(1))).sum())
+    tp = int((entity(predicted.get_level_values(0)) ==
+              entity(predicted.get_level_values(1))).sum())
+    out = {"tool": "recordlinkage", "mode": "link" if link else "dedupe", "records": records}
+    out.update(metrics(true_pairs, total_pairs, len(cand), cand_true, len(predicted), tp))
+    out.update({
         "seconds": round(seconds, 3),
         "pairs_per_second": round(len(cand) / (cmp_s + cls_s), 1),
         "threshold": args.threshold,
-    }
+    })
     print(json.dumps(out))
 
 

@@ -42,17 +42,14 @@ baseline, the blocking join is excluded from pairs_per_second (not from seconds)
 import argparse
 import json
 import logging
-import re
 import time
-from collections import Counter
 
 import duckdb
-import numpy as np
-import pandas as pd
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-ENTITY_RE = re.compile(r"rec-(\d+)-")
+from febrl_truth import entity, load, metrics, truth
+
 
 DEDUPE_RULES = [block_on("soc_sec_id"), block_on("given_name"), block_on("surname"),
                 block_on("date_of_birth"), block_on("postcode")]
@@ -80,17 +77,6 @@ def comparisons():
     ]
 
 
-def load(path):
-    df = pd.read_csv(path, dtype=str, skipinitialspace=True, keep_default_na=False)
-    df.columns = [c.strip() for c in df.columns]
-    df = df.apply(lambda s: s.str.strip())
-    return df.replace("", None)
-
-
-def entity(rec_ids):
-    return np.array([ENTITY_RE.match(r).group(1) for r in rec_ids])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--febrl", action="append", required=True,
@@ -104,7 +90,7 @@ def main():
     link = len(args.febrl) == 2
 
     t0 = time.perf_counter()
-    dfs = [load(p) for p in args.febrl]
+    dfs = [load(p, None) for p in args.febrl]
     con = duckdb.connect()
     con.execute("SET threads TO 1")
     db_api = DuckDBAPI(connection=con)
@@ -139,37 +125,18 @@ def main():
     scored = pred.as_duckdbpyrelation().select("rec_id_l, rec_id_r, match_probability").df()
     same = entity(scored["rec_id_l"]) == entity(scored["rec_id_r"])
     is_pred = scored["match_probability"].to_numpy() >= args.threshold
-    tp = int((same & is_pred).sum())
-    n_pred = int(is_pred.sum())
-    if link:
-        ca, cb = Counter(entity(dfs[0]["rec_id"])), Counter(entity(dfs[1]["rec_id"]))
-        true_pairs = sum(n * cb[e] for e, n in ca.items())
-        total_pairs = len(dfs[0]) * len(dfs[1])
-    else:
-        true_pairs = sum(n * (n - 1) // 2 for n in Counter(entity(dfs[0]["rec_id"])).values())
-        total_pairs = len(dfs[0]) * (len(dfs[0]) - 1) // 2
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / true_pairs if true_pairs else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    records, true_pairs, total_pairs = truth(dfs)
     threads = con.sql("SELECT current_setting('threads')").fetchall()[0][0]
-
-    out = {
-        "tool": "splink",
-        "mode": "link" if link else "dedupe",
-        "records": sum(len(d) for d in dfs),
-        "true_pairs": true_pairs,
-        "candidate_pairs": int(candidate_pairs),
-        "pairs_completeness": round(int(same.sum()) / true_pairs, 6) if true_pairs else None,
-        "reduction_ratio": round(1 - candidate_pairs / total_pairs, 6),
-        "precision": round(precision, 6),
-        "recall": round(recall, 6),
-        "f1": round(f1, 6),
+    out = {"tool": "splink", "mode": "link" if link else "dedupe", "records": records}
+    out.update(metrics(true_pairs, total_pairs, int(candidate_pairs), int(same.sum()),
+                       int(is_pred.sum()), int((same & is_pred).sum())))
+    out.update({
         "seconds": round(seconds, 3),
         "pairs_per_second": round(candidate_pairs / pred_s, 1),
         "threshold": args.threshold,
         "threads": int(threads),
         "cores_used": int(threads),
-    }
+    })
     print(json.dumps(out))
 
 
