@@ -4,6 +4,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/kafka/testing.h"
 #include "libs/pg/testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
@@ -208,6 +209,28 @@ TEST_F(PatientIndexGrpcTest, OperatorMergesAndUnmergesOverPostgres) {
   ASSERT_TRUE(StubAs("meridian-ops")->UnmergePatients(ctx.get(), u, &un).ok());
   EXPECT_EQ(un.regional_id(), b.regional_id());
   EXPECT_EQ(un.records_moved(), 1);
+}
+
+TEST_F(PatientIndexGrpcTest, DatabaseDownMidStreamFailsCleanlyAndRecovers) {
+  v1::RegisterPatientResponse out;
+  ASSERT_TRUE(Register("city-hosp-1",
+                       testing::Person("D1", "孔", "亮", "1981-01-01", "13500000011"), &out).ok());
+  ASSERT_EQ(kafka::testing::Ctl("stop postgres"), 0);
+  grpc::Status down = Register(
+      "city-hosp-1", testing::Person("D2", "孔", "明", "1982-02-02", "13500000012"), &out);
+  EXPECT_EQ(down.error_code(), grpc::StatusCode::UNAVAILABLE) << down.error_message();
+  ASSERT_EQ(kafka::testing::Ctl("start postgres"), 0);
+  // Nothing half-written: the retried registration succeeds as a new one,
+  // and the first patient is intact.
+  grpc::Status up = Register(
+      "city-hosp-1", testing::Person("D2", "孔", "明", "1982-02-02", "13500000012"), &out);
+  ASSERT_TRUE(up.ok()) << up.error_message();
+  EXPECT_FALSE(out.unchanged());
+  v1::GetCrossReferencesRequest q;
+  q.set_local_id("D1");
+  v1::GetCrossReferencesResponse x;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  EXPECT_TRUE(StubAs("city-hosp-1")->GetCrossReferences(ctx.get(), q, &x).ok());
 }
 
 }  // namespace
