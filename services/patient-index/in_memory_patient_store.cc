@@ -58,6 +58,12 @@ class Unit : public PatientUnit {
   absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
                                                int64_t candidate_id,
                                                double probability) override {
+    for (const ReviewTaskRow& t : s_->tasks) {
+      if (t.record_id == record_id && t.candidate_id == candidate_id &&
+          !s_->closed_tasks.contains(t.id)) {
+        return absl::AlreadyExistsError("review task already open for this pair");
+      }
+    }
     ++s_->review_tasks;
     ReviewTaskRow row{ids::NewUuid(), record_id, candidate_id, probability,
                       static_cast<int64_t>(s_->tasks.size())};
@@ -86,6 +92,12 @@ class Unit : public PatientUnit {
     auto it = s_->records.find(id);
     if (it == s_->records.end()) return absl::NotFoundError("no such record");
     return it->second;
+  }
+  absl::Status SupersedeReviewTasks(int64_t record_id) override {
+    for (const ReviewTaskRow& t : s_->tasks) {
+      if (t.record_id == record_id) s_->closed_tasks.insert(t.id);
+    }
+    return absl::OkStatus();
   }
   absl::Status CloseReviewTask(const std::string& id, const std::string&,
                                const std::string&, const std::string&) override {

@@ -22,7 +22,8 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
   MatchResult result;
   if (!record.resident_id.empty()) {
     for (const MatchRecord* c : candidates) {
-      if (c->resident_id == record.resident_id) {
+      if (c->resident_id == record.resident_id &&
+          !(kept_apart && kept_apart(record, *c))) {
         result.decision = Decision::kMatchedDeterministically;
         result.candidate = c;
         result.score = model.ScorePair(record, *c);
@@ -37,6 +38,8 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
   Levels best_link_levels{}, best_any_levels{};
   double best_link_weight = -1e300, best_any_weight = -1e300;
   for (const MatchRecord* c : candidates) {
+    // A pair an operator kept apart neither links nor reopens a review.
+    if (kept_apart && kept_apart(record, *c)) continue;
     Levels levels = Compare(record, *c);
     const double w = model.Weight(levels, record);
     ++result.candidates_scored;
@@ -61,7 +64,6 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
         (options.safety_rules && (given_names_differ || birth_dates_differ))) {
       continue;
     }
-    if (kept_apart && kept_apart(record, *c)) continue;
     if (w > best_link_weight) {
       best_link = c;
       best_link_weight = w;

@@ -119,13 +119,13 @@ int main(int argc, char** argv) {
   server::AddStandardChecks(srv, pool, brokers, &relay);
   srv.OnShutdown([&] {
     relay.Stop();
-    relay_thread.join();
+    if (relay_thread.joinable()) relay_thread.join();
     (void)(*publisher)->Flush(absl::Seconds(10));
   });
   absl::Status started = srv.Start();
   if (!started.ok()) {
     relay.Stop();
-    relay_thread.join();
+    if (relay_thread.joinable()) relay_thread.join();
     return Fail(started);
   }
   srv.Wait();

@@ -148,6 +148,18 @@ void FillScore(const Score& s, v1::RegisterPatientResponse* r) {
   }
 }
 
+// The live identity `regional_id` stands for: itself, or the identity it was
+// merged into (following chains). Locks each identity row on the way, so a
+// concurrent merge either finishes first or waits for this unit.
+absl::StatusOr<std::string> LiveIdentity(PatientUnit& unit, std::string regional_id) {
+  for (int hops = 0; hops < 100; ++hops) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::string merged_into, unit.LockIdentity(regional_id));
+    if (merged_into.empty()) return regional_id;
+    regional_id = std::move(merged_into);
+  }
+  return absl::InternalError("merge chain too long");
+}
+
 }  // namespace
 
 absl::StatusOr<Prepared> PrepareRegistration(
@@ -211,7 +223,9 @@ PatientIndex::PatientIndex(PatientStore* store, const Model* model,
 
 std::string PatientIndex::Today() const {
   if (!options_.today.empty()) return options_.today;
-  return absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone());
+  // The region's civil date (China Standard Time, UTC+8, no daylight
+  // saving): a child born this morning is not "in the future".
+  return absl::FormatTime("%Y%m%d", absl::Now(), absl::FixedTimeZone(8 * 3600));
 }
 
 absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
@@ -278,20 +292,23 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     const std::string previous = existing.has_value() ? existing->regional_id : "";
     const bool linked = result.decision == Decision::kAutoLinked ||
                         result.decision == Decision::kMatchedDeterministically;
+    std::string candidate_identity;
+    if (matched != nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(candidate_identity, LiveIdentity(unit, matched->regional_id));
+    }
     if (linked) {
-      record.regional_id = matched->regional_id;
+      record.regional_id = candidate_identity;
+    } else if (!previous.empty()) {
+      // An update never moves a record out of its identity by itself: that
+      // identity may be an operator's decision (a review LINK or a merge).
+      MERIDIAN_ASSIGN_OR_RETURN(record.regional_id, LiveIdentity(unit, previous));
     } else {
-      bool keep = false;
-      if (!previous.empty()) {
-        MERIDIAN_ASSIGN_OR_RETURN(int64_t n, unit.CountRecordsOf(previous));
-        keep = n <= 1;  // it alone founded its identity
-      }
-      if (keep) {
-        record.regional_id = previous;
-      } else {
-        record.regional_id = ids::NewUuid();
-        MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(record.regional_id));
-      }
+      record.regional_id = ids::NewUuid();
+      MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(record.regional_id));
+    }
+    if (existing.has_value()) {
+      // The record changed: questions asked about its old version are moot.
+      MERIDIAN_RETURN_IF_ERROR(unit.SupersedeReviewTasks(record.id));
     }
 
     v1::RegisterPatientResponse response;
@@ -301,7 +318,8 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     record.response = response;
     MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
 
-    if (result.decision == Decision::kNewWithReview && matched != nullptr) {
+    if (result.decision == Decision::kNewWithReview && matched != nullptr &&
+        candidate_identity != record.regional_id) {
       MERIDIAN_ASSIGN_OR_RETURN(
           std::string task,
           unit.CreateReviewTask(record.id, matched->id, result.score.probability));
@@ -312,7 +330,7 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
       event.set_review_task_id(task);
       event.set_organisation_id(organisation_id);
       event.set_local_id(record.local_id);
-      event.set_candidate_regional_id(matched->regional_id);
+      event.set_candidate_regional_id(candidate_identity);
       event.set_probability(result.score.probability);
       MERIDIAN_RETURN_IF_ERROR(unit.Emit(
           {.topic = kPatientTopic, .type = "patient.review_created",
@@ -562,20 +580,24 @@ absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
     const std::string previous = record.regional_id;
     if (request.resolution() == v1::KEEP_APART) {
       MERIDIAN_RETURN_IF_ERROR(unit.KeepApart(record.id, candidate.id));
-    } else if (record.regional_id != candidate.regional_id) {
-      record.regional_id = candidate.regional_id;
-      record.response.set_regional_id(candidate.regional_id);
-      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
-      v1::PatientLinked link;
-      link.set_organisation_id(record.organisation_id);
-      link.set_local_id(record.local_id);
-      link.set_regional_id(record.regional_id);
-      link.set_previous_regional_id(previous);
-      MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-          {.topic = kPatientTopic, .type = "patient.linked",
-           .key = record.regional_id, .source_organisation = operator_organisation,
-           .regional_patient_id = record.regional_id, .producer = "patient-index"},
-          link));
+    } else {
+      MERIDIAN_ASSIGN_OR_RETURN(std::string target,
+                                LiveIdentity(unit, candidate.regional_id));
+      if (record.regional_id != target) {
+        record.regional_id = target;
+        record.response.set_regional_id(target);
+        MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
+        v1::PatientLinked link;
+        link.set_organisation_id(record.organisation_id);
+        link.set_local_id(record.local_id);
+        link.set_regional_id(record.regional_id);
+        link.set_previous_regional_id(previous);
+        MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+            {.topic = kPatientTopic, .type = "patient.linked",
+             .key = record.regional_id, .source_organisation = operator_organisation,
+             .regional_patient_id = record.regional_id, .producer = "patient-index"},
+            link));
+      }
     }
     MERIDIAN_RETURN_IF_ERROR(unit.CloseReviewTask(
         task.id, request.resolution() == v1::LINK ? "linked" : "kept_apart",
@@ -678,6 +700,12 @@ absl::StatusOr<v1::UnmergePatientsResponse> PatientIndex::Unmerge(
     const std::string& b = merge.into_regional_id;
     MERIDIAN_RETURN_IF_ERROR(unit.LockIdentity(std::min(a, b)).status());
     MERIDIAN_RETURN_IF_ERROR(unit.LockIdentity(std::max(a, b)).status());
+    MERIDIAN_ASSIGN_OR_RETURN(std::string survivor_merged_into, unit.LockIdentity(b));
+    if (!survivor_merged_into.empty()) {
+      return absl::FailedPreconditionError(
+          "merge_id: the surviving identity was merged again since; undo that "
+          "merge first");
+    }
     // Return the records the merge moved, where they still are in the
     // surviving identity (a record re-registered since may have moved on).
     MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> in_survivor, unit.LockRecordsOf(b));

@@ -51,10 +51,20 @@ grpc::Status PatientIndexService::RegisterPatients(
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     auto* result = response->add_results();
     result->set_index(index++);
+    if (index > kMaxBulkRecords) {
+      // Keeps the response within the message limit; nothing stored.
+      result->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+      result->set_error("at most 50000 records per stream: send the rest in another");
+      response->set_failed(response->failed() + 1);
+      continue;
+    }
     absl::StatusOr<v1::RegisterPatientResponse> r =
         index_->Register(caller->organisation_id, request);
     if (r.ok()) {
       *result->mutable_response() = *std::move(r);
+      // Bulk results omit the per-field explanation (it is stored, and
+      // RegisterPatient returns it) to stay small.
+      result->mutable_response()->clear_fields();
       response->set_succeeded(response->succeeded() + 1);
     } else {
       result->set_code(static_cast<int>(r.status().code()));

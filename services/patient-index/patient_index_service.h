@@ -13,6 +13,9 @@ namespace meridian::patient {
 // validation and gets INVALID_ARGUMENT naming it, not a bare
 // RESOURCE_EXHAUSTED.
 inline constexpr int kMaxMessageBytes = 16 << 20;
+// Records accepted per RegisterPatients stream (the per-record results must
+// fit in one response).
+inline constexpr int kMaxBulkRecords = 50000;
 
 class PatientIndexService : public v1::PatientIndex::Service {
  public:

@@ -197,6 +197,60 @@ TEST_F(PatientIndexTest, MergeThenUnmergeRestoresEveryRecord) {
   EXPECT_THAT(EventTypes(), ::testing::IsSupersetOf({"patient.merged", "patient.unmerged"}));
 }
 
+TEST_F(PatientIndexTest, OperatorLinkSurvivesALaterUpdate) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "李", "明", "2015-05-05", "13800000001")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("thc-riverside",
+                                               Person("T1", "李", "强", "2015-05-05", "13800000001")));
+  v1::ResolveReviewTaskRequest resolve;
+  resolve.set_review_task_id(b.review_task_id());
+  resolve.set_resolution(v1::LINK);
+  resolve.set_reason("one child, two names");
+  ASSERT_OK(index_.ResolveReviewTask("meridian-ops", resolve));
+  // The centre updates the phone: the record stays where the operator put it
+  // and no new review task asks the same question again.
+  ASSERT_OK_AND_ASSIGN(auto updated, index_.Register("thc-riverside",
+                                                     Person("T1", "李", "强", "2015-05-05", "13800000002")));
+  EXPECT_EQ(updated.regional_id(), a.regional_id());
+  EXPECT_TRUE(updated.review_task_id().empty());
+  EXPECT_EQ(index_.ListReviewTasks({})->tasks_size(), 0);
+}
+
+TEST_F(PatientIndexTest, UpdateSupersedesOpenReviewTasks) {
+  ASSERT_OK(index_.Register("city-hosp-1", Person("A1", "李", "明", "2015-05-05", "13800000001")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("city-hosp-1",
+                                               Person("A2", "李", "强", "2015-05-05", "13800000001")));
+  ASSERT_FALSE(b.review_task_id().empty());
+  // A2 corrected to a clearly different child: the old question is moot.
+  ASSERT_OK(index_.Register("city-hosp-1", Person("A2", "李", "强", "2012-01-20", "13900000000")));
+  EXPECT_EQ(index_.ListReviewTasks({})->tasks_size(), 0);
+}
+
+TEST_F(PatientIndexTest, UnmergeAfterALaterMergeIsRefused) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1", Person("A1", "甲", "一", "1950-01-01")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("city-hosp-1", Person("A2", "乙", "二", "1960-02-02")));
+  ASSERT_OK_AND_ASSIGN(auto c, index_.Register("city-hosp-1", Person("A3", "丙", "三", "1970-03-03")));
+  v1::MergePatientsRequest m1;
+  m1.set_from_regional_id(a.regional_id());
+  m1.set_into_regional_id(b.regional_id());
+  m1.set_reason("r");
+  ASSERT_OK_AND_ASSIGN(auto merged1, index_.Merge("meridian-ops", m1));
+  v1::MergePatientsRequest m2;
+  m2.set_from_regional_id(b.regional_id());
+  m2.set_into_regional_id(c.regional_id());
+  m2.set_reason("r");
+  ASSERT_OK(index_.Merge("meridian-ops", m2));
+  v1::UnmergePatientsRequest u;
+  u.set_merge_id(merged1.merge_id());
+  u.set_reason("r");
+  EXPECT_THAT(index_.Unmerge("meridian-ops", u),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("merged again")));
+  // A registration matching a record of the first identity lands in the
+  // live survivor, never in a retired identity.
+  ASSERT_OK_AND_ASSIGN(auto again, index_.Register("thc-hillview", Person("H1", "甲", "一", "1950-01-01")));
+  EXPECT_EQ(again.regional_id(), c.regional_id());
+}
+
 TEST_F(PatientIndexTest, ChangedDemographicsRematch) {
   ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
                                                Person("A1", "王", "芳", "1990-10-10", "13700000000")));

@@ -54,6 +54,7 @@ class PatientUnit {
   // until it ends (transaction-scoped). Locks are taken in one fixed order,
   // so units cannot deadlock on them.
   virtual absl::Status LockKeys(const std::vector<std::string>& keys) = 0;
+  // The record, locked for update.
   virtual absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& organisation_id, const std::string& local_id) = 0;
   // Records sharing a blocking key with `r` (capped per key and overall):
@@ -77,6 +78,8 @@ class PatientUnit {
   // open task with that ID.
   virtual absl::StatusOr<ReviewTaskRow> TakeOpenReviewTask(const std::string& id) = 0;
   virtual absl::StatusOr<StoredRecord> RecordById(int64_t id) = 0;
+  // Closes the record's open review tasks as superseded (it was updated).
+  virtual absl::Status SupersedeReviewTasks(int64_t record_id) = 0;
   virtual absl::Status CloseReviewTask(const std::string& id,
                                        const std::string& resolution,
                                        const std::string& resolved_by,

@@ -171,20 +171,25 @@ TEST_P(PatientStoreContract, ReviewTasksAndEvents) {
 TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
   PatientStore& store = backend_->store();
   std::vector<std::string> ids;
+  std::vector<int64_t> records;
   int64_t a_id = 0, b_id = 0;
   ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
     StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
-    StoredRecord b = Record("org-a", "2", kRegionalA, "李", "19800101");
     MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
-    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
     a_id = a.id;
-    b_id = b.id;
     for (int i = 0; i < 3; ++i) {
+      StoredRecord b = Record("org-a", "b" + std::to_string(i), kRegionalA, "李", "19800101");
+      MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
+      records.push_back(b.id);
       auto id = u.CreateReviewTask(b.id, a.id, 0.6 + i / 10.0);
       if (!id.ok()) return id.status();
       ids.push_back(*id);
     }
+    b_id = records[2];
+    // One open task per pair.
+    EXPECT_THAT(u.CreateReviewTask(records[0], a.id, 0.9),
+                ::meridian::testing::StatusIs(absl::StatusCode::kAlreadyExists));
     return absl::OkStatus();
   }));
   ASSERT_OK_AND_ASSIGN(auto page1, store.OpenReviewTasks("", 2));
@@ -195,6 +200,7 @@ TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
   EXPECT_EQ(page2[0].id, ids[2]);
   EXPECT_EQ(page2[0].record_id, b_id);
   EXPECT_EQ(page2[0].candidate_id, a_id);
+  b_id = records[1];
 
   ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
     auto task = u.TakeOpenReviewTask(ids[1]);

@@ -49,11 +49,14 @@ StoredRecord FromRow(const pqxx::row& row) {
 }
 
 std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
-                                   const std::string& local) {
+                                   const std::string& local, bool for_update) {
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", Columns(),
       " FROM source_record WHERE organisation_id = $1 AND local_id = $2"));
-  pqxx::result r = pg::ExecPrepared(tx, "pi_find_source", *kSql, org, local);
+  static const auto* const kSqlForUpdate = new std::string(*kSql + " FOR UPDATE");
+  pqxx::result r =
+      for_update ? pg::ExecPrepared(tx, "pi_find_source_locked", *kSqlForUpdate, org, local)
+                 : pg::ExecPrepared(tx, "pi_find_source", *kSql, org, local);
   if (r.empty()) return std::nullopt;
   return FromRow(r[0]);
 }
@@ -76,9 +79,11 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
   return out;
 }
 
-absl::StatusOr<StoredRecord> ById(pqxx::work& tx, int64_t id) {
+absl::StatusOr<StoredRecord> ById(pqxx::work& tx, int64_t id, bool for_update) {
   pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE id = $1"), id);
+      absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE id = $1",
+                   for_update ? " FOR UPDATE" : ""),
+      id);
   if (r.empty()) return absl::NotFoundError("no such record");
   return FromRow(r[0]);
 }
@@ -99,7 +104,7 @@ class PgUnit : public PatientUnit {
 
   absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& org, const std::string& local) override {
-    return FindIn(tx_, org, local);
+    return FindIn(tx_, org, local, /*for_update=*/true);
   }
   absl::Status LockKeys(const std::vector<std::string>& keys) override {
     pg::ExecPrepared(tx_, "pi_lock_keys",
@@ -173,10 +178,14 @@ class PgUnit : public PatientUnit {
                                                int64_t candidate_id,
                                                double probability) override {
     std::string id = ids::NewUuid();
-    tx_.exec_params(
+    pqxx::result r = tx_.exec_params(
         "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
-        " VALUES ($1::uuid, $2, $3, $4)",
+        " VALUES ($1::uuid, $2, $3, $4) ON CONFLICT (record_id, candidate_record_id)"
+        " WHERE status = 'open' DO NOTHING RETURNING id",
         id, record_id, candidate_id, probability);
+    if (r.empty()) {
+      return absl::AlreadyExistsError("review task already open for this pair");
+    }
     return id;
   }
   absl::Status KeepApart(int64_t a, int64_t b) override {
@@ -204,7 +213,16 @@ class PgUnit : public PatientUnit {
     if (r.empty()) return absl::NotFoundError("review_task_id: no open review task");
     return TaskFromRow(r[0]);
   }
-  absl::StatusOr<StoredRecord> RecordById(int64_t id) override { return ById(tx_, id); }
+  absl::StatusOr<StoredRecord> RecordById(int64_t id) override {
+    return ById(tx_, id, /*for_update=*/true);
+  }
+  absl::Status SupersedeReviewTasks(int64_t record_id) override {
+    pg::ExecPrepared(tx_, "pi_supersede_reviews",
+                     "UPDATE review_task SET status = 'superseded', resolved_at = now()"
+                     " WHERE record_id = $1 AND status = 'open'",
+                     record_id);
+    return absl::OkStatus();
+  }
   absl::Status CloseReviewTask(const std::string& id, const std::string& resolution,
                                const std::string& resolved_by,
                                const std::string& reason) override {
@@ -303,7 +321,8 @@ absl::Status PgPatientStore::Run(
 
 absl::StatusOr<std::optional<StoredRecord>> PgPatientStore::FindSource(
     const std::string& org, const std::string& local) {
-  return pool_->Transact([&](pqxx::work& tx) { return FindIn(tx, org, local); });
+  return pool_->Transact(
+      [&](pqxx::work& tx) { return FindIn(tx, org, local, /*for_update=*/false); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
@@ -392,7 +411,7 @@ absl::StatusOr<std::string> PgPatientStore::LoadModel() {
 }
 
 absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
-  return pool_->Transact([&](pqxx::work& tx) { return ById(tx, id); });
+  return pool_->Transact([&](pqxx::work& tx) { return ById(tx, id, /*for_update=*/false); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
