@@ -210,7 +210,7 @@ TEST(Linker, TwinsAreNeverAutoLinked) {
   EXPECT_EQ(r.decision, Decision::kNewWithReview);
 }
 
-TEST(Linker, KeptApartPairsAreNotAutoLinked) {
+TEST(Linker, KeptApartPairsAreNeverLinkedOrReviewedAgain) {
   Model model;
   MatchRecord a = Person("王", "芳", "19800101", "13900000000");
   a.id = 1;
@@ -221,7 +221,11 @@ TEST(Linker, KeptApartPairsAreNotAutoLinked) {
   auto apart = [](const MatchRecord& x, const MatchRecord& y) {
     return x.id + y.id == 3;
   };
-  EXPECT_EQ(Decide(model, a, {&b}, o, apart).decision, Decision::kNewWithReview);
+  // Neither linked nor asked about again.
+  EXPECT_EQ(Decide(model, a, {&b}, o, apart).decision, Decision::kNew);
+  // Not even through an equal resident ID.
+  a.resident_id = b.resident_id = "110105198001010029";
+  EXPECT_EQ(Decide(model, a, {&b}, o, apart).decision, Decision::kNew);
 }
 
 TEST(BlockIndex, FindsByAnyKeyWithCaps) {
