@@ -741,4 +741,48 @@ absl::StatusOr<v1::UnmergePatientsResponse> PatientIndex::Unmerge(
   return out;
 }
 
+absl::StatusOr<v1::UnlinkRecordResponse> PatientIndex::Unlink(
+    const std::string& operator_organisation, const v1::UnlinkRecordRequest& request) {
+  if (request.record().organisation_id().empty()) {
+    return Invalid("record.organisation_id", "required");
+  }
+  if (request.record().local_id().empty()) return Invalid("record.local_id", "required");
+  if (request.reason().empty()) return Invalid("reason", "required");
+  MERIDIAN_RETURN_IF_ERROR(CheckText("reason", request.reason(), kMaxTextChars));
+  v1::UnlinkRecordResponse out;
+  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::optional<StoredRecord> record,
+        unit.FindSource(request.record().organisation_id(), request.record().local_id()));
+    if (!record.has_value()) return absl::NotFoundError("record: not registered");
+    const std::string previous = record->regional_id;
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> others, unit.LockRecordsOf(previous));
+    if (others.size() <= 1) {
+      return absl::FailedPreconditionError("record: it is alone in its identity already");
+    }
+    for (const StoredRecord& other : others) {
+      if (other.id != record->id) {
+        MERIDIAN_RETURN_IF_ERROR(unit.KeepApart(record->id, other.id));
+      }
+    }
+    record->regional_id = ids::NewUuid();
+    record->response.set_regional_id(record->regional_id);
+    MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(record->regional_id));
+    MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(*record));
+    v1::PatientLinked link;
+    link.set_organisation_id(record->organisation_id);
+    link.set_local_id(record->local_id);
+    link.set_regional_id(record->regional_id);
+    link.set_previous_regional_id(previous);
+    MERIDIAN_RETURN_IF_ERROR(unit.Emit(
+        {.topic = kPatientTopic, .type = "patient.linked", .key = record->regional_id,
+         .source_organisation = operator_organisation,
+         .regional_patient_id = record->regional_id, .producer = "patient-index"},
+        link));
+    out.set_regional_id(record->regional_id);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 }  // namespace meridian::patient

@@ -71,6 +71,9 @@ class PatientIndex {
   absl::StatusOr<v1::UnmergePatientsResponse> Unmerge(
       const std::string& operator_organisation,
       const v1::UnmergePatientsRequest& request);
+  absl::StatusOr<v1::UnlinkRecordResponse> Unlink(
+      const std::string& operator_organisation,
+      const v1::UnlinkRecordRequest& request);
 
  private:
   std::string Today() const;

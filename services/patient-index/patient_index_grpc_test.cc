@@ -211,6 +211,27 @@ TEST_F(PatientIndexGrpcTest, OperatorMergesAndUnmergesOverPostgres) {
   EXPECT_EQ(un.records_moved(), 1);
 }
 
+TEST_F(PatientIndexGrpcTest, OperatorUnlinksAWrongLinkOverPostgres) {
+  v1::RegisterPatientResponse a, b;
+  ASSERT_TRUE(Register("city-hosp-1",
+                       testing::Person("U1", "冯", "静", "1991-11-11", "13400000004"), &a).ok());
+  ASSERT_TRUE(Register("thc-hillview",
+                       testing::Person("U2", "冯", "静", "1991-11-11", "13400000004"), &b).ok());
+  ASSERT_EQ(a.regional_id(), b.regional_id());
+  v1::UnlinkRecordRequest u;
+  u.mutable_record()->set_organisation_id("thc-hillview");
+  u.mutable_record()->set_local_id("U2");
+  u.set_reason("namesakes");
+  v1::UnlinkRecordResponse out;
+  auto ctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(StubAs("meridian-ops")->UnlinkRecord(ctx.get(), u, &out).ok());
+  EXPECT_NE(out.regional_id(), a.regional_id());
+  v1::RegisterPatientResponse again;
+  ASSERT_TRUE(Register("thc-hillview",
+                       testing::Person("U2", "冯", "静", "1991-11-11", "13400000005"), &again).ok());
+  EXPECT_EQ(again.regional_id(), out.regional_id());
+}
+
 TEST_F(PatientIndexGrpcTest, DatabaseDownMidStreamFailsCleanlyAndRecovers) {
   v1::RegisterPatientResponse out;
   ASSERT_TRUE(Register("city-hosp-1",

@@ -134,4 +134,12 @@ grpc::Status PatientIndexService::UnmergePatients(
   return Reply(index_->Unmerge(caller->organisation_id, *request), response);
 }
 
+grpc::Status PatientIndexService::UnlinkRecord(
+    grpc::ServerContext* ctx, const v1::UnlinkRecordRequest* request,
+    v1::UnlinkRecordResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kOperator});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(index_->Unlink(caller->organisation_id, *request), response);
+}
+
 }  // namespace meridian::patient

@@ -50,6 +50,9 @@ class PatientIndexService : public v1::PatientIndex::Service {
   grpc::Status UnmergePatients(grpc::ServerContext* ctx,
                                const v1::UnmergePatientsRequest* request,
                                v1::UnmergePatientsResponse* response) override;
+  grpc::Status UnlinkRecord(grpc::ServerContext* ctx,
+                            const v1::UnlinkRecordRequest* request,
+                            v1::UnlinkRecordResponse* response) override;
 
  private:
   PatientIndex* index_;

@@ -251,6 +251,29 @@ TEST_F(PatientIndexTest, UnmergeAfterALaterMergeIsRefused) {
   EXPECT_EQ(again.regional_id(), c.regional_id());
 }
 
+TEST_F(PatientIndexTest, UnlinkFixesAWrongLinkForGood) {
+  ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
+                                               Person("A1", "王", "芳", "1990-10-10", "13700000000")));
+  ASSERT_OK_AND_ASSIGN(auto b, index_.Register("county-hosp-west",
+                                               Person("W1", "王", "芳", "1990-10-10", "13700000000")));
+  ASSERT_EQ(b.regional_id(), a.regional_id());  // a namesake sharing a phone
+  v1::UnlinkRecordRequest u;
+  u.mutable_record()->set_organisation_id("county-hosp-west");
+  u.mutable_record()->set_local_id("W1");
+  EXPECT_THAT(index_.Unlink("meridian-ops", u),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("reason")));
+  u.set_reason("different women: checked at the county hospital");
+  ASSERT_OK_AND_ASSIGN(auto out, index_.Unlink("meridian-ops", u));
+  EXPECT_NE(out.regional_id(), a.regional_id());
+  EXPECT_EQ(index_.GetPatient(a.regional_id())->sources_size(), 1);
+  // Re-registered unchanged data does not link it back.
+  ASSERT_OK_AND_ASSIGN(auto again, index_.Register("county-hosp-west",
+                                                   Person("W1", "王", "芳", "1990-10-10", "13700000001")));
+  EXPECT_EQ(again.regional_id(), out.regional_id());
+  EXPECT_THAT(index_.Unlink("meridian-ops", u),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 TEST_F(PatientIndexTest, ChangedDemographicsRematch) {
   ASSERT_OK_AND_ASSIGN(auto a, index_.Register("city-hosp-1",
                                                Person("A1", "王", "芳", "1990-10-10", "13700000000")));
