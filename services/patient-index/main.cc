@@ -71,10 +71,10 @@ int main(int argc, char** argv) {
   absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, patient::AllMigrations());
   if (!migrated.ok()) return Fail(migrated.status());
   patient::PgPatientStore store(&pool);
-  absl::StatusOr<std::vector<patient::MatchRecord>> records = store.AllMatchRecords();
-  if (!records.ok()) return Fail(records.status());
   patient::Model model;
   if (train) {
+    absl::StatusOr<std::vector<patient::MatchRecord>> records = store.AllMatchRecords();
+    if (!records.ok()) return Fail(records.status());
     std::vector<std::pair<int, int>> pairs = patient::CandidatePairs(
         *records, options.match.max_candidates_per_key, options.match.max_candidates);
     int iterations = model.Train(*records, pairs);
@@ -94,12 +94,11 @@ int main(int argc, char** argv) {
     if (!params.ok()) return Fail(params.status());
     model = patient::Model(*params);
   }
-  // Term frequencies from the registry as it stands at start.
-  patient::TermFrequencies tf;
-  for (const patient::MatchRecord& r : *records) tf.Add(r);
-  model.set_term_frequencies(std::move(tf));
-  records->clear();
-  records->shrink_to_fit();
+  // Term frequencies of the registry as it stands at start (GROUP BY in the
+  // database: start-up does not read every record).
+  absl::StatusOr<patient::TermFrequencies> tf = store.LoadTermFrequencies();
+  if (!tf.ok()) return Fail(tf.status());
+  model.set_term_frequencies(*std::move(tf));
 
   absl::Status topics = kafka::EnsureTopics(
       brokers, {{patient::kPatientTopic, 6, 1},

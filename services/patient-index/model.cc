@@ -174,13 +174,17 @@ Levels Compare(const MatchRecord& a, const MatchRecord& b) {
 
 void TermFrequencies::Add(const MatchRecord& r) {
   for (int f = 0; f < kNumFields; ++f) {
-    if (!HasTf(static_cast<Field>(f))) continue;
-    const std::string& v = Value(r, static_cast<Field>(f));
-    if (v.empty()) continue;
-    ++counts_[f][v];
-    ++totals_[f];
+    AddCount(static_cast<Field>(f), Value(r, static_cast<Field>(f)), 1);
   }
 }
+
+void TermFrequencies::AddCount(Field f, const std::string& value, int64_t n) {
+  if (!HasTf(f) || value.empty() || n <= 0) return;
+  counts_[f][value] += n;
+  totals_[f] += n;
+}
+
+bool TermFrequencies::Adjusts(Field f) { return HasTf(f); }
 
 double TermFrequencies::Frequency(Field f, const std::string& value) const {
   if (!HasTf(f) || totals_[f] == 0) return -1;

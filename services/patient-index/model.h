@@ -63,6 +63,10 @@ struct Score {
 class TermFrequencies {
  public:
   void Add(const MatchRecord& r);
+  // `n` records have `value` in field `f` (ignored for fields without TF).
+  void AddCount(Field f, const std::string& value, int64_t n);
+  // The fields that get a term-frequency adjustment.
+  static bool Adjusts(Field f);
   // P(a random record has this value of `f`), or -1 when f has no TF table.
   double Frequency(Field f, const std::string& value) const;
 

@@ -227,6 +227,19 @@ INSTANTIATE_TEST_SUITE_P(Stores, PatientStoreContract, ::testing::Values(false, 
                            return info.param ? "Postgres" : "InMemory";
                          });
 
+TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
+  PgBackend pg;
+  Model model;
+  PatientIndex index(&pg.store(), &model, {.today = "20261204"});
+  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F1", "王", "一", "1980-01-01")));
+  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F2", "王", "二", "1981-01-01")));
+  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F3", "欧阳", "三", "1982-01-01")));
+  ASSERT_OK_AND_ASSIGN(TermFrequencies tf, pg.s.LoadTermFrequencies());
+  EXPECT_NEAR(tf.Frequency(kFamily, "王"), 2.0 / 3, 1e-9);
+  EXPECT_NEAR(tf.Frequency(kFamily, "欧阳"), 1.0 / 3, 1e-9);
+  EXPECT_NEAR(tf.Frequency(kGiven, "一"), 1.0 / 3, 1e-9);
+}
+
 // The whole logic over PostgreSQL: registering twice from two institutions.
 TEST(PgPatientIndex, RegistersAndLinksAcrossInstitutions) {
   PgBackend pg;

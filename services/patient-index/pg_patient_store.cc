@@ -401,6 +401,25 @@ absl::Status PgPatientStore::SaveModel(const std::string& parameters, int record
   });
 }
 
+absl::StatusOr<TermFrequencies> PgPatientStore::LoadTermFrequencies() {
+  // Column names of the TF fields in source_record.
+  static constexpr std::pair<Field, const char*> kColumnsOf[] = {
+      {kFamily, "family"}, {kGiven, "given"}, {kLocality, "locality"},
+      {kPostcode, "postcode"}};
+  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<TermFrequencies> {
+    TermFrequencies tf;
+    for (const auto& [field, column] : kColumnsOf) {
+      if (!TermFrequencies::Adjusts(field)) continue;
+      for (const auto& row : tx.exec(absl::StrCat(
+               "SELECT ", column, ", count(*) FROM source_record WHERE ", column,
+               " <> '' GROUP BY 1"))) {
+        tf.AddCount(field, row[0].as<std::string>(), row[1].as<int64_t>());
+      }
+    }
+    return tf;
+  });
+}
+
 absl::StatusOr<std::string> PgPatientStore::LoadModel() {
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
     pqxx::result r = tx.exec(

@@ -8,6 +8,7 @@
 
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
+#include "services/patient-index/model.h"
 #include "services/patient-index/patient_store.h"
 
 namespace meridian::patient {
@@ -38,6 +39,8 @@ class PgPatientStore : public PatientStore {
   // Every source record's match fields.
   absl::StatusOr<std::vector<MatchRecord>> AllMatchRecords();
   absl::Status SaveModel(const std::string& parameters, int records, int pairs);
+  // Value counts of the term-frequency fields, computed in the database.
+  absl::StatusOr<TermFrequencies> LoadTermFrequencies();
   // The newest saved parameters, or "" when none.
   absl::StatusOr<std::string> LoadModel();
 
