@@ -97,28 +97,6 @@ double JaroWinkler(absl::string_view sa, absl::string_view sb) {
                          static_cast<int>(b.size()));
 }
 
-int Levenshtein(absl::string_view sa, absl::string_view sb, int cap) {
-  absl::InlinedVector<char32_t, 32> a, b;
-  Decode(sa, &a);
-  Decode(sb, &b);
-  const int la = a.size(), lb = b.size();
-  if (std::abs(la - lb) > cap) return cap + 1;
-  absl::InlinedVector<int, 33> prev(lb + 1), cur(lb + 1);
-  for (int j = 0; j <= lb; ++j) prev[j] = j;
-  for (int i = 1; i <= la; ++i) {
-    cur[0] = i;
-    int row_min = cur[0];
-    for (int j = 1; j <= lb; ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      row_min = std::min(row_min, cur[j]);
-    }
-    if (row_min > cap) return cap + 1;
-    std::swap(prev, cur);
-  }
-  return prev[lb];
-}
-
 bool WithinOneEdit(absl::string_view a, absl::string_view b) {
   if (a.size() > b.size()) std::swap(a, b);
   if (b.size() - a.size() > 1) return false;

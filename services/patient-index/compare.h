@@ -11,9 +11,6 @@ namespace meridian::patient {
 // Jaro-Winkler similarity in [0, 1] (prefix scale 0.1, up to 4 characters).
 double JaroWinkler(absl::string_view a, absl::string_view b);
 
-// Levenshtein distance in code points, stopping early above `cap`.
-int Levenshtein(absl::string_view a, absl::string_view b, int cap = 1 << 20);
-
 // True when a and b are at most one insertion, deletion or substitution
 // apart, compared byte by byte (for digits and other ASCII codes); linear.
 bool WithinOneEdit(absl::string_view a, absl::string_view b);

@@ -50,11 +50,6 @@ class Unit : public PatientUnit {
     s_->identities[regional_id] = "";
     return absl::OkStatus();
   }
-  absl::StatusOr<int64_t> CountRecordsOf(const std::string& regional_id) override {
-    int64_t n = 0;
-    for (const auto& [id, r] : s_->records) n += r.regional_id == regional_id;
-    return n;
-  }
   absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
                                                int64_t candidate_id,
                                                double probability) override {

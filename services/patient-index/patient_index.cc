@@ -148,6 +148,18 @@ void FillScore(const Score& s, v1::RegisterPatientResponse* r) {
   }
 }
 
+// The header of every patient-index event: keyed (and labelled) by the
+// regional ID, so one person's events stay in order.
+outbox::EventHeader PatientEvent(const char* type, const std::string& regional_id,
+                                 const std::string& source_organisation) {
+  return {.topic = kPatientTopic,
+          .type = type,
+          .key = regional_id,
+          .source_organisation = source_organisation,
+          .regional_patient_id = regional_id,
+          .producer = "patient-index"};
+}
+
 // The live identity `regional_id` stands for: itself, or the identity it was
 // merged into (following chains). Locks each identity row on the way, so a
 // concurrent merge either finishes first or waits for this unit.
@@ -333,9 +345,7 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
       event.set_candidate_regional_id(candidate_identity);
       event.set_probability(result.score.probability);
       MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-          {.topic = kPatientTopic, .type = "patient.review_created",
-           .key = record.regional_id, .source_organisation = organisation_id,
-           .regional_patient_id = record.regional_id, .producer = "patient-index"},
+          PatientEvent("patient.review_created", record.regional_id, organisation_id),
           event));
     }
 
@@ -347,9 +357,7 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     registered.set_probability(response.probability());
     registered.set_updated(existing.has_value());
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        {.topic = kPatientTopic, .type = "patient.registered",
-         .key = record.regional_id, .source_organisation = organisation_id,
-         .regional_patient_id = record.regional_id, .producer = "patient-index"},
+        PatientEvent("patient.registered", record.regional_id, organisation_id),
         registered));
     if (previous != record.regional_id) {
       v1::PatientLinked link;
@@ -358,9 +366,7 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
       link.set_regional_id(record.regional_id);
       link.set_previous_regional_id(previous);
       MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-          {.topic = kPatientTopic, .type = "patient.linked",
-           .key = record.regional_id, .source_organisation = organisation_id,
-           .regional_patient_id = record.regional_id, .producer = "patient-index"},
+          PatientEvent("patient.linked", record.regional_id, organisation_id),
           link));
     }
     answer = response;
@@ -593,9 +599,7 @@ absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
         link.set_regional_id(record.regional_id);
         link.set_previous_regional_id(previous);
         MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-            {.topic = kPatientTopic, .type = "patient.linked",
-             .key = record.regional_id, .source_organisation = operator_organisation,
-             .regional_patient_id = record.regional_id, .producer = "patient-index"},
+            PatientEvent("patient.linked", record.regional_id, operator_organisation),
             link));
       }
     }
@@ -608,9 +612,7 @@ absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
     resolved.set_resolved_by(operator_organisation);
     resolved.set_regional_id(record.regional_id);
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        {.topic = kPatientTopic, .type = "patient.review_resolved",
-         .key = record.regional_id, .source_organisation = operator_organisation,
-         .regional_patient_id = record.regional_id, .producer = "patient-index"},
+        PatientEvent("patient.review_resolved", record.regional_id, operator_organisation),
         resolved));
     out.set_regional_id(record.regional_id);
     return absl::OkStatus();
@@ -675,9 +677,7 @@ absl::StatusOr<v1::MergePatientsResponse> PatientIndex::Merge(
     event.set_by(operator_organisation);
     AddReferences(moving, event.mutable_records());
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        {.topic = kPatientTopic, .type = "patient.merged", .key = into,
-         .source_organisation = operator_organisation,
-         .regional_patient_id = into, .producer = "patient-index"},
+        PatientEvent("patient.merged", into, operator_organisation),
         event));
     out.set_merge_id(merge_id);
     out.set_records_moved(static_cast<int>(moving.size()));
@@ -730,9 +730,7 @@ absl::StatusOr<v1::UnmergePatientsResponse> PatientIndex::Unmerge(
     event.set_by(operator_organisation);
     AddReferences(restored, event.mutable_records());
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        {.topic = kPatientTopic, .type = "patient.unmerged", .key = a,
-         .source_organisation = operator_organisation,
-         .regional_patient_id = a, .producer = "patient-index"},
+        PatientEvent("patient.unmerged", a, operator_organisation),
         event));
     out.set_regional_id(a);
     out.set_records_moved(static_cast<int>(restored.size()));
@@ -775,9 +773,7 @@ absl::StatusOr<v1::UnlinkRecordResponse> PatientIndex::Unlink(
     link.set_regional_id(record->regional_id);
     link.set_previous_regional_id(previous);
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        {.topic = kPatientTopic, .type = "patient.linked", .key = record->regional_id,
-         .source_organisation = operator_organisation,
-         .regional_patient_id = record->regional_id, .producer = "patient-index"},
+        PatientEvent("patient.linked", record->regional_id, operator_organisation),
         link));
     out.set_regional_id(record->regional_id);
     return absl::OkStatus();

@@ -64,9 +64,6 @@ class PatientUnit {
   // Inserts (id == 0) or replaces the record and its blocking keys; sets id.
   virtual absl::Status SaveSource(StoredRecord& record) = 0;
   virtual absl::Status CreateIdentity(const std::string& regional_id) = 0;
-  // How many source records are linked to `regional_id`.
-  virtual absl::StatusOr<int64_t> CountRecordsOf(
-      const std::string& regional_id) = 0;
   // Opens a review task for `record_id` against `candidate_id`; returns its ID.
   virtual absl::StatusOr<std::string> CreateReviewTask(
       int64_t record_id, int64_t candidate_id, double probability) = 0;

@@ -168,12 +168,6 @@ class PgUnit : public PatientUnit {
                      regional_id);
     return absl::OkStatus();
   }
-  absl::StatusOr<int64_t> CountRecordsOf(const std::string& regional_id) override {
-    return pg::ExecPrepared(
-               tx_, "pi_count_records",
-               "SELECT count(*) FROM source_record WHERE regional_id = $1::uuid",
-               regional_id)[0][0].as<int64_t>();
-  }
   absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
                                                int64_t candidate_id,
                                                double probability) override {
