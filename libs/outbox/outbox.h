@@ -41,12 +41,27 @@ struct EventHeader {
 const std::vector<pg::Migration>& Migrations();
 inline pg::MigrationSet MigrationSet() { return {"outbox", &Migrations()}; }
 
-// Wraps `payload` in an envelope (fresh event ID, the transaction's clock) and
-// appends it to the outbox inside `tx`. Returns the envelope. Throws what
-// libpqxx throws; call it inside pg::Pool::Transact.
+// Wraps `payload` in an envelope: a fresh event ID, the current time, the
+// header's fields. INVALID_ARGUMENT when topic, type or key is missing.
+absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(
+    const EventHeader& header, const google::protobuf::Message& payload);
+
+// An event ready for the outbox.
+struct PendingEvent {
+  std::string topic;
+  events::v1::EventEnvelope envelope;
+};
+
+// Wraps `payload` in an envelope (NewEnvelope) and appends it to the outbox
+// inside `tx`. Returns the envelope. Throws what libpqxx throws; call it inside
+// pg::Pool::Transact.
 absl::StatusOr<events::v1::EventEnvelope> Append(
     pqxx::work& tx, const EventHeader& header,
     const google::protobuf::Message& payload);
+
+// Appends every event, in order, inside `tx`; large batches go through one
+// COPY. Throws what libpqxx throws.
+absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events);
 
 // Decodes an envelope consumed from Kafka. INVALID_ARGUMENT when the bytes are
 // not an envelope or lack an event ID (such a message is dead-lettered).

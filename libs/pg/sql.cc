@@ -17,4 +17,14 @@ std::string TextArray(const std::vector<std::string>& values) {
   return out;
 }
 
+std::string TimestampLiteral(absl::Time t) {
+  if (t == absl::InfinitePast()) return "-infinity";
+  if (t == absl::InfiniteFuture()) return "infinity";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
+}
+
+std::string MicrosOf(const std::string& column) {
+  return "(extract(epoch FROM " + column + ") * 1000000)::bigint";
+}
+
 }  // namespace meridian::pg

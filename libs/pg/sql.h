@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "pqxx/pqxx"
 
 namespace meridian::pg {
@@ -13,6 +14,15 @@ namespace meridian::pg {
 // A PostgreSQL array literal of text values, for a `$n::text[]` parameter:
 // {"a","b \"quoted\""}. Every element is quoted and escaped.
 std::string TextArray(const std::vector<std::string>& values);
+
+// A timestamptz literal for a parameter or a COPY field, in UTC with
+// microseconds: "2024-03-01 08:30:00.000000+00"; "-infinity" and "infinity"
+// for absl::InfinitePast() and absl::InfiniteFuture().
+std::string TimestampLiteral(absl::Time t);
+
+// Select `column` as microseconds since the epoch (exact) with this SQL
+// fragment; read it back with absl::FromUnixMicros.
+std::string MicrosOf(const std::string& column);
 
 // Runs `sql` as the prepared statement `name` on the transaction's
 // connection, preparing it there on first use (each pooled connection keeps

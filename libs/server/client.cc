@@ -35,6 +35,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride(tls.server_name);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  // Responses of Meridian services stay within 16 MiB (bulk results, pages).
+  args.SetMaxReceiveMessageSize(16 << 20);
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 

@@ -1,0 +1,30 @@
+// Audit events: every read of personal data writes one "access.recorded"
+// event (proto/meridian/audit/v1/events.proto) through the serving service's
+// outbox, in the same transaction as the read, so that a read that cannot be
+// audited does not happen. The consent service chains them into the
+// tamper-evident log.
+//
+//   audit::v1::AccessRecorded access = ...;
+//   outbox::PendingEvent e = *audit::AccessEvent(access);   // then AppendAll
+#ifndef MERIDIAN_LIBS_AUDIT_AUDIT_H_
+#define MERIDIAN_LIBS_AUDIT_AUDIT_H_
+
+#include "absl/status/statusor.h"
+#include "libs/outbox/outbox.h"
+#include "meridian/audit/v1/events.pb.h"
+
+namespace meridian::audit {
+
+namespace v1 = ::meridian::audit::v1;
+
+inline constexpr char kAuditTopic[] = "meridian.audit.v1";
+inline constexpr char kAccessRecorded[] = "access.recorded";
+
+// The outbox event for `access`: keyed by the patient's regional ID, from
+// the accessor's organisation. INVALID_ARGUMENT when the service, accessor
+// or regional ID is missing.
+absl::StatusOr<outbox::PendingEvent> AccessEvent(const v1::AccessRecorded& access);
+
+}  // namespace meridian::audit
+
+#endif  // MERIDIAN_LIBS_AUDIT_AUDIT_H_

@@ -1,0 +1,26 @@
+#include "libs/consent/consent.h"
+
+#include <algorithm>
+
+namespace meridian::consent {
+
+bool Decision::Has(v1::Obligation o) const {
+  return std::find(obligations.begin(), obligations.end(), o) != obligations.end();
+}
+
+absl::StatusOr<Decision> OwnInstitutionOnly::Check(const AccessRequest& request) {
+  Decision d;
+  d.effect = v1::DENY;
+  d.decided_by = "rule:own-institution-only";
+  d.reason =
+      "no consent service is configured: only your own institution's data is shared";
+  return d;
+}
+
+std::string CategoryName(v1::DataCategory category) {
+  return v1::DataCategory_Name(category);
+}
+
+std::string PurposeName(v1::Purpose purpose) { return v1::Purpose_Name(purpose); }
+
+}  // namespace meridian::consent

@@ -1,0 +1,131 @@
+#include "services/records/records_service.h"
+
+#include "libs/server/auth.h"
+#include "libs/status/grpc_status.h"
+
+namespace meridian::records {
+namespace {
+
+using orgs::Role;
+
+// Hospitals and township health centres push and read clinical records.
+absl::StatusOr<server::Caller> AuthoriseCare(const grpc::ServerContext& ctx,
+                                             const orgs::Directory& directory) {
+  absl::StatusOr<server::Caller> caller = server::CallerOf(ctx, directory);
+  if (!caller.ok()) return caller.status();
+  absl::Status allowed = server::RequireRole(*caller, {Role::kCare});
+  if (!allowed.ok()) return allowed;
+  return caller;
+}
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+// Items handed to the logic at a time from a bulk stream.
+constexpr int kStreamChunk = 2000;
+
+}  // namespace
+
+grpc::Status RecordsService::PushItem(grpc::ServerContext* ctx, const v1::RecordItem& item,
+                                      v1::PushResult* response) {
+  auto caller = AuthoriseCare(*ctx, *directory_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(records_->Push(caller->organisation_id, item), response);
+}
+
+grpc::Status RecordsService::PushEncounter(grpc::ServerContext* ctx,
+                                           const v1::Encounter* request,
+                                           v1::PushResult* response) {
+  v1::RecordItem item;
+  *item.mutable_encounter() = *request;
+  return PushItem(ctx, item, response);
+}
+
+grpc::Status RecordsService::PushDocument(grpc::ServerContext* ctx,
+                                          const v1::ClinicalDocument* request,
+                                          v1::PushResult* response) {
+  v1::RecordItem item;
+  *item.mutable_document() = *request;
+  return PushItem(ctx, item, response);
+}
+
+grpc::Status RecordsService::PushReferral(grpc::ServerContext* ctx,
+                                          const v1::Referral* request,
+                                          v1::PushResult* response) {
+  v1::RecordItem item;
+  *item.mutable_referral() = *request;
+  return PushItem(ctx, item, response);
+}
+
+grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
+                                         grpc::ServerReader<v1::RecordItem>* reader,
+                                         v1::PushRecordsResponse* response) {
+  auto caller = AuthoriseCare(*ctx, *directory_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  std::vector<v1::RecordItem> chunk;
+  chunk.reserve(kStreamChunk);
+  int seen = 0;
+  auto process = [&] {
+    for (auto& r : records_->PushMany(caller->organisation_id, chunk,
+                                         seen - static_cast<int>(chunk.size()))) {
+      if (r.code() == 0) {
+        response->set_succeeded(response->succeeded() + 1);
+      } else {
+        response->set_failed(response->failed() + 1);
+      }
+      *response->add_results() = std::move(r);
+    }
+    chunk.clear();
+  };
+  v1::RecordItem item;
+  while (reader->Read(&item)) {
+    if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
+    if (seen >= kMaxBulkItems) {
+      // Nothing stored; keeps the response within the message limit.
+      if (!chunk.empty()) process();
+      auto* r = response->add_results();
+      r->set_index(seen++);
+      r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+      r->set_error("at most 100000 items per stream: send the rest in another");
+      response->set_failed(response->failed() + 1);
+      continue;
+    }
+    chunk.push_back(std::move(item));
+    item.Clear();
+    ++seen;
+    if (chunk.size() >= kStreamChunk) process();
+  }
+  process();
+  return grpc::Status::OK;
+}
+
+grpc::Status RecordsService::UpdateReferralStatus(
+    grpc::ServerContext* ctx, const v1::UpdateReferralStatusRequest* request,
+    v1::PushResult* response) {
+  auto caller = AuthoriseCare(*ctx, *directory_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(records_->UpdateReferralStatus(caller->organisation_id, *request), response);
+}
+
+grpc::Status RecordsService::GetPatientRecord(grpc::ServerContext* ctx,
+                                              const v1::GetPatientRecordRequest* request,
+                                              v1::GetPatientRecordResponse* response) {
+  auto caller = AuthoriseCare(*ctx, *directory_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(records_->GetPatientRecord({caller->organisation_id, caller->role}, *request),
+               response);
+}
+
+grpc::Status RecordsService::GetRecordHistory(grpc::ServerContext* ctx,
+                                              const v1::GetRecordHistoryRequest* request,
+                                              v1::GetRecordHistoryResponse* response) {
+  auto caller = AuthoriseCare(*ctx, *directory_);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(records_->GetRecordHistory(caller->organisation_id, *request), response);
+}
+
+}  // namespace meridian::records
