@@ -1,56 +1,83 @@
-// Bulk loading with COPY ... FROM STDIN inside a transaction.
+// Bulk loading with COPY ... FROM STDIN (text format) inside a transaction.
 //
 //   pg::CopyWriter copy(tx, "record", {"organisation_id", "local_id", "body"});
 //   for (const Row& r : rows) copy.Row(r.org, r.local_id, pg::Bytea{r.body});
 //   copy.Complete();
 //
-// Values are converted as libpqxx converts query parameters; pg::Bytea sends
-// binary data, std::optional<T> without a value sends NULL. Throws what
-// libpqxx throws (call it inside pg::Pool::Transact). Nothing else may run on
-// the transaction until Complete().
+// Fields: strings (escaped for COPY), integers, bool, pg::Bytea (binary data,
+// sent as hex), std::optional<T> (no value sends NULL). Lines are encoded
+// here, without libpqxx's per-field conversions: COPY is the hot path of bulk
+// ingest. Throws what libpqxx throws (call it inside pg::Pool::Transact).
+// Nothing else may run on the transaction until Complete().
 #ifndef MERIDIAN_LIBS_PG_COPY_H_
 #define MERIDIAN_LIBS_PG_COPY_H_
 
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
-#include <tuple>
-#include <vector>
+#include <type_traits>
 
+#include "absl/strings/string_view.h"
 #include "pqxx/pqxx"
+
+namespace pqxx {
+class tablewriter;
+}  // namespace pqxx
 
 namespace meridian::pg {
 
 // Binary data for a bytea column.
 struct Bytea {
-  std::string data;
+  const std::string& data;
 };
 
-// The COPY text form of binary data: "\x" followed by lower-case hex.
+// The bytea hex form of binary data: "\x" followed by lower-case hex.
 std::string ByteaHex(const std::string& data);
 
 class CopyWriter {
  public:
   CopyWriter(pqxx::work& tx, const std::string& table,
-             std::initializer_list<std::string> columns)
-      : stream_(tx, table, std::vector<std::string>(columns)) {}
+             std::initializer_list<std::string> columns);
+  ~CopyWriter();
 
   template <typename... Values>
   void Row(const Values&... values) {
-    stream_ << std::make_tuple(Convert(values)...);
+    line_.clear();
+    bool first = true;
+    ((Separate(first), Append(values)), ...);
+    WriteLine();
   }
 
   // Ends the COPY; throws if the server rejected any row.
-  void Complete() { stream_.complete(); }
+  void Complete();
 
  private:
-  template <typename T>
-  static const T& Convert(const T& value) {
-    return value;
+  void Separate(bool& first) {
+    if (!first) line_.push_back('\t');
+    first = false;
   }
-  static std::string Convert(const Bytea& value) { return ByteaHex(value.data); }
+  void Append(absl::string_view text);
+  void Append(const std::string& text) { Append(absl::string_view(text)); }
+  void Append(const char* text) { Append(absl::string_view(text)); }
+  void Append(const Bytea& bytes);
+  void Append(bool b) { line_.push_back(b ? 't' : 'f'); }
+  template <typename T, typename = std::enable_if_t<std::is_integral_v<T>>>
+  void Append(T n) {
+    line_ += std::to_string(n);
+  }
+  template <typename T>
+  void Append(const std::optional<T>& v) {
+    if (v.has_value()) {
+      Append(*v);
+    } else {
+      line_ += "\\N";
+    }
+  }
+  void WriteLine();
 
-  pqxx::stream_to stream_;
+  std::unique_ptr<pqxx::tablewriter> writer_;
+  std::string line_;
 };
 
 }  // namespace meridian::pg

@@ -15,9 +15,6 @@
 namespace meridian::records {
 namespace {
 
-constexpr char kKeyJoin[] =
-    "r.organisation_id = s.organisation_id AND r.kind = s.kind AND r.local_id = s.local_id";
-
 // The columns every read selects, in FromRow's order.
 std::string SelectColumns() {
   return absl::StrCat(
@@ -56,19 +53,6 @@ std::string KindArray(const std::vector<Kind>& kinds) {
       }), "}");
 }
 
-void CreateStaging(pqxx::work& tx) {
-  // A temporary table lives as long as the pooled connection; rows only as
-  // long as the transaction.
-  tx.exec(
-      "SET LOCAL client_min_messages = warning;"
-      "CREATE TEMP TABLE IF NOT EXISTS record_staging ("
-      " ord int NOT NULL, kind smallint NOT NULL, organisation_id text NOT NULL,"
-      " local_id text NOT NULL, patient_local_id text NOT NULL,"
-      " clinical_time timestamptz NOT NULL, counterpart_organisation text,"
-      " entered_in_error boolean NOT NULL, codes text[] NOT NULL, body bytea NOT NULL"
-      ") ON COMMIT DELETE ROWS");
-}
-
 }  // namespace
 
 std::vector<pg::MigrationSet> AllMigrations() {
@@ -93,85 +77,79 @@ absl::StatusOr<std::vector<WriteResult>> PgRecordStore::Write(
     const std::vector<WriteRequest>& requests, const EventFor& event_for) {
   if (requests.empty()) return std::vector<WriteResult>{};
   std::set<std::tuple<int, std::string, std::string>> keys;
+  std::vector<std::string> kinds, orgs, locals;
   for (const WriteRequest& r : requests) {
     if (!keys.emplace(static_cast<int>(r.row.kind), r.row.organisation_id, r.row.local_id)
              .second) {
       return absl::InvalidArgumentError("records written together must have distinct keys");
     }
+    kinds.push_back(std::to_string(static_cast<int>(r.row.kind)));
+    orgs.push_back(r.row.organisation_id);
+    locals.push_back(r.row.local_id);
   }
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::vector<WriteResult>> {
-    CreateStaging(tx);
-    {
-      pg::CopyWriter copy(tx, "record_staging",
-                          {"ord", "kind", "organisation_id", "local_id", "patient_local_id",
-                           "clinical_time", "counterpart_organisation", "entered_in_error",
-                           "codes", "body"});
-      for (size_t i = 0; i < requests.size(); ++i) {
-        const RecordRow& r = requests[i].row;
-        copy.Row(static_cast<int>(i), static_cast<int>(r.kind), r.organisation_id,
-                 r.local_id, r.patient_local_id, pg::TimestampLiteral(r.clinical_time),
-                 Counterpart(r), r.entered_in_error, pg::TextArray(r.codes),
-                 pg::Bytea{r.body});
-      }
-      copy.Complete();
-    }
-    // Lock the records that exist and see which change.
+  const std::string kind_array = pg::TextArray(kinds), org_array = pg::TextArray(orgs),
+                    local_array = pg::TextArray(locals);
+  absl::StatusOr<std::vector<WriteResult>> written =
+      pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::vector<WriteResult>> {
+    // Lock the records that exist; see which change.
     std::vector<WriteResult> results(requests.size(), WriteResult{v1::CREATED, 1});
     std::vector<int64_t> current(requests.size(), 0);
-    int created = static_cast<int>(requests.size()), updated = 0;
-    pqxx::result existing = tx.exec(absl::StrCat(
-        "SELECT s.ord, r.version, r.body = s.body FROM record_staging s"
-        " JOIN record r ON ", kKeyJoin, " FOR UPDATE OF r"));
+    std::vector<const RecordRow*> created, updated;
+    pqxx::result existing = pg::ExecPrepared(
+        tx, "records_lock_existing",
+        "SELECT p.ord, r.version, r.body"
+        " FROM unnest($1::smallint[], $2::text[], $3::text[]) WITH ORDINALITY"
+        "   AS p(kind, org, local_id, ord)"
+        " JOIN record r ON r.organisation_id = p.org AND r.kind = p.kind"
+        "   AND r.local_id = p.local_id"
+        " FOR UPDATE OF r",
+        kind_array, org_array, local_array);
+    std::vector<bool> exists(requests.size(), false);
     for (const auto& row : existing) {
-      const size_t i = row[0].as<size_t>();
+      const size_t i = row[0].as<size_t>() - 1;
+      exists[i] = true;
       current[i] = row[1].as<int64_t>();
-      --created;
-      if (row[2].as<bool>()) {
+      if (pqxx::binarystring(row[2]).str() == requests[i].row.body) {
         results[i] = {v1::UNCHANGED, current[i]};
       } else {
         results[i] = {v1::UPDATED, current[i] + 1};
-        ++updated;
+        updated.push_back(&requests[i].row);
       }
     }
+    std::vector<RecordRow> fresh;
     for (size_t i = 0; i < requests.size(); ++i) {
       if (requests[i].if_version.has_value() && *requests[i].if_version != current[i]) {
         return absl::AbortedError("the record changed since it was read");
       }
+      if (!exists[i]) fresh.push_back(requests[i].row);
     }
-    if (updated > 0) {
-      tx.exec(absl::StrCat(
+    // Changed records: the current version moves to the history.
+    for (const RecordRow* r : updated) {
+      pg::ExecPrepared(
+          tx, "records_supersede",
           "INSERT INTO record_history (kind, organisation_id, local_id, patient_local_id,"
           " clinical_time, counterpart_organisation, entered_in_error, codes, body,"
           " version, recorded_at)"
-          " SELECT r.kind, r.organisation_id, r.local_id, r.patient_local_id,"
-          " r.clinical_time, r.counterpart_organisation, r.entered_in_error, r.codes,"
-          " r.body, r.version, r.recorded_at"
-          " FROM record r JOIN record_staging s ON ", kKeyJoin, " WHERE r.body <> s.body"));
-      tx.exec(absl::StrCat(
-          "UPDATE record r SET patient_local_id = s.patient_local_id,"
-          " clinical_time = s.clinical_time,"
-          " counterpart_organisation = s.counterpart_organisation,"
-          " entered_in_error = s.entered_in_error, codes = s.codes, body = s.body,"
-          " version = r.version + 1, recorded_at = now()"
-          " FROM record_staging s WHERE ", kKeyJoin, " AND r.body <> s.body"));
+          " SELECT kind, organisation_id, local_id, patient_local_id, clinical_time,"
+          " counterpart_organisation, entered_in_error, codes, body, version, recorded_at"
+          " FROM record WHERE organisation_id = $1 AND kind = $2 AND local_id = $3",
+          r->organisation_id, static_cast<int>(r->kind), r->local_id);
+      pg::ExecPrepared(
+          tx, "records_update",
+          "UPDATE record SET patient_local_id = $4, clinical_time = $5::timestamptz,"
+          " counterpart_organisation = $6, entered_in_error = $7, codes = $8::text[],"
+          " body = $9, version = version + 1, recorded_at = now()"
+          " WHERE organisation_id = $1 AND kind = $2 AND local_id = $3",
+          r->organisation_id, static_cast<int>(r->kind), r->local_id, r->patient_local_id,
+          pg::TimestampLiteral(r->clinical_time), Counterpart(*r), r->entered_in_error,
+          pg::TextArray(r->codes), pqxx::binarystring(r->body));
     }
-    if (created > 0) {
-      pqxx::result inserted = tx.exec(absl::StrCat(
-          "INSERT INTO record (kind, organisation_id, local_id, patient_local_id,"
-          " clinical_time, counterpart_organisation, entered_in_error, codes, body, version)"
-          " SELECT s.kind, s.organisation_id, s.local_id, s.patient_local_id,"
-          " s.clinical_time, s.counterpart_organisation, s.entered_in_error, s.codes,"
-          " s.body, 1 FROM record_staging s"
-          " WHERE NOT EXISTS (SELECT 1 FROM record r WHERE ", kKeyJoin, ")"
-          " ON CONFLICT DO NOTHING"));
-      if (inserted.affected_rows() != static_cast<size_t>(created)) {
-        // Another writer created one of these records since we looked.
-        return absl::AbortedError("a record was created concurrently");
-      }
-    }
+    // New records: straight in with COPY. A writer that created one of them
+    // meanwhile makes this fail with a unique violation (ABORTED below).
+    if (!fresh.empty()) CopyFirstVersions(tx, "record", fresh);
     if (event_for) {
       std::vector<outbox::PendingEvent> events;
-      events.reserve(created + updated);
+      events.reserve(fresh.size() + updated.size());
       for (size_t i = 0; i < requests.size(); ++i) {
         if (results[i].outcome == v1::UNCHANGED) continue;
         MERIDIAN_ASSIGN_OR_RETURN(outbox::PendingEvent e, event_for(requests[i], results[i]));
@@ -181,6 +159,10 @@ absl::StatusOr<std::vector<WriteResult>> PgRecordStore::Write(
     }
     return results;
   });
+  if (absl::IsAlreadyExists(written.status())) {
+    return absl::AbortedError("a record was created concurrently");
+  }
+  return written;
 }
 
 absl::StatusOr<std::optional<StoredRecord>> PgRecordStore::Get(const RecordKey& key) {

@@ -1,6 +1,7 @@
-// The PostgreSQL RecordStore (tables in migrations/). Writes go through a
-// per-connection temporary staging table filled with COPY, then set-based
-// statements: one round trip per statement whatever the batch size.
+// The PostgreSQL RecordStore (tables in migrations/). A write locks the
+// records that exist in one statement, moves changed ones' current versions
+// to the history, and COPYs new records straight into the table: a batch of
+// new records costs one lookup and one COPY (plus the outbox's COPY).
 #ifndef MERIDIAN_SERVICES_RECORDS_PG_RECORD_STORE_H_
 #define MERIDIAN_SERVICES_RECORDS_PG_RECORD_STORE_H_
 

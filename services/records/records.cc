@@ -196,6 +196,16 @@ absl::Status ErrorFor(const v1::RecordItem& item) {
 
 }  // namespace
 
+absl::StatusOr<RecordRow> RowFor(const std::string& organisation,
+                                 const v1::RecordItem& item) {
+  switch (item.record_case()) {
+    case v1::RecordItem::kEncounter: return RowOf(organisation, item.encounter());
+    case v1::RecordItem::kDocument: return RowOf(organisation, item.document());
+    case v1::RecordItem::kReferral: return RowOf(organisation, item.referral());
+    default: return ErrorFor(item);
+  }
+}
+
 Records::Records(RecordStore* store, xref::XrefStore* xrefs, consent::Checker* consent,
                  const orgs::Directory* directory, RecordsOptions options)
     : store_(store), xrefs_(xrefs), consent_(consent), directory_(directory),

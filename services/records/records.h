@@ -39,6 +39,12 @@ struct RecordsOptions {
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
 
+// The stored row for `item` as pushed by `organisation`, before any
+// read-modify-write (a referral's status is set by Records). Exposed for the
+// ingest benchmark's COPY baseline, which must load exactly these rows.
+absl::StatusOr<RecordRow> RowFor(const std::string& organisation,
+                                 const v1::RecordItem& item);
+
 class Records {
  public:
   // Every pointer must outlive this object.

@@ -24,6 +24,7 @@
 #include "libs/outbox/relay.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
+#include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
 
 namespace meridian::bench {
@@ -212,8 +213,10 @@ int Outbox(config::Reader& cfg) {
 
 int main(int argc, char** argv) {
   const std::string which = argc >= 2 ? argv[1] : "";
-  if (which != "outbox" && which != "mpi") {
-    std::cerr << "usage: meridian_bench outbox [--events=N] [--runs=R] "
+  if (which != "outbox" && which != "mpi" && which != "ingest") {
+    std::cerr << "usage: meridian_bench ingest --service=records --rows=N [--runs=R] "
+                 "[--streams=S]\n"
+                 "       meridian_bench outbox [--events=N] [--runs=R] "
                  "[--batch=B] [--payload_bytes=P]\n"
                  "       meridian_bench mpi --febrl=FILE [--febrl=FILE2] | --csv=FILE "
                  "[--auto_link_permille=990] [--safety_rules=false] [--weights=true]\n"
@@ -242,5 +245,6 @@ int main(int argc, char** argv) {
   meridian::config::Reader cfg = meridian::config::Reader::FromProcess(
       static_cast<int>(ptrs.size()), ptrs.data());
   if (which == "mpi") return meridian::bench::Mpi(cfg);
+  if (which == "ingest") return meridian::bench::Ingest(cfg);
   return meridian::bench::Outbox(cfg);
 }
