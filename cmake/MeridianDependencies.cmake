@@ -12,5 +12,8 @@ find_package(OpenSSL REQUIRED)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka++ rdkafka)
+# Services allocate and free many small objects from many threads (gRPC,
+# protobuf, libpqxx): gperftools' tcmalloc beats glibc malloc there.
+pkg_check_modules(TCMALLOC REQUIRED IMPORTED_TARGET libtcmalloc_minimal)
 
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -29,10 +29,11 @@ function(meridian_test name)
 endfunction()
 
 # meridian_binary(NAME SRCS ... DEPS ...)
+# Binaries allocate through tcmalloc (see MeridianDependencies.cmake).
 function(meridian_binary name)
   cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} PkgConfig::TCMALLOC)
 endfunction()
 
 # meridian_proto_library(NAME PROTOS ... [GRPC] [ROOT dir] [DEPS ...])

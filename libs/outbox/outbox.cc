@@ -1,17 +1,20 @@
 #include "libs/outbox/outbox.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/ids/uuid.h"
-#include "libs/pg/copy.h"
+#include "meridian/events/v1/outbox_batch.pb.h"
 #include "libs/pg/sql.h"
 
 namespace meridian::outbox {
 
 namespace {
 
-// Batches at least this large are appended with COPY rather than INSERTs.
-constexpr size_t kCopyThreshold = 8;
+// Appends of at least this many events share outbox rows (OutboxBatch).
+constexpr size_t kBatchThreshold = 8;
+constexpr size_t kMaxEventsPerRow = 1000;
 
 std::string Serialize(const events::v1::EventEnvelope& env) {
   std::string bytes;
@@ -21,8 +24,9 @@ std::string Serialize(const events::v1::EventEnvelope& env) {
 
 }  // namespace
 
-absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(
-    const EventHeader& header, const google::protobuf::Message& payload) {
+absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(const EventHeader& header,
+                                                      absl::string_view payload_type,
+                                                      std::string payload_bytes) {
   if (header.topic.empty() || header.type.empty() || header.key.empty()) {
     return absl::InvalidArgumentError(
         "outbox event: topic, type and key are required");
@@ -35,8 +39,15 @@ absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(
   env.set_key(header.key);
   env.set_regional_patient_id(header.regional_patient_id);
   env.set_producer(header.producer);
-  env.mutable_payload()->PackFrom(payload);
+  env.mutable_payload()->set_type_url(absl::StrCat("type.googleapis.com/", payload_type));
+  env.mutable_payload()->set_value(std::move(payload_bytes));
   return env;
+}
+
+absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(
+    const EventHeader& header, const google::protobuf::Message& payload) {
+  return NewEnvelope(header, payload.GetDescriptor()->full_name(),
+                     payload.SerializeAsString());
 }
 
 absl::StatusOr<events::v1::EventEnvelope> Append(
@@ -52,7 +63,7 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
 }
 
 absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) {
-  if (events.size() < kCopyThreshold) {
+  if (events.size() < kBatchThreshold) {
     for (const PendingEvent& e : events) {
       pg::ExecPrepared(
           tx, "meridian_outbox_append",
@@ -63,13 +74,28 @@ absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) 
     }
     return absl::OkStatus();
   }
-  pg::CopyWriter copy(tx, "outbox",
-                      {"event_id", "topic", "event_key", "event_type", "envelope"});
-  for (const PendingEvent& e : events) {
-    copy.Row(e.envelope.event_id(), e.topic, e.envelope.key(), e.envelope.type(),
-             pg::Bytea{Serialize(e.envelope)});
+  // Bulk: up to kMaxEventsPerRow events per row, in order.
+  for (size_t begin = 0; begin < events.size(); begin += kMaxEventsPerRow) {
+    const size_t end = std::min(events.size(), begin + kMaxEventsPerRow);
+    events::v1::OutboxBatch batch;
+    for (size_t i = begin; i < end; ++i) {
+      const events::v1::EventEnvelope& env = events[i].envelope;
+      events::v1::OutboxEvent* e = batch.add_events();
+      e->set_topic(events[i].topic);
+      e->set_key(env.key());
+      e->set_event_id(env.event_id());
+      e->set_event_type(env.type());
+      env.SerializeToString(e->mutable_envelope());
+    }
+    const PendingEvent& first = events[begin];
+    pg::ExecPrepared(
+        tx, "meridian_outbox_append_batch",
+        "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope, events)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        first.envelope.event_id(), first.topic, first.envelope.key(),
+        first.envelope.type(), pqxx::binarystring(batch.SerializeAsString()),
+        static_cast<int>(end - begin));
   }
-  copy.Complete();
   return absl::OkStatus();
 }
 

@@ -46,6 +46,13 @@ inline pg::MigrationSet MigrationSet() { return {"outbox", &Migrations()}; }
 absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(
     const EventHeader& header, const google::protobuf::Message& payload);
 
+// The same with a payload already serialized: `payload_type` is its full
+// message name (e.g. "meridian.records.v1.EncounterRecorded"). For hot paths
+// that can assemble the payload's bytes without building the message.
+absl::StatusOr<events::v1::EventEnvelope> NewEnvelope(const EventHeader& header,
+                                                      absl::string_view payload_type,
+                                                      std::string payload_bytes);
+
 // An event ready for the outbox.
 struct PendingEvent {
   std::string topic;
@@ -59,8 +66,9 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
     pqxx::work& tx, const EventHeader& header,
     const google::protobuf::Message& payload);
 
-// Appends every event, in order, inside `tx`; large batches go through one
-// COPY. Throws what libpqxx throws.
+// Appends every event, in order, inside `tx`; from 8 events on, up to 1000
+// share one outbox row (the relay still publishes one message per event).
+// Throws what libpqxx throws.
 absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events);
 
 // Decodes an envelope consumed from Kafka. INVALID_ARGUMENT when the bytes are

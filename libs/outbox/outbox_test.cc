@@ -91,6 +91,55 @@ TEST_F(OutboxTest, RelayPublishesCommittedEventsInOrderAndMarksThem) {
   EXPECT_EQ(relay.GetLag()->pending, 0);
 }
 
+TEST_F(OutboxTest, BulkAppendsShareRowsAndArePublishedOneMessagePerEventInOrder) {
+  std::vector<std::string> ids = AppendN(3);  // single rows
+  absl::Status s = schema_.pool().Transact([&](pqxx::work& tx) -> absl::Status {
+    std::vector<PendingEvent> bulk;
+    for (int i = 0; i < 2500; ++i) {
+      google::protobuf::StringValue payload;
+      payload.set_value(absl::StrCat("bulk-", i));
+      auto env = NewEnvelope({.topic = i % 2 ? "meridian.a.v1" : "meridian.b.v1",
+                              .type = "bulk.happened",
+                              .key = absl::StrCat("key-", i % 7)},
+                             payload);
+      if (!env.ok()) return env.status();
+      bulk.push_back({i % 2 ? "meridian.a.v1" : "meridian.b.v1", *env});
+    }
+    for (const auto& e : bulk) ids.push_back(e.envelope.event_id());
+    return AppendAll(tx, bulk);
+  });
+  ASSERT_OK(s);
+  std::vector<std::string> more = AppendN(2);
+  ids.insert(ids.end(), more.begin(), more.end());
+  absl::StatusOr<int64_t> rows = schema_.pool().Transact(
+      [](pqxx::work& tx) { return tx.exec1("SELECT count(*) FROM outbox")[0].as<int64_t>(); });
+  ASSERT_OK(rows);
+  EXPECT_EQ(*rows, 3 + 3 + 2);  // 2500 events in three rows
+  Relay relay(&schema_.pool(), &publisher_, {.batch_size = 1000});
+  EXPECT_EQ(relay.GetLag()->pending, 2505);
+  int published = 0;
+  for (int i = 0; i < 10; ++i) published += *relay.RunOnce();
+  EXPECT_EQ(published, 2505);
+  std::vector<kafka::Message> sent = publisher_.published();
+  ASSERT_EQ(sent.size(), ids.size());
+  for (size_t i = 0; i < sent.size(); ++i) {
+    kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
+                              sent[i].headers};
+    auto env = ParseEnvelope(cm);
+    ASSERT_OK(env);
+    ASSERT_EQ(env->event_id(), ids[i]) << i;
+    EXPECT_EQ(sent[i].key, env->key());
+    EXPECT_THAT(sent[i].headers,
+                ::testing::Contains(::testing::Pair("meridian-event-id", ids[i])));
+    if (i >= 3 && i < 2503) {
+      EXPECT_EQ(sent[i].topic, (i - 3) % 2 ? "meridian.a.v1" : "meridian.b.v1");
+      EXPECT_THAT(sent[i].headers,
+                  ::testing::Contains(::testing::Pair("meridian-event-type", "bulk.happened")));
+    }
+  }
+  EXPECT_EQ(relay.GetLag()->pending, 0);
+}
+
 TEST_F(OutboxTest, RolledBackEventsAreNeverPublished) {
   std::vector<std::string> rolled_back = AppendN(5, /*commit=*/false);
   std::vector<std::string> kept = AppendN(3);

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "libs/pg/sql.h"
+#include "meridian/events/v1/outbox_batch.pb.h"
 
 namespace meridian::outbox {
 namespace {
@@ -22,41 +24,63 @@ Relay::Relay(pg::Pool* pool, kafka::Publisher* publisher, RelayOptions options)
 
 namespace {
 
-// Claims (locks and deletes, uncommitted) up to `limit` pending rows in id
-// order and hands them to the publisher. Rows locked by another transaction
-// are skipped.
+// Claims (locks and deletes, uncommitted) pending rows holding about `limit`
+// events, in id order, and hands their events to the publisher.
 struct Claim {
   int count = 0;
   std::unique_ptr<kafka::Delivery> delivery;
 };
 
 Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
-  // `id = ANY(ARRAY(...))` keeps this an index scan however long the backlog.
-  pqxx::result rows = tx.exec_params(
-      "DELETE FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox"
-      " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED))"
-      " RETURNING id, topic, event_key, envelope, event_id, event_type",
+  // Lock pending rows in id order until they hold `limit` events (at least
+  // one row); `id = ANY(ARRAY(...))` keeps this an index scan however long
+  // the backlog. Rows locked by another relay are skipped.
+  pqxx::result pending = tx.exec_params(
+      "SELECT id, events FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox"
+      " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) ORDER BY id",
       limit);
   Claim claim;
-  claim.count = static_cast<int>(rows.size());
-  if (rows.empty()) return claim;
-  std::vector<std::pair<int64_t, kafka::Message>> claimed;
-  claimed.reserve(rows.size());
-  for (const auto& row : rows) {
-    pqxx::binarystring envelope(row[3]);
-    claimed.emplace_back(
-        row[0].as<int64_t>(),
-        kafka::Message{row[1].as<std::string>(), row[2].as<std::string>(),
-                       envelope.str(),
-                       {{"meridian-event-id", row[4].as<std::string>()},
-                        {"meridian-event-type", row[5].as<std::string>()}}});
+  if (pending.empty()) return claim;
+  std::vector<std::string> ids;
+  for (const auto& row : pending) {
+    if (claim.count >= limit) break;
+    ids.push_back(row[0].as<std::string>());
+    claim.count += row[1].as<int>();
   }
+  pqxx::result rows = tx.exec_params(
+      "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
+      " RETURNING id, topic, event_key, envelope, event_id, event_type, events",
+      pg::TextArray(ids));
+  std::vector<std::pair<int64_t, pqxx::row>> claimed;
+  claimed.reserve(rows.size());
+  for (const auto& row : rows) claimed.emplace_back(row[0].as<int64_t>(), row);
   // RETURNING has no order: restore commit (id) order.
   std::sort(claimed.begin(), claimed.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<kafka::Message> messages;
-  messages.reserve(claimed.size());
-  for (auto& entry : claimed) messages.push_back(std::move(entry.second));
+  messages.reserve(claim.count);
+  for (const auto& [id, row] : claimed) {
+    pqxx::binarystring stored(row[3]);
+    if (row[6].as<int>() == 1) {
+      messages.push_back(
+          {row[1].as<std::string>(), row[2].as<std::string>(), stored.str(),
+           {{"meridian-event-id", row[4].as<std::string>()},
+            {"meridian-event-type", row[5].as<std::string>()}}});
+      continue;
+    }
+    events::v1::OutboxBatch batch;
+    if (!batch.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+      claim.count = -1;  // corrupt row: never publish around it
+      return claim;
+    }
+    for (auto& e : *batch.mutable_events()) {
+      messages.push_back({std::move(*e.mutable_topic()), std::move(*e.mutable_key()),
+                          std::move(*e.mutable_envelope()),
+                          {{"meridian-event-id", e.event_id()},
+                           {"meridian-event-type", e.event_type()}}});
+    }
+  }
+  claim.count = static_cast<int>(messages.size());
   claim.delivery = publisher.Send(messages);
   return claim;
 }
@@ -71,6 +95,9 @@ absl::StatusOr<int> Relay::RunOnce() {
     // WAL flush.
     tx.exec("SET LOCAL synchronous_commit = off");
     Claim claim = ClaimAndSend(tx, options_.batch_size, *publisher_);
+    if (claim.count < 0) {
+      return absl::DataLossError("outbox: a batched row does not parse");
+    }
     if (claim.count == 0) return 0;
     absl::Status s = claim.delivery->Wait(options_.publish_timeout);
     if (!s.ok()) return s;  // rollback: the rows stay pending
@@ -96,7 +123,7 @@ void Relay::Run(const std::function<void(const absl::Status&)>& on_error) {
 absl::StatusOr<Lag> Relay::GetLag() {
   return pool_->Transact([](pqxx::work& tx) -> absl::StatusOr<Lag> {
     pqxx::row r = tx.exec1(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() -"
+        "SELECT COALESCE(sum(events), 0), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() -"
         " min(created_at)), 0) FROM outbox");
     return Lag{r[0].as<int64_t>(), absl::Seconds(r[1].as<double>())};
   });

@@ -60,15 +60,15 @@ std::vector<pg::MigrationSet> AllMigrations() {
 }
 
 void CopyFirstVersions(pqxx::work& tx, const std::string& table,
-                       const std::vector<RecordRow>& rows) {
+                       const std::vector<const RecordRow*>& rows) {
   pg::CopyWriter copy(tx, table,
                       {"kind", "organisation_id", "local_id", "patient_local_id",
                        "clinical_time", "counterpart_organisation", "entered_in_error",
                        "codes", "body", "version"});
-  for (const RecordRow& r : rows) {
-    copy.Row(static_cast<int>(r.kind), r.organisation_id, r.local_id, r.patient_local_id,
-             pg::TimestampLiteral(r.clinical_time), Counterpart(r), r.entered_in_error,
-             pg::TextArray(r.codes), pg::Bytea{r.body}, 1);
+  for (const RecordRow* r : rows) {
+    copy.Row(static_cast<int>(r->kind), r->organisation_id, r->local_id,
+             r->patient_local_id, pg::TimestampLiteral(r->clinical_time), Counterpart(*r),
+             r->entered_in_error, pg::TextArray(r->codes), pg::Bytea{r->body}, 1);
   }
   copy.Complete();
 }
@@ -116,12 +116,12 @@ absl::StatusOr<std::vector<WriteResult>> PgRecordStore::Write(
         updated.push_back(&requests[i].row);
       }
     }
-    std::vector<RecordRow> fresh;
+    std::vector<const RecordRow*> fresh;
     for (size_t i = 0; i < requests.size(); ++i) {
       if (requests[i].if_version.has_value() && *requests[i].if_version != current[i]) {
         return absl::AbortedError("the record changed since it was read");
       }
-      if (!exists[i]) fresh.push_back(requests[i].row);
+      if (!exists[i]) fresh.push_back(&requests[i].row);
     }
     // Changed records: the current version moves to the history.
     for (const RecordRow* r : updated) {

@@ -37,7 +37,7 @@ class PgRecordStore : public RecordStore {
 // COPYs `rows` as first versions (version 1) into `table`, which has the
 // columns of the record table: what the ingest benchmark's baseline loads.
 void CopyFirstVersions(pqxx::work& tx, const std::string& table,
-                       const std::vector<RecordRow>& rows);
+                       const std::vector<const RecordRow*>& rows);
 
 }  // namespace meridian::records
 

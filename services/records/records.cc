@@ -9,7 +9,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/time_util.h"
+#include "google/protobuf/wire_format_lite.h"
 #include "libs/audit/audit.h"
 #include "libs/ids/uuid.h"
 #include "libs/status/status_macros.h"
@@ -90,6 +93,22 @@ RecordRow RowOf(const std::string& organisation, const v1::Referral& r) {
   return row;
 }
 
+// The wire form of {organisation_id = 1, version = 2, record = 3} with the
+// record already serialized.
+std::string RecordPayload(const std::string& organisation, int64_t version,
+                          const std::string& record) {
+  using google::protobuf::internal::WireFormatLite;
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    WireFormatLite::WriteString(1, organisation, &coded);
+    WireFormatLite::WriteInt64(2, version, &coded);
+    WireFormatLite::WriteBytes(3, record, &coded);
+  }
+  return out;
+}
+
 // The outbox event for a written row. `source` is the institution whose act
 // it records (the referral's receiver for a status change).
 absl::StatusOr<outbox::PendingEvent> EventOf(const RecordRow& row, const WriteResult& result,
@@ -101,36 +120,36 @@ absl::StatusOr<outbox::PendingEvent> EventOf(const RecordRow& row, const WriteRe
                              .source_organisation = source,
                              .regional_patient_id = regional_id,
                              .producer = kServiceName};
-  absl::StatusOr<events::v1::EventEnvelope> env;
+  // The three payloads share one shape: organisation_id = 1, version = 2,
+  // the record = 3; encounters and referrals carry the stored body as it is
+  // (no parse), documents their metadata only.
+  std::string body_for_event;
+  const std::string* body = &row.body;
+  absl::string_view payload_type;
   switch (row.kind) {
-    case Kind::kEncounter: {
-      v1::EncounterRecorded p;
-      p.set_organisation_id(row.organisation_id);
-      p.set_version(result.version);
-      if (!p.mutable_encounter()->ParseFromString(row.body)) break;
+    case Kind::kEncounter:
       header.type = result.outcome == v1::CREATED ? "encounter.recorded" : "encounter.updated";
-      env = outbox::NewEnvelope(header, p);
+      payload_type = v1::EncounterRecorded::descriptor()->full_name();
       break;
-    }
     case Kind::kDocument: {
-      v1::DocumentFiled p;
-      p.set_organisation_id(row.organisation_id);
-      p.set_version(result.version);
-      if (!p.mutable_document()->ParseFromString(row.body)) break;
-      p.mutable_document()->clear_text();  // metadata only
+      v1::ClinicalDocument metadata;
+      if (!metadata.ParseFromString(row.body)) break;
+      metadata.clear_text();
+      body_for_event = metadata.SerializeAsString();
+      body = &body_for_event;
       header.type = "document.filed";
-      env = outbox::NewEnvelope(header, p);
+      payload_type = v1::DocumentFiled::descriptor()->full_name();
       break;
     }
-    case Kind::kReferral: {
-      v1::ReferralChanged p;
-      p.set_organisation_id(row.organisation_id);
-      p.set_version(result.version);
-      if (!p.mutable_referral()->ParseFromString(row.body)) break;
+    case Kind::kReferral:
       header.type = "referral.changed";
-      env = outbox::NewEnvelope(header, p);
+      payload_type = v1::ReferralChanged::descriptor()->full_name();
       break;
-    }
+  }
+  absl::StatusOr<events::v1::EventEnvelope> env;
+  if (!header.type.empty()) {
+    env = outbox::NewEnvelope(header, payload_type,
+                              RecordPayload(row.organisation_id, result.version, *body));
   }
   if (header.type.empty()) return absl::InternalError("record body does not parse");
   if (!env.ok()) return env.status();

@@ -141,12 +141,18 @@ TEST_F(RecordsGrpcTest, BulkStreamReportsEveryItem) {
   auto stub = StubAs("city-hosp-1");
   auto writer = stub->PushRecords(ctx.get(), &out);
   constexpr int kItems = 5000;
+  v1::RecordBatch batch;
   for (int i = 0; i < kItems; ++i) {
     v1::Encounter e = testing::Encounter(absl::StrCat("E-", i), absl::StrCat("P-", i % 300));
     *e.mutable_start_time() = testing::At(absl::Now() - absl::Hours(1 + i % 1000));
     *e.mutable_end_time() = testing::At(absl::Now() - absl::Hours(i % 1000));
     if (i % 1000 == 7) e.mutable_diagnoses(0)->set_icd10_code("bad");
-    ASSERT_TRUE(writer->Write(Item(e)));
+    *batch.add_items() = Item(e);
+    // Batches of varying size, down to one item per message.
+    if (batch.items_size() == 1 + i % 700 || i == kItems - 1) {
+      ASSERT_TRUE(writer->Write(batch));
+      batch.Clear();
+    }
   }
   writer->WritesDone();
   ASSERT_TRUE(writer->Finish().ok());

@@ -62,7 +62,7 @@ grpc::Status RecordsService::PushReferral(grpc::ServerContext* ctx,
 }
 
 grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
-                                         grpc::ServerReader<v1::RecordItem>* reader,
+                                         grpc::ServerReader<v1::RecordBatch>* reader,
                                          v1::PushRecordsResponse* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
@@ -81,23 +81,25 @@ grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
     }
     chunk.clear();
   };
-  v1::RecordItem item;
-  while (reader->Read(&item)) {
+  v1::RecordBatch batch;
+  while (reader->Read(&batch)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    if (seen >= kMaxBulkItems) {
-      // Nothing stored; keeps the response within the message limit.
-      if (!chunk.empty()) process();
-      auto* r = response->add_results();
-      r->set_index(seen++);
-      r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-      r->set_error("at most 100000 items per stream: send the rest in another");
-      response->set_failed(response->failed() + 1);
-      continue;
+    for (v1::RecordItem& item : *batch.mutable_items()) {
+      if (seen >= kMaxBulkItems) {
+        // Nothing stored; keeps the response within the message limit.
+        if (!chunk.empty()) process();
+        auto* r = response->add_results();
+        r->set_index(seen++);
+        r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+        r->set_error("at most 100000 items per stream: send the rest in another");
+        response->set_failed(response->failed() + 1);
+        continue;
+      }
+      chunk.push_back(std::move(item));
+      ++seen;
+      if (chunk.size() >= kStreamChunk) process();
     }
-    chunk.push_back(std::move(item));
-    item.Clear();
-    ++seen;
-    if (chunk.size() >= kStreamChunk) process();
+    batch.Clear();
   }
   process();
   return grpc::Status::OK;

@@ -21,7 +21,7 @@ class RecordsService final : public v1::Records::Service {
   grpc::Status PushReferral(grpc::ServerContext* ctx, const v1::Referral* request,
                             v1::PushResult* response) override;
   grpc::Status PushRecords(grpc::ServerContext* ctx,
-                           grpc::ServerReader<v1::RecordItem>* reader,
+                           grpc::ServerReader<v1::RecordBatch>* reader,
                            v1::PushRecordsResponse* response) override;
   grpc::Status UpdateReferralStatus(grpc::ServerContext* ctx,
                                     const v1::UpdateReferralStatusRequest* request,

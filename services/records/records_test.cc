@@ -134,6 +134,27 @@ TEST_F(RecordsTest, PushIsIdempotentAndAChangeMakesANewVersionKeepingTheOld) {
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(RecordsTest, EventsCarryTheRecordAndDocumentsOnlyTheirMetadata) {
+  Push("city-hosp-1", Item(testing::Document("D-1", "P-1")));
+  Push("thc-riverside", Item(testing::Referral("R-1", "T-1", "city-hosp-1")));
+  auto events = store_.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].envelope.type(), "document.filed");
+  EXPECT_EQ(events[0].envelope.regional_patient_id(), "");  // not linked yet
+  EXPECT_EQ(events[0].envelope.source_organisation(), "city-hosp-1");
+  v1::DocumentFiled filed;
+  ASSERT_TRUE(events[0].envelope.payload().UnpackTo(&filed));
+  EXPECT_EQ(filed.organisation_id(), "city-hosp-1");
+  EXPECT_EQ(filed.version(), 1);
+  EXPECT_EQ(filed.document().title(), "Chest CT");
+  EXPECT_EQ(filed.document().text(), "");
+  v1::ReferralChanged referral;
+  ASSERT_TRUE(events[1].envelope.payload().UnpackTo(&referral));
+  EXPECT_EQ(referral.referral().to_organisation_id(), "city-hosp-1");
+  EXPECT_EQ(referral.referral().status(), v1::REQUESTED);
+  EXPECT_EQ(events[1].envelope.key(), "thc-riverside/T-1");
+}
+
 TEST_F(RecordsTest, EnteredInErrorIsATombstoneNotADelete) {
   Link("city-hosp-1", "P-1", patient_);
   v1::Encounter e = testing::Encounter("E-1", "P-1");

@@ -8,6 +8,7 @@ DEB_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libpqxx-dev librdkafka-dev libssl-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
+  libgoogle-perftools-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
   openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
