@@ -23,6 +23,12 @@ std::string TimestampLiteral(absl::Time t) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", t, absl::UTCTimeZone());
 }
 
+void PreferIndexLookups(pqxx::work& tx) {
+  tx.exec(
+      "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off;"
+      " SET LOCAL enable_mergejoin = off");
+}
+
 std::string MicrosOf(const std::string& column) {
   return "(extract(epoch FROM " + column + ") * 1000000)::bigint";
 }

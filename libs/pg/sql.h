@@ -24,6 +24,13 @@ std::string TimestampLiteral(absl::Time t);
 // fragment; read it back with absl::FromUnixMicros.
 std::string MicrosOf(const std::string& column);
 
+// For the rest of the transaction, plans joins of a short key list against a
+// big table as index lookups (no sequential scans, hash or merge joins).
+// Statistics lag behind bulk loads: a table analysed while nearly empty is
+// otherwise scanned whole for every batch of keys, and ingest becomes
+// quadratic.
+void PreferIndexLookups(pqxx::work& tx);
+
 // Runs `sql` as the prepared statement `name` on the transaction's
 // connection, preparing it there on first use (each pooled connection keeps
 // its own), so hot statements are parsed and planned once per connection.

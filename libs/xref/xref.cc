@@ -160,6 +160,7 @@ absl::StatusOr<std::vector<std::string>> PgXrefStore::RegionalIdsOf(
     local_ids.push_back(l.local_id);
   }
   return pool_->Transact([&](pqxx::work& tx) {
+    pg::PreferIndexLookups(tx);
     pqxx::result r = pg::ExecPrepared(
         tx, "xref_regional_ids",
         "SELECT p.ord, x.regional_id"

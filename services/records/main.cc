@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
   records::RecordsOptions options;
-  options.batch_size = static_cast<int>(cfg.Int("BATCH_SIZE", 2000, 1, 20000));
+  options.batch_size = static_cast<int>(cfg.Int("BATCH_SIZE", 5000, 1, 20000));
   cfg.Set("MAX_MESSAGE_BYTES",
           cfg.String("MAX_MESSAGE_BYTES", std::to_string(records::kMaxMessageBytes)));
   server::ServerOptions server_options = server::ServerOptionsFromConfig(cfg, "records");

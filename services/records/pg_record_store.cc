@@ -94,7 +94,8 @@ absl::StatusOr<std::vector<WriteResult>> PgRecordStore::Write(
     // Lock the records that exist; see which change.
     std::vector<WriteResult> results(requests.size(), WriteResult{v1::CREATED, 1});
     std::vector<int64_t> current(requests.size(), 0);
-    std::vector<const RecordRow*> created, updated;
+    std::vector<const RecordRow*> updated;
+    pg::PreferIndexLookups(tx);
     pqxx::result existing = pg::ExecPrepared(
         tx, "records_lock_existing",
         "SELECT p.ord, r.version, r.body"
@@ -202,6 +203,7 @@ absl::StatusOr<std::vector<StoredRecord>> PgRecordStore::Query(const RecordQuery
   const bool has_cursor = q.after.has_value();
   const Cursor cursor = has_cursor ? *q.after : Cursor{};
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::vector<StoredRecord>> {
+    pg::PreferIndexLookups(tx);
     pqxx::result r = pg::ExecPrepared(
         tx, "records_query",
         absl::StrCat(

@@ -33,7 +33,7 @@ inline constexpr int kDefaultPageSize = 100;
 
 struct RecordsOptions {
   // Valid bulk items written per transaction.
-  int batch_size = 2000;
+  int batch_size = 5000;
   // Attempts of a write that lost a race (ABORTED) before giving up.
   int max_attempts = 4;
   std::function<absl::Time()> clock = [] { return absl::Now(); };

@@ -26,7 +26,7 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
 }
 
 // Items handed to the logic at a time from a bulk stream.
-constexpr int kStreamChunk = 2000;
+constexpr int kStreamChunk = 5000;
 
 }  // namespace
 

@@ -12,7 +12,9 @@
 // rows, seconds, rows_per_second, copy_rows_per_second, ratio
 // (= rows_per_second / copy_rows_per_second), and outbox_drain_seconds: how
 // long after the last acknowledgement the relay needed to publish every
-// event to Kafka.
+// event to Kafka. Before each run the service's record tables are emptied
+// (only ever when they hold nothing but this benchmark's rows): both sides
+// start every run from an empty table.
 #include "tools/bench/ingest.h"
 
 #include <algorithm>
@@ -55,7 +57,7 @@ std::vector<v1::RecordItem> Encounters(int n, const std::string& run, uint32_t s
   static const char* kDepartments[] = {"Internal Medicine", "Endocrinology", "Cardiology",
                                        "Respiratory", "General Practice"};
   std::mt19937 rng(seed);
-  const int64_t now = absl::ToUnixSeconds(absl::Now()) - 3600;
+  const int64_t now = absl::ToUnixSeconds(absl::Now()) - 3 * 3600;
   std::vector<v1::RecordItem> out(n);
   for (int i = 0; i < n; ++i) {
     v1::Encounter* e = out[i].mutable_encounter();
@@ -130,6 +132,27 @@ double PushAll(const std::shared_ptr<grpc::Channel>& channel,
   return seconds;
 }
 
+// Empties the service's record tables when they hold nothing but this
+// benchmark's rows (local IDs "B<stamp>r<run>-<n>"), so that both sides of
+// every run start from an empty table; refuses to touch other data.
+void EmptyBenchTables(pg::Pool& pool) {
+  absl::StatusOr<int64_t> others = pool.Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM (SELECT 1 FROM records.record"
+                    " WHERE local_id !~ '^B[0-9]+r[0-9]+-[0-9]+$' LIMIT 1) o")[0]
+        .as<int64_t>();
+  });
+  if (!others.ok()) Die(std::string(others.status().message()));
+  if (*others > 0) {
+    Die("records.record holds data other than this benchmark's: run it on a fresh "
+        "platform (tools/meridian down, remove .local/pg, tools/meridian up)");
+  }
+  absl::Status s = pool.Transact([](pqxx::work& tx) {
+    tx.exec("TRUNCATE records.record, records.record_history");
+    return absl::OkStatus();
+  });
+  if (!s.ok()) Die(std::string(s.message()));
+}
+
 int64_t PendingOutbox(pg::Pool& pool) {
   absl::StatusOr<int64_t> n = pool.Transact([](pqxx::work& tx) {
     return tx.exec1("SELECT count(*) FROM records.outbox")[0].as<int64_t>();
@@ -181,18 +204,20 @@ int Ingest(config::Reader& cfg) {
   std::vector<double> ours, copies, drains;
   const std::string stamp = absl::StrCat(absl::ToUnixSeconds(absl::Now()));
   for (int run = 0; run < runs; ++run) {
-    std::vector<v1::RecordItem> items =
-        Encounters(rows, absl::StrCat(stamp, "r", run), 7 + run);
+    const std::string run_id = absl::StrCat(stamp, "r", run);
+    std::vector<v1::RecordItem> items = Encounters(rows, run_id, 7 + run);
     std::vector<records::RecordRow> copy_rows;
     copy_rows.reserve(rows);
     for (const auto& item : items) copy_rows.push_back(*records::RowFor(organisation, item));
 
+    EmptyBenchTables(pool);
     const double pushed = PushAll(*channel, items, streams);
     const absl::Time acked = absl::Now();
     while (PendingOutbox(pool) > 0) absl::SleepFor(absl::Milliseconds(100));
     drains.push_back(absl::ToDoubleSeconds(absl::Now() - acked));
     ours.push_back(rows / pushed);
     copies.push_back(rows / CopySeconds(pool, copy_rows));
+
     std::cerr << "run " << run + 1 << "/" << runs << ": service " << ours.back()
               << " rows/s, COPY " << copies.back() << " rows/s, outbox drained in "
               << drains.back() << " s" << std::endl;

@@ -2,8 +2,8 @@
 -- patient ID -> regional ID), fed by patient-index events. `as_of` is the time
 -- of the event that set the row: an older event arriving late changes nothing.
 CREATE TABLE xref (
-  organisation_id text NOT NULL,
-  local_id text NOT NULL,
+  organisation_id text COLLATE "C" NOT NULL,
+  local_id text COLLATE "C" NOT NULL,
   regional_id uuid NOT NULL,
   as_of timestamptz NOT NULL,
   PRIMARY KEY (organisation_id, local_id)
