@@ -1,6 +1,7 @@
 // meridian_bench: benchmarks that print one JSON object.
 //
 //   meridian_bench outbox --events=N [--runs=R] [--batch=B] [--payload_bytes=P]
+//       [--bulk=true]
 //
 // outbox: N events are appended to a scratch schema's outbox (timed on its
 // own: append_events_per_second), then drained to Kafka by outbox::Relay
@@ -24,6 +25,7 @@
 #include "libs/outbox/relay.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
+#include "meridian/events/v1/outbox_batch.pb.h"
 #include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
 
@@ -97,6 +99,9 @@ int Outbox(config::Reader& cfg) {
   const int batch = static_cast<int>(cfg.Int("BATCH", 5000, 1, 100000));
   const int payload_bytes =
       static_cast<int>(cfg.Int("PAYLOAD_BYTES", 256, 0, 1 << 20));
+  // --bulk=true: each transaction appends its 1,000 events with AppendAll,
+  // as bulk writers do (they share outbox rows); otherwise one Append each.
+  const bool bulk = cfg.Bool("BULK", false);
   cfg.ExitIfInvalid();
 
   const std::string schema = absl::StrCat("bench_outbox_", getpid());
@@ -125,18 +130,24 @@ int Outbox(config::Reader& cfg) {
   for (int done = 0; done < events;) {
     const int n = std::min(1000, events - done);
     Check(pool.Transact([&](pqxx::work& tx) -> absl::Status {
+      std::vector<outbox::PendingEvent> pending;
       for (int i = 0; i < n; ++i) {
         payload.set_value(random_text(payload_bytes));
-        auto env = outbox::Append(tx,
-                                  {.topic = topic,
-                                   .type = "bench.event",
-                                   .key = absl::StrCat("patient-", (done + i) % 997),
-                                   .source_organisation = "bench",
-                                   .producer = "meridian-bench"},
-                                  payload);
+        const outbox::EventHeader header{.topic = topic,
+                                         .type = "bench.event",
+                                         .key = absl::StrCat("patient-", (done + i) % 997),
+                                         .source_organisation = "bench",
+                                         .producer = "meridian-bench"};
+        if (bulk) {
+          auto env = outbox::NewEnvelope(header, payload);
+          if (!env.ok()) return env.status();
+          pending.push_back({topic, *std::move(env)});
+          continue;
+        }
+        auto env = outbox::Append(tx, header, payload);
         if (!env.ok()) return env.status();
       }
-      return absl::OkStatus();
+      return outbox::AppendAll(tx, pending);
     }));
     done += n;
   }
@@ -148,9 +159,15 @@ int Outbox(config::Reader& cfg) {
   std::vector<std::pair<std::string, std::string>> messages;
   Check(pool.Transact([&](pqxx::work& tx) {
     tx.exec("CREATE TABLE bench_source AS SELECT * FROM outbox");
-    for (const auto& row : tx.exec("SELECT event_key, envelope FROM outbox ORDER BY id")) {
-      messages.emplace_back(row[0].as<std::string>(),
-                            pqxx::binarystring(row[1]).str());
+    for (const auto& row :
+         tx.exec("SELECT event_key, envelope, events FROM outbox ORDER BY id")) {
+      if (row[2].as<int>() == 1) {
+        messages.emplace_back(row[0].as<std::string>(), pqxx::binarystring(row[1]).str());
+        continue;
+      }
+      events::v1::OutboxBatch batch;
+      batch.ParseFromString(pqxx::binarystring(row[1]).str());
+      for (const auto& e : batch.events()) messages.emplace_back(e.key(), e.envelope());
     }
     return absl::OkStatus();
   }));
@@ -197,7 +214,7 @@ int Outbox(config::Reader& cfg) {
   const double b = Median(bare_seconds);
   std::cout << "{\"benchmark\":\"outbox\",\"events\":" << events
             << ",\"runs\":" << runs << ",\"batch\":" << batch
-            << ",\"payload_bytes\":" << payload_bytes
+            << ",\"payload_bytes\":" << payload_bytes << ",\"bulk\":" << (bulk ? "true" : "false")
             << ",\"envelope_bytes\":" << messages.front().second.size()
             << ",\"seconds\":" << s << ",\"events_per_second\":" << events / s
             << ",\"baseline_seconds\":" << b
