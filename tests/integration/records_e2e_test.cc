@@ -119,8 +119,8 @@ class RecordsE2eTest : public ::testing::Test {
   // Even: the resident ID's sex digit says female, as Person does.
   const int seq_ = 2 * static_cast<int>(rng_() % 450);
   const std::string run_ = absl::StrCat(rng_());
-  const std::string birth_ = absl::StrCat(1940 + rng_() % 60, "-0", 1 + rng_() % 9, "-1",
-                                          rng_() % 9);
+  const std::string birth_ = absl::StrCat(1940 + rng_() % 60, "-0", 1 + rng_() % 9, "-",
+                                          10 + rng_() % 19);
 };
 
 TEST_F(RecordsE2eTest, ARegionalRecordFollowsLinksMergesAndUnmerges) {
@@ -146,9 +146,20 @@ TEST_F(RecordsE2eTest, ARegionalRecordFollowsLinksMergesAndUnmerges) {
   // A city hospital holds the person under another identity (registered
   // with details too different to link): the operator merges the two, and
   // the city's record joins; the unmerge takes it out again.
+  // (A name, birth date, phone and valid resident ID of its own: the index
+  // must not link it to the person, nor to what earlier runs left behind.)
+  const std::string dup_birth = absl::StrCat(1900 + rng_() % 40, "-12-2", seq_ % 8);
+  static constexpr const char* kGiven[] = {"建华", "志强", "国庆", "永胜", "德明",
+                                           "文博", "子轩", "浩然", "振宇", "鹏飞"};
+  static constexpr const char* kFamily[] = {"司马", "诸葛", "上官", "东方", "皇甫",
+                                            "尉迟", "公孙", "慕容", "令狐", "宇文"};
   pv1::RegisterPatientRequest dup = patient::testing::Person(
-      "H-" + run_, "司马", "建华", absl::StrCat(1900 + rng_() % 40, "-12-2", seq_ % 8),
+      "H-" + run_, kFamily[rng_() % 10], kGiven[rng_() % 10], dup_birth,
       absl::StrCat("139", 10000000 + rng_() % 89999999), pv1::SEX_MALE);
+  patient::testing::AddId(&dup, pv1::RESIDENT_ID,
+                          patient::testing::ResidentIdFor(
+                              absl::StrCat(dup_birth.substr(0, 4), "122", dup_birth.substr(9, 1)),
+                              seq_ + 1));
   pv1::RegisterPatientResponse dup_out;
   auto ctx = server::NewContext(absl::Seconds(10));
   ASSERT_TRUE(Index("city-hosp-1")->RegisterPatient(ctx.get(), dup, &dup_out).ok());
