@@ -169,6 +169,66 @@ TEST_F(RecordsGrpcTest, BulkStreamReportsEveryItem) {
   EXPECT_EQ(*stored, kItems - 5);
 }
 
+// The items [begin, end) of a synthetic bulk push, one stream message (the
+// same items on every call).
+v1::RecordBatch Batch(int begin, int end) {
+  static const absl::Time start = absl::Now() - absl::Hours(2);
+  v1::RecordBatch batch;
+  for (int i = begin; i < end; ++i) {
+    v1::Encounter e = testing::Encounter(absl::StrCat("F-", i), absl::StrCat("P-", i % 97));
+    *e.mutable_start_time() = testing::At(start);
+    *e.mutable_end_time() = testing::At(start + absl::Minutes(30));
+    *batch.add_items() = Item(e);
+  }
+  return batch;
+}
+
+TEST_F(RecordsGrpcTest, DatabaseDownMidStreamLosesNothingAcceptedAndRetriesAreExact) {
+  auto count = [&]() -> int64_t {
+    absl::StatusOr<int64_t> n = schema_.pool().Transact([](pqxx::work& tx) {
+      return tx.exec1("SELECT count(*) FROM record")[0].as<int64_t>();
+    });
+    return n.ok() ? *n : -1;
+  };
+  auto stub = StubAs("city-hosp-1");
+  auto ctx = server::NewContext(absl::Seconds(120));
+  v1::PushRecordsResponse out;
+  auto writer = stub->PushRecords(ctx.get(), &out);
+  ASSERT_TRUE(writer->Write(Batch(0, 5000)));  // one full transaction
+  for (int i = 0; i < 300 && count() < 5000; ++i) absl::SleepFor(absl::Milliseconds(100));
+  ASSERT_EQ(count(), 5000);
+  ASSERT_EQ(kafka::testing::Ctl("stop postgres"), 0);
+  ASSERT_TRUE(writer->Write(Batch(5000, 8000)));
+  writer->WritesDone();
+  grpc::Status finished = writer->Finish();
+  ASSERT_EQ(kafka::testing::Ctl("start postgres"), 0);
+  ASSERT_TRUE(finished.ok()) << finished.error_message();
+  ASSERT_EQ(out.results_size(), 8000);
+  EXPECT_EQ(out.succeeded(), 5000);
+  EXPECT_EQ(out.results(4999).result().outcome(), v1::CREATED);
+  EXPECT_EQ(out.results(5000).code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(out.results(7999).code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(count(), 5000);
+
+  // The client retries everything: what was stored is unchanged, the rest
+  // is created, and nothing is stored twice.
+  ctx = server::NewContext(absl::Seconds(120));
+  v1::PushRecordsResponse retry;
+  writer = stub->PushRecords(ctx.get(), &retry);
+  ASSERT_TRUE(writer->Write(Batch(0, 8000)));
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(retry.succeeded(), 8000);
+  EXPECT_EQ(retry.results(0).result().outcome(), v1::UNCHANGED);
+  EXPECT_EQ(retry.results(7999).result().outcome(), v1::CREATED);
+  EXPECT_EQ(count(), 8000);
+  absl::StatusOr<int64_t> events = schema_.pool().Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT coalesce(sum(events), 0) FROM outbox")[0].as<int64_t>();
+  });
+  ASSERT_OK(events);
+  EXPECT_EQ(*events, 8000);  // one event per stored record, none for retries
+}
+
 TEST_F(RecordsGrpcTest, BadInputRolesAndStrangersAreRefusedCleanly) {
   v1::PushResult out;
   v1::Encounter e = testing::Encounter("E-1", "P-1");
