@@ -19,6 +19,10 @@ Role RoleOf(OrganisationType type) {
       return Role::kAuthority;
     case organisations::v1::OPERATOR:
       return Role::kOperator;
+    case organisations::v1::PATIENT_PORTAL:
+      return Role::kPatientPortal;
+    case organisations::v1::PLATFORM_SERVICE:
+      return Role::kService;
     default:
       return Role::kCare;
   }
@@ -36,6 +40,10 @@ absl::string_view RoleName(Role role) {
       return "authority";
     case Role::kOperator:
       return "operator";
+    case Role::kPatientPortal:
+      return "patient-portal";
+    case Role::kService:
+      return "service";
   }
   return "unknown";
 }

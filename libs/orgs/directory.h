@@ -26,6 +26,8 @@ enum class Role {
   kLab,        // push lab results
   kAuthority,  // aggregate indicators only
   kOperator,   // run the platform: merges, review queue, keys
+  kPatientPortal,  // patients' own consent directives and access history
+  kService,    // Meridian services calling each other
 };
 
 Role RoleOf(OrganisationType type);

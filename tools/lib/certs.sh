@@ -8,7 +8,7 @@ CERTS_DIR="$STATE/certs"
 ORGS_FILE="$ROOT/deploy/organisations.textproto"
 CERT_SUBJECT_O="Meridian Dev"
 # Names used by the fixed files: no organisation may use them as its id.
-CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client "
+CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client audit-signing "
 
 # certs_organisations: print "<id> <TYPE>" for each `organisation { ... }`
 # block of deploy/organisations.textproto (top-level blocks only; id and type
@@ -233,6 +233,12 @@ cmd_certs() {
       certs_make_leaf expired-client "/O=$CERT_SUBJECT_O/OU=$first_type/CN=$first_id" clientAuth \
         "URI:meridian:org:$first_id" ca 20200101000000Z 20200102000000Z
     fi
+  fi
+  # The consent service signs audit-log checkpoints with this Ed25519 key;
+  # auditors verify with the public half.
+  if [[ ! -s $CERTS_DIR/audit-signing.key || ! -s $CERTS_DIR/audit-signing.pub ]]; then
+    (umask 077 && quiet openssl genpkey -algorithm ed25519 -out "$CERTS_DIR/audit-signing.key")
+    quiet openssl pkey -in "$CERTS_DIR/audit-signing.key" -pubout -out "$CERTS_DIR/audit-signing.pub"
   fi
   rm -rf "$CERTS_DIR/.work"
   chmod 600 "$CERTS_DIR"/*.key
