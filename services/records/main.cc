@@ -1,11 +1,13 @@
 // records: wiring only. Settings (MERIDIAN_*): PG_URI, KAFKA_BROKERS,
-// ORGANISATIONS, the chassis settings (libs/server), PG_POOL_SIZE,
-// BATCH_SIZE.
+// ORGANISATIONS, CONSENT_GRPC_ADDR with CONSENT_CLIENT_CERT/KEY (default
+// CERTS_DIR/svc-records.*) and CONSENT_DEADLINE_MS (500), TLS_CA, the chassis
+// settings (libs/server), PG_POOL_SIZE, BATCH_SIZE.
 #include <iostream>
 #include <thread>
 
 #include "libs/config/config.h"
-#include "libs/consent/consent.h"
+#include "libs/consent/grpc_checker.h"
+#include "libs/server/client.h"
 #include "libs/kafka/kafka.h"
 #include "libs/orgs/directory.h"
 #include "libs/outbox/relay.h"
@@ -37,6 +39,15 @@ int main(int argc, char** argv) {
   const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
+  const std::string consent_addr = cfg.RequiredString("CONSENT_GRPC_ADDR");
+  const std::string certs_dir = cfg.String("CERTS_DIR", "");
+  // The records service's own client identity towards consent.
+  const std::string consent_cert =
+      cfg.String("CONSENT_CLIENT_CERT", certs_dir + "/svc-records.pem");
+  const std::string consent_key = cfg.String("CONSENT_CLIENT_KEY", certs_dir + "/svc-records.key");
+  const std::string tls_ca = cfg.RequiredFile("TLS_CA");
+  const int consent_deadline_ms =
+      static_cast<int>(cfg.Int("CONSENT_DEADLINE_MS", 500, 10, 10000));
   records::RecordsOptions options;
   options.batch_size = static_cast<int>(cfg.Int("BATCH_SIZE", 5000, 1, 20000));
   cfg.Set("MAX_MESSAGE_BYTES",
@@ -69,9 +80,9 @@ int main(int argc, char** argv) {
 
   records::PgRecordStore store(&pool);
   xref::PgXrefStore xrefs(&pool);
-  // Until the consent service is deployed, nothing of another institution
-  // is shared.
-  consent::OwnInstitutionOnly consent;
+  auto consent_channel = server::MakeChannel(consent_addr, {tls_ca, consent_cert, consent_key});
+  if (!consent_channel.ok()) return Fail(consent_channel.status());
+  consent::GrpcChecker consent(*consent_channel, absl::Milliseconds(consent_deadline_ms));
   records::Records logic(&store, &xrefs, &consent, &*directory, options);
   records::RecordsService service(&logic, &*directory);
   outbox::Relay relay(&pool, publisher->get());

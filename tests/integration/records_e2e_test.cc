@@ -1,8 +1,10 @@
 // End to end across the running platform (tools/meridian up): institutions
 // register a synthetic person with the real patient-index service, push
-// records to the real records service, and read the longitudinal record; the
-// identity links reach records through the patient index's events on Kafka,
-// including a merge and its unmerge by the operator.
+// records to the real records service, and read the longitudinal record as
+// the patient's consent (the real consent service, through the patient
+// portal) allows; the identity links reach records and consent through the
+// patient index's events on Kafka, including a merge and its unmerge; every
+// read lands in the consent service's audit log.
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
+#include "meridian/consent/v1/consent.grpc.pb.h"
 #include "meridian/patient/v1/patient_index.grpc.pb.h"
 #include "meridian/records/v1/records.grpc.pb.h"
 #include "services/patient-index/test_util.h"
@@ -25,6 +28,7 @@ using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
 namespace pv1 = ::meridian::patient::v1;
 namespace rv1 = ::meridian::records::v1;
+namespace cv1 = ::meridian::consent::v1;
 
 // The service's gRPC port from deploy/services.tsv.
 std::string Address(const std::string& service) {
@@ -45,6 +49,37 @@ class RecordsE2eTest : public ::testing::Test {
     EXPECT_TRUE(ch.ok());
     return pv1::PatientIndex::NewStub(*ch);
   }
+  std::unique_ptr<cv1::Consent::Stub> Portal() {
+    auto ch = server::MakeChannel(Address("consent"), server::testing::TlsFor("patient-portal"));
+    EXPECT_TRUE(ch.ok());
+    return cv1::Consent::NewStub(*ch);
+  }
+
+  // The patient portal records a directive for `regional` (RECORDS only).
+  std::string Directive(const std::string& regional, cv1::Effect effect,
+                        const std::string& only_for = "") {
+    cv1::GrantRequest g;
+    g.mutable_directive()->set_regional_id(regional);
+    g.mutable_directive()->set_effect(effect);
+    g.mutable_directive()->add_categories(cv1::RECORDS);
+    if (only_for.empty()) {
+      g.mutable_directive()->mutable_recipients()->set_everyone(true);
+    } else {
+      g.mutable_directive()->mutable_recipients()->mutable_organisations()->add_ids(only_for);
+    }
+    cv1::Directive out;
+    grpc::Status s;
+    // The consent service learns of the patient through Kafka too.
+    for (int i = 0; i < 300; ++i) {
+      auto ctx = server::NewContext(absl::Seconds(10));
+      s = Portal()->Grant(ctx.get(), g, &out);
+      if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out.directive_id();
+  }
+
   std::unique_ptr<rv1::Records::Stub> Records(const std::string& org) {
     auto ch = server::MakeChannel(Address("records"), server::testing::TlsFor(org));
     EXPECT_TRUE(ch.ok());
@@ -82,13 +117,18 @@ class RecordsE2eTest : public ::testing::Test {
   // Polls until `org`'s view of `regional` lists exactly `want` local
   // record IDs (the cross-reference follows Kafka), or 60 s pass.
   std::vector<std::string> ReadUntil(const std::string& org, const std::string& regional,
-                                     std::vector<std::string> want) {
+                                     std::vector<std::string> want,
+                                     const std::string& break_glass_reason = "") {
     std::sort(want.begin(), want.end());
     std::vector<std::string> got;
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     do {
       rv1::GetPatientRecordRequest req;
       req.set_regional_id(regional);
+      if (!break_glass_reason.empty()) {
+        req.set_purpose(cv1::EMERGENCY);
+        req.set_break_glass_reason(break_glass_reason);
+      }
       rv1::GetPatientRecordResponse out;
       auto ctx = server::NewContext(absl::Seconds(10));
       grpc::Status s = Records(org)->GetPatientRecord(ctx.get(), req, &out);
@@ -136,12 +176,63 @@ TEST_F(RecordsE2eTest, ARegionalRecordFollowsLinksMergesAndUnmerges) {
   Push("thc-riverside", records::testing::Item(up));
   Push("county-hosp-east", records::testing::Item(Visit("CE-" + run_, c_patient, 24)));
 
-  // The county hospital reads its own encounter and the referral made to it;
-  // the centre's own visit is withheld (no consent service yet).
-  EXPECT_THAT(ReadUntil("county-hosp-east", regional, {"CE-" + run_, "TR-" + run_}),
-              UnorderedElementsAre("CE-" + run_, "TR-" + run_));
-  EXPECT_THAT(ReadUntil("thc-riverside", regional, {"TE-" + run_, "TR-" + run_}),
-              UnorderedElementsAre("TE-" + run_, "TR-" + run_));
+  // The regional default shares records for treatment (opt-out).
+  const std::string te = "TE-" + run_, tr = "TR-" + run_, ce = "CE-" + run_;
+  EXPECT_THAT(ReadUntil("county-hosp-east", regional, {ce, tr, te}),
+              UnorderedElementsAre(ce, tr, te));
+  // The patient refuses sharing records with everyone: the county hospital
+  // keeps its own encounter and the referral made to it.
+  Directive(regional, cv1::DENY);
+  EXPECT_THAT(ReadUntil("county-hosp-east", regional, {ce, tr}), UnorderedElementsAre(ce, tr));
+  // ... but allows the county hospital by name: the more specific directive.
+  const std::string allow = Directive(regional, cv1::PERMIT, "county-hosp-east");
+  EXPECT_THAT(ReadUntil("county-hosp-east", regional, {ce, tr, te}),
+              UnorderedElementsAre(ce, tr, te));
+  // Revoked: the very next read is denied (no retry, no waiting).
+  cv1::RevokeRequest revoke;
+  revoke.set_directive_id(allow);
+  cv1::Directive revoked;
+  auto rctx = server::NewContext(absl::Seconds(10));
+  ASSERT_TRUE(Portal()->Revoke(rctx.get(), revoke, &revoked).ok());
+  {
+    rv1::GetPatientRecordRequest req;
+    req.set_regional_id(regional);
+    rv1::GetPatientRecordResponse out;
+    auto ctx = server::NewContext(absl::Seconds(10));
+    ASSERT_TRUE(Records("county-hosp-east")->GetPatientRecord(ctx.get(), req, &out).ok());
+    std::vector<std::string> ids;
+    for (const auto& e : out.entries()) {
+      ids.push_back(e.has_encounter() ? e.encounter().local_id() : e.referral().local_id());
+    }
+    EXPECT_THAT(ids, UnorderedElementsAre(ce, tr));
+    ASSERT_GE(out.withheld_size(), 1);
+  }
+  // Break-the-glass: an emergency with a written reason sees everything.
+  EXPECT_THAT(ReadUntil("county-hosp-east", regional, {ce, tr, te}, "unconscious on arrival"),
+              UnorderedElementsAre(ce, tr, te));
+  // Every one of those reads is in the audit log the portal shows.
+  {
+    bool found_emergency = false;
+    int county_reads = 0;
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline && !(found_emergency && county_reads >= 5)) {
+      cv1::ListAccessesRequest q;
+      q.set_regional_id(regional);
+      q.set_page_size(1000);
+      cv1::ListAccessesResponse out;
+      auto ctx = server::NewContext(absl::Seconds(10));
+      ASSERT_TRUE(Portal()->ListAccesses(ctx.get(), q, &out).ok());
+      county_reads = 0;
+      for (const auto& a : out.accesses()) {
+        if (a.accessor_organisation() == "county-hosp-east") ++county_reads;
+        if (a.break_glass_reason() == "unconscious on arrival") found_emergency = true;
+      }
+      if (!(found_emergency && county_reads >= 5)) absl::SleepFor(absl::Milliseconds(200));
+    }
+    EXPECT_TRUE(found_emergency);
+    EXPECT_GE(county_reads, 5);
+  }
+  EXPECT_THAT(ReadUntil("thc-riverside", regional, {te, tr}), UnorderedElementsAre(te, tr));
 
   // A city hospital holds the person under another identity (registered
   // with details too different to link): the operator merges the two, and
