@@ -26,6 +26,8 @@ namespace v1 = ::meridian::consent::v1;
 struct Accessor {
   std::string organisation_id;
   orgs::Role role = orgs::Role::kCare;
+  // The request ID of the call being served, for the audit trail.
+  std::string request_id;
 };
 
 struct AccessRequest {

@@ -15,8 +15,9 @@ absl::StatusOr<Decision> GrpcChecker::Check(const AccessRequest& request) {
   r.set_category(request.category);
   r.set_purpose(request.purpose);
   r.set_break_glass_reason(request.break_glass_reason);
+  r.set_request_id(request.accessor.request_id);
   v1::CheckResponse response;
-  auto ctx = server::NewContext(deadline_);
+  auto ctx = server::NewContext(deadline_, request.accessor.request_id);
   grpc::Status s = stub_->Check(ctx.get(), r, &response);
   if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
     return absl::InvalidArgumentError(s.error_message());

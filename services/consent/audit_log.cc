@@ -120,6 +120,7 @@ absl::StatusOr<v1::ListAccessesResponse> AuditLog::ListAccesses(
       }
       for (const auto& o : a.disclosed_organisations()) x->add_disclosed_organisations(o);
       x->set_items_returned(a.items_returned());
+      x->set_request_id(a.request_id());
     }
     if (static_cast<int>(r.size()) == limit) {
       out.set_next_page_token(absl::StrCat(r[r.size() - 1][0].as<int64_t>()));

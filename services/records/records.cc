@@ -486,6 +486,7 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
   access.set_regional_id(request.regional_id());
   access.set_purpose(purpose);
   access.set_break_glass_reason(request.break_glass_reason());
+  access.set_request_id(accessor.request_id);
   absl::flat_hash_map<int, consent::Decision> decisions;
   for (Kind k : kinds) {
     const consent::v1::DataCategory category = ConsentCategoryOf(k);

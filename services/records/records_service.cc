@@ -1,6 +1,7 @@
 #include "services/records/records_service.h"
 
 #include "libs/server/auth.h"
+#include "libs/server/observability.h"
 #include "libs/status/grpc_status.h"
 
 namespace meridian::records {
@@ -118,7 +119,8 @@ grpc::Status RecordsService::GetPatientRecord(grpc::ServerContext* ctx,
                                               v1::GetPatientRecordResponse* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(records_->GetPatientRecord({caller->organisation_id, caller->role}, *request),
+  return Reply(records_->GetPatientRecord(
+                   {caller->organisation_id, caller->role, server::RequestIdOf(*ctx)}, *request),
                response);
 }
 

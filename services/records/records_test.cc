@@ -333,7 +333,7 @@ TEST_F(RecordsTest, PagesCoverEverythingOnceAndFiltersApply) {
 
 TEST_F(RecordsTest, BadReadRequestsNameTheField) {
   Link("city-hosp-1", "MRN-9", patient_);
-  consent::Accessor me{"city-hosp-1", orgs::Role::kCare};
+  consent::Accessor me{"city-hosp-1", orgs::Role::kCare, "req-42"};
   v1::GetPatientRecordRequest req;
   req.set_regional_id("110101199003077777");
   EXPECT_THAT(records_.GetPatientRecord(me, req).status(),
@@ -356,6 +356,8 @@ TEST_F(RecordsTest, BadReadRequestsNameTheField) {
   req.set_break_glass_reason("unconscious on arrival");
   EXPECT_OK(records_.GetPatientRecord(me, req));
   EXPECT_EQ(LastAudit().break_glass_reason(), "unconscious on arrival");
+  EXPECT_EQ(LastAudit().request_id(), "req-42");
+  EXPECT_EQ(consent_.requests.back().accessor.request_id, "req-42");
   req.add_categories(static_cast<v1::RecordCategory>(42));
   EXPECT_THAT(records_.GetPatientRecord(me, req).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("categories")));

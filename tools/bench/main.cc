@@ -26,6 +26,7 @@
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
+#include "tools/bench/consent_check.h"
 #include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
 
@@ -230,8 +231,9 @@ int Outbox(config::Reader& cfg) {
 
 int main(int argc, char** argv) {
   const std::string which = argc >= 2 ? argv[1] : "";
-  if (which != "outbox" && which != "mpi" && which != "ingest") {
-    std::cerr << "usage: meridian_bench ingest --service=records --rows=N [--runs=R] "
+  if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent") {
+    std::cerr << "usage: meridian_bench consent [--checks=N] [--concurrency=C]\n"
+                 "       meridian_bench ingest --service=records --rows=N [--runs=R] "
                  "[--streams=S]\n"
                  "       meridian_bench outbox [--events=N] [--runs=R] "
                  "[--batch=B] [--payload_bytes=P]\n"
@@ -263,5 +265,6 @@ int main(int argc, char** argv) {
       static_cast<int>(ptrs.size()), ptrs.data());
   if (which == "mpi") return meridian::bench::Mpi(cfg);
   if (which == "ingest") return meridian::bench::Ingest(cfg);
+  if (which == "consent") return meridian::bench::ConsentCheck(cfg);
   return meridian::bench::Outbox(cfg);
 }
