@@ -70,7 +70,17 @@ class Pool {
   // absl::Status, absl::StatusOr<T>, or a plain value T (wrapped in StatusOr).
   // A non-OK status from `fn` rolls the transaction back.
   template <typename Fn>
-  auto Transact(Fn&& fn, TxnOptions options = {});
+  auto Transact(Fn&& fn, TxnOptions options = {}) {
+    return Run<pqxx::work>(std::forward<Fn>(fn), options);
+  }
+
+  // Runs `fn(pqxx::nontransaction&)`: each statement commits on its own, no
+  // BEGIN/COMMIT round trips. For hot single-statement reads; same error
+  // handling and retries as Transact.
+  template <typename Fn>
+  auto Read(Fn&& fn, TxnOptions options = {}) {
+    return Run<pqxx::nontransaction>(std::forward<Fn>(fn), options);
+  }
 
   // Runs a read-only check (`SELECT 1`): OK when the server answers.
   absl::Status Ping();
@@ -80,6 +90,9 @@ class Pool {
 
  private:
   class Lease;
+
+  template <typename Txn, typename Fn>
+  auto Run(Fn&& fn, TxnOptions options);
 
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
   void Release(std::unique_ptr<pqxx::connection> conn, bool healthy);
@@ -117,9 +130,10 @@ struct TransactResult<absl::StatusOr<T>> {
 
 }  // namespace internal
 
-template <typename Fn>
-auto Pool::Transact(Fn&& fn, TxnOptions options) {
-  using Raw = std::decay_t<std::invoke_result_t<Fn&, pqxx::work&>>;
+template <typename Txn, typename Fn>
+auto Pool::Run(Fn&& fn, TxnOptions options) {
+  constexpr bool kTransaction = std::is_same_v<Txn, pqxx::work>;
+  using Raw = std::decay_t<std::invoke_result_t<Fn&, Txn&>>;
   using Traits = internal::TransactResult<Raw>;
   using Result = typename Traits::type;
   absl::Status last = absl::InternalError("postgres: no attempt made");
@@ -131,17 +145,18 @@ auto Pool::Transact(Fn&& fn, TxnOptions options) {
     absl::Status status;
     std::optional<Result> out;
     try {
-      pqxx::work tx(**conn);
-      Begin(tx, options.isolation);
+      Txn tx(**conn);
+      if constexpr (kTransaction) Begin(tx, options.isolation);
       Result r = fn(tx);
       status = Traits::StatusOf(r);
-      if (status.ok()) {
-        tx.commit();
-        out.emplace(std::move(r));
-      } else {
-        tx.abort();
-        out.emplace(std::move(r));
+      if constexpr (kTransaction) {
+        if (status.ok()) {
+          tx.commit();
+        } else {
+          tx.abort();
+        }
       }
+      out.emplace(std::move(r));
     } catch (...) {
       status = StatusFromCurrentException();
       healthy = IsOpen(**conn);

@@ -32,6 +32,33 @@ class PoolTest : public ::testing::Test {
   testing::ScratchSchema schema_{"pool"};
 };
 
+TEST_F(PoolTest, ReadRunsAutocommitStatementsWithTheSameErrorMapping) {
+  Pool& pool = schema_.pool();
+  ASSERT_OK(pool.Transact([](pqxx::work& tx) {
+    tx.exec_params("INSERT INTO person VALUES ($1, $2)", 7, "R");
+    return absl::OkStatus();
+  }));
+  absl::StatusOr<std::string> name = pool.Read([](pqxx::nontransaction& tx) {
+    return ExecPrepared(tx, "pool_test_read", "SELECT name FROM person WHERE id = $1", 7)[0][0]
+        .as<std::string>();
+  });
+  ASSERT_OK(name);
+  EXPECT_EQ(*name, "R");
+  // Not inside a transaction: a statement commits on its own.
+  ASSERT_OK(pool.Read([](pqxx::nontransaction& tx) {
+    tx.exec("INSERT INTO person VALUES (8, 'S')");
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(*pool.Read([](pqxx::nontransaction& tx) {
+    return tx.exec1("SELECT count(*) FROM person")[0].as<int>();
+  }), 2);
+  EXPECT_THAT(pool.Read([](pqxx::nontransaction& tx) {
+                tx.exec("INSERT INTO person VALUES (9, 'R')");  // duplicate name
+                return absl::OkStatus();
+              }),
+              StatusIs(absl::StatusCode::kAlreadyExists));
+}
+
 TEST_F(PoolTest, ReturnsValuesAndCommits) {
   Pool& pool = schema_.pool();
   ASSERT_OK(pool.Transact([](pqxx::work& tx) {

@@ -35,9 +35,9 @@ void PreferIndexLookups(pqxx::work& tx);
 // connection, preparing it there on first use (each pooled connection keeps
 // its own), so hot statements are parsed and planned once per connection.
 // One name must always go with the same SQL.
-template <typename... Args>
-pqxx::result ExecPrepared(pqxx::work& tx, const std::string& name,
-                          const std::string& sql, Args&&... args) {
+template <typename Txn, typename... Args>
+pqxx::result ExecPrepared(Txn& tx, const std::string& name, const std::string& sql,
+                          Args&&... args) {
   tx.conn().prepare(name, sql);
   return tx.exec_prepared(name, std::forward<Args>(args)...);
 }

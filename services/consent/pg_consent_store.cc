@@ -89,7 +89,8 @@ absl::StatusOr<std::optional<v1::Directive>> PgConsentStore::Get(
 absl::StatusOr<std::vector<v1::Directive>> PgConsentStore::ForPatient(
     const std::string& regional_id, bool include_revoked) {
   if (!ids::IsUuid(regional_id)) return std::vector<v1::Directive>{};
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::vector<v1::Directive>> {
+  // The hot path of Check: one autocommit statement.
+  return pool_->Read([&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<v1::Directive>> {
     pqxx::result r = pg::ExecPrepared(
         tx, "consent_for_patient",
         "SELECT body FROM directive WHERE regional_id = $1"
