@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <iostream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -75,7 +76,7 @@ class KafkaConsumer : public Consumer {
       std::unique_ptr<RdKafka::Message> m(consumer_->consume(100));
       switch (m->err()) {
         case RdKafka::ERR_NO_ERROR:
-          Dispatch(*m, handler);
+          (void)Dispatch(*m, handler);
           break;
         case RdKafka::ERR__TIMED_OUT:
         case RdKafka::ERR__PARTITION_EOF:
@@ -89,10 +90,49 @@ class KafkaConsumer : public Consumer {
     return absl::OkStatus();
   }
 
+  absl::Status RunBatched(const BatchHandler& batch, const Handler& single,
+                          int max_batch) override {
+    RdKafka::ErrorCode err = consumer_->subscribe(options_.topics);
+    if (err != RdKafka::ERR_NO_ERROR) return StatusFromKafka(err, "subscribe");
+    std::vector<std::unique_ptr<RdKafka::Message>> raw;
+    std::vector<ConsumedMessage> copies;
+    while (!stop_) {
+      raw.clear();
+      copies.clear();
+      // The first message waits; the rest only if already fetched.
+      for (int timeout = 100; static_cast<int>(raw.size()) < max_batch; timeout = 0) {
+        std::unique_ptr<RdKafka::Message> m(consumer_->consume(timeout));
+        if (m->err() != RdKafka::ERR_NO_ERROR) break;
+        copies.push_back(Copy(*m));
+        raw.push_back(std::move(m));
+      }
+      if (raw.empty()) continue;
+      if (batch(copies).ok()) {
+        for (auto& m : raw) Store(*m);
+        continue;
+      }
+      // One by one; once one is rewound, every partition it and the rest
+      // belong to goes back to its first unhandled message, keeping order.
+      std::set<std::pair<std::string, int32_t>> rewound;
+      for (auto& m : raw) {
+        const std::pair<std::string, int32_t> partition{m->topic_name(), m->partition()};
+        if (!rewound.empty()) {
+          if (rewound.insert(partition).second) Rewind(*m);
+          continue;
+        }
+        if (!Dispatch(*m, single)) rewound.insert(partition);
+      }
+    }
+    consumer_->commitSync();
+    return absl::OkStatus();
+  }
+
   void Stop() override { stop_ = true; }
 
  private:
-  void Dispatch(RdKafka::Message& raw, const Handler& handler) {
+  // True when the message is done (handled or dead-lettered); false when it
+  // was rewound to be consumed again.
+  bool Dispatch(RdKafka::Message& raw, const Handler& handler) {
     ConsumedMessage m = Copy(raw);
     absl::Duration backoff = options_.initial_backoff;
     int attempts = 0;
@@ -100,9 +140,15 @@ class KafkaConsumer : public Consumer {
     while (!stop_) {
       s = handler(m);
       ++attempts;
-      if (s.ok()) return Store(raw);
+      if (s.ok()) {
+        Store(raw);
+        return true;
+      }
       if (!IsTransient(s) && attempts >= options_.max_attempts) {
-        if (DeadLetter(m, s, attempts).ok()) return Store(raw);
+        if (DeadLetter(m, s, attempts).ok()) {
+          Store(raw);
+          return true;
+        }
         // The DLT is unreachable too: keep the message and retry later.
       }
       absl::SleepFor(backoff);
@@ -111,10 +157,11 @@ class KafkaConsumer : public Consumer {
         // Stay in the group while a dependency is down: rewind to this
         // message and go back to polling.
         Rewind(raw);
-        return;
+        return false;
       }
     }
     Rewind(raw);  // stopping: the message is redelivered to the next owner
+    return false;
   }
 
   void Store(RdKafka::Message& m) {

@@ -100,6 +100,10 @@ using Handler = std::function<absl::Status(const ConsumedMessage&)>;
 
 bool IsTransient(const absl::Status& status);
 
+// Handles several consumed messages at once (e.g. in one database
+// transaction). OK means every one of them is done.
+using BatchHandler = std::function<absl::Status(const std::vector<ConsumedMessage>&)>;
+
 struct ConsumerOptions {
   std::string brokers;
   std::string group_id;
@@ -120,6 +124,12 @@ class Consumer {
   // Consumes and dispatches until Stop() is called; commits offsets only for
   // messages whose handler succeeded (or that were dead-lettered).
   virtual absl::Status Run(const Handler& handler) = 0;
+  // The same, taking up to `max_batch` messages that are already waiting at
+  // a time: `batch` gets them all; when it fails, each is handed to `single`
+  // in turn with Run's retry and dead-letter rules. Offsets are committed
+  // only for messages one of them handled.
+  virtual absl::Status RunBatched(const BatchHandler& batch, const Handler& single,
+                                  int max_batch) = 0;
   // Makes Run return after the message in hand; safe from any thread.
   virtual void Stop() = 0;
 };

@@ -218,6 +218,51 @@ TEST_F(KafkaTest, PermanentFailureGoesToDeadLetterTopic) {
   EXPECT_THAT(dead[0].headers, Contains(Pair("meridian-dlt-attempts", "2")));
 }
 
+TEST_F(KafkaTest, BatchesFallBackToOneByOneAndKeepTheDeadLetterRules) {
+  std::vector<Message> messages = Batch(40, "m");
+  messages[17].value = "poison";
+  ASSERT_OK(publisher_->PublishBatch(messages, absl::Seconds(30)));
+  std::mutex mu;
+  std::set<std::string> handled;
+  std::atomic<int> batches{0}, batch_failures{0};
+  auto consumer = MakeKafkaConsumer(Options("g-batch"), publisher_.get());
+  ASSERT_OK(consumer);
+  std::thread t([&] {
+    (void)(*consumer)->RunBatched(
+        [&](const std::vector<ConsumedMessage>& batch) {
+          ++batches;
+          for (const auto& m : batch) {
+            if (m.value == "poison") {
+              ++batch_failures;
+              return absl::InvalidArgumentError("payload: unparseable");
+            }
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& m : batch) handled.insert(m.value);
+          return absl::OkStatus();
+        },
+        [&](const ConsumedMessage& m) {
+          if (m.value == "poison") return absl::InvalidArgumentError("payload: unparseable");
+          std::lock_guard<std::mutex> lock(mu);
+          handled.insert(m.value);
+          return absl::OkStatus();
+        },
+        16);
+  });
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> lock(mu);
+        return handled.size() >= 39;
+      },
+      absl::Seconds(60)));
+  (*consumer)->Stop();
+  t.join();
+  EXPECT_EQ(handled.size(), 39u);
+  EXPECT_FALSE(handled.contains("poison"));
+  EXPECT_GE(batch_failures.load(), 1);
+  EXPECT_LT(batches.load(), 40);  // several messages per batch
+}
+
 TEST_F(KafkaTest, TransientFailureIsRetriedNotDeadLettered) {
   ASSERT_OK(publisher_->PublishBatch({{topic_, "k", "x", {}}},
                                      absl::Seconds(30)));

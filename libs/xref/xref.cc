@@ -73,13 +73,23 @@ absl::StatusOr<std::vector<Link>> LinksFromEvent(
 absl::StatusOr<bool> InMemoryXrefStore::Apply(const std::string& consumer,
                                               const std::string& event_id,
                                               const std::vector<Link>& links) {
+  MERIDIAN_ASSIGN_OR_RETURN(int applied, ApplyAll(consumer, {{event_id, links}}));
+  return applied == 1;
+}
+
+absl::StatusOr<int> InMemoryXrefStore::ApplyAll(const std::string& consumer,
+                                                const std::vector<Event>& events) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!applied_.insert(absl::StrCat(consumer, "/", event_id)).second) return false;
-  for (const Link& link : links) {
-    auto [it, inserted] = links_.try_emplace(link.local, link);
-    if (!inserted && it->second.as_of <= link.as_of) it->second = link;
+  int applied = 0;
+  for (const Event& e : events) {
+    if (!applied_.insert(absl::StrCat(consumer, "/", e.event_id)).second) continue;
+    ++applied;
+    for (const Link& link : e.links) {
+      auto [it, inserted] = links_.try_emplace(link.local, link);
+      if (!inserted && it->second.as_of <= link.as_of) it->second = link;
+    }
   }
-  return true;
+  return applied;
 }
 
 absl::StatusOr<std::vector<LocalId>> InMemoryXrefStore::LocalIdsOf(
@@ -113,21 +123,66 @@ absl::StatusOr<std::string> XrefStore::RegionalIdOf(const LocalId& local) {
 absl::StatusOr<bool> PgXrefStore::Apply(const std::string& consumer,
                                         const std::string& event_id,
                                         const std::vector<Link>& links) {
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<bool> {
-    MERIDIAN_ASSIGN_OR_RETURN(bool first, outbox::MarkProcessed(tx, consumer, event_id));
-    if (!first) return false;
-    for (const Link& link : links) {
-      pg::ExecPrepared(
-          tx, "xref_apply",
-          "INSERT INTO xref (organisation_id, local_id, regional_id, as_of)"
-          " VALUES ($1, $2, $3, to_timestamp($4::float8 / 1e6))"
-          " ON CONFLICT (organisation_id, local_id) DO UPDATE"
-          " SET regional_id = excluded.regional_id, as_of = excluded.as_of"
-          " WHERE xref.as_of <= excluded.as_of",
-          link.local.organisation_id, link.local.local_id, link.regional_id,
-          absl::ToUnixMicros(link.as_of));
+  MERIDIAN_ASSIGN_OR_RETURN(int applied, ApplyAll(consumer, {{event_id, links}}));
+  return applied == 1;
+}
+
+absl::StatusOr<int> PgXrefStore::ApplyAll(const std::string& consumer,
+                                          const std::vector<Event>& events) {
+  if (events.empty()) return 0;
+  std::vector<std::string> event_ids;
+  event_ids.reserve(events.size());
+  for (const Event& e : events) {
+    if (!ids::IsUuid(e.event_id)) return absl::InvalidArgumentError("event_id: not a UUID");
+    event_ids.push_back(e.event_id);
+  }
+  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<int> {
+    // Two statements per batch whatever its size: record the events this
+    // consumer had not processed yet, then upsert their links.
+    pqxx::result fresh = pg::ExecPrepared(
+        tx, "xref_mark_processed",
+        "INSERT INTO inbox (consumer, event_id) SELECT $1, unnest($2::uuid[])"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer, pg::TextArray(event_ids));
+    absl::flat_hash_set<std::string> is_fresh;
+    for (const auto& row : fresh) is_fresh.insert(row[0].as<std::string>());
+    // One statement may touch a row once: per local ID keep what applying
+    // the events in order would leave (the newest; the later one on ties).
+    absl::flat_hash_map<LocalId, const Link*> last;
+    std::vector<LocalId> order;
+    int applied = 0;
+    for (const Event& e : events) {
+      // Erase: an event twice in one batch counts once.
+      if (!is_fresh.erase(e.event_id)) continue;
+      ++applied;
+      for (const Link& link : e.links) {
+        auto [it, inserted] = last.try_emplace(link.local, &link);
+        if (inserted) {
+          order.push_back(link.local);
+        } else if (it->second->as_of <= link.as_of) {
+          it->second = &link;
+        }
+      }
     }
-    return true;
+    if (order.empty()) return applied;
+    std::vector<std::string> orgs, locals, regionals, times;
+    for (const LocalId& id : order) {
+      const Link& link = *last[id];
+      orgs.push_back(link.local.organisation_id);
+      locals.push_back(link.local.local_id);
+      regionals.push_back(link.regional_id);
+      times.push_back(pg::TimestampLiteral(link.as_of));
+    }
+    pg::ExecPrepared(
+        tx, "xref_upsert_all",
+        "INSERT INTO xref (organisation_id, local_id, regional_id, as_of)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::timestamptz[])"
+        " ON CONFLICT (organisation_id, local_id) DO UPDATE"
+        " SET regional_id = excluded.regional_id, as_of = excluded.as_of"
+        " WHERE xref.as_of <= excluded.as_of",
+        pg::TextArray(orgs), pg::TextArray(locals), pg::TextArray(regionals),
+        pg::TextArray(times));
+    return applied;
   });
 }
 
@@ -171,6 +226,21 @@ absl::StatusOr<std::vector<std::string>> PgXrefStore::RegionalIdsOf(
     for (const auto& row : r) out[row[0].as<size_t>() - 1] = row[1].as<std::string>();
     return out;
   });
+}
+
+kafka::BatchHandler BatchEventHandler(XrefStore* store, std::string consumer) {
+  return [store, consumer = std::move(consumer)](
+             const std::vector<kafka::ConsumedMessage>& messages) -> absl::Status {
+    std::vector<XrefStore::Event> events;
+    events.reserve(messages.size());
+    for (const kafka::ConsumedMessage& message : messages) {
+      MERIDIAN_ASSIGN_OR_RETURN(events::v1::EventEnvelope env, outbox::ParseEnvelope(message));
+      MERIDIAN_ASSIGN_OR_RETURN(std::vector<Link> links, LinksFromEvent(env));
+      if (!links.empty()) events.push_back({env.event_id(), std::move(links)});
+    }
+    if (events.empty()) return absl::OkStatus();
+    return store->ApplyAll(consumer, events).status();
+  };
 }
 
 kafka::Handler EventHandler(XrefStore* store, std::string consumer) {

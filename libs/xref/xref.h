@@ -73,6 +73,16 @@ class XrefStore {
                                      const std::string& event_id,
                                      const std::vector<Link>& links) = 0;
 
+  struct Event {
+    std::string event_id;
+    std::vector<Link> links;
+  };
+  // Several events in order, in one transaction (catching up on a long
+  // history one commit per event is slow). Events already applied are
+  // skipped. Returns how many were applied.
+  virtual absl::StatusOr<int> ApplyAll(const std::string& consumer,
+                                       const std::vector<Event>& events) = 0;
+
   // Every local ID linked to `regional_id`, sorted; empty when none.
   virtual absl::StatusOr<std::vector<LocalId>> LocalIdsOf(
       const std::string& regional_id) = 0;
@@ -90,6 +100,8 @@ class InMemoryXrefStore : public XrefStore {
   absl::StatusOr<bool> Apply(const std::string& consumer,
                              const std::string& event_id,
                              const std::vector<Link>& links) override;
+  absl::StatusOr<int> ApplyAll(const std::string& consumer,
+                               const std::vector<Event>& events) override;
   absl::StatusOr<std::vector<LocalId>> LocalIdsOf(
       const std::string& regional_id) override;
   absl::StatusOr<std::vector<std::string>> RegionalIdsOf(
@@ -109,6 +121,8 @@ class PgXrefStore : public XrefStore {
   absl::StatusOr<bool> Apply(const std::string& consumer,
                              const std::string& event_id,
                              const std::vector<Link>& links) override;
+  absl::StatusOr<int> ApplyAll(const std::string& consumer,
+                               const std::vector<Event>& events) override;
   absl::StatusOr<std::vector<LocalId>> LocalIdsOf(
       const std::string& regional_id) override;
   absl::StatusOr<std::vector<std::string>> RegionalIdsOf(
@@ -125,6 +139,11 @@ inline pg::MigrationSet MigrationSet() { return {"xref", &Migrations()}; }
 // A Kafka handler for topic meridian.patient.v1 that applies each event's
 // links to `store` as `consumer`.
 kafka::Handler EventHandler(XrefStore* store, std::string consumer);
+
+// The same for Consumer::RunBatched: a batch of events in one transaction
+// (any message that does not parse fails the batch, which is then handed
+// message by message to EventHandler, and so to the dead-letter rules).
+kafka::BatchHandler BatchEventHandler(XrefStore* store, std::string consumer);
 
 }  // namespace meridian::xref
 

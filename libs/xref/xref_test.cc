@@ -162,6 +162,35 @@ TEST_P(XrefStoreTest, AnEventIsAppliedOncePerConsumer) {
   EXPECT_TRUE(*other);
 }
 
+TEST_P(XrefStoreTest, ABatchAppliesInOrderSkippingWhatWasApplied) {
+  const std::string r1 = ids::NewUuid(), r2 = ids::NewUuid();
+  const std::string seen = ids::NewUuid();
+  ASSERT_OK(store_->Apply("c", seen, {At("h", "P", r1, 1)}));
+  auto applied = store_->ApplyAll(
+      "c", {{ids::NewUuid(), {At("h", "Q", r1, 2)}},
+            {seen, {At("h", "P", r2, 50)}},  // redelivered: skipped
+            {ids::NewUuid(), {At("h", "Q", r2, 3)}}});
+  ASSERT_OK(applied);
+  EXPECT_EQ(*applied, 2);
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "P"}), r1);
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "Q"}), r2);
+  // The batch handler: one garbage message fails the whole batch (the
+  // consumer then retries message by message) and applies nothing.
+  kafka::BatchHandler batch = BatchEventHandler(store_.get(), "c");
+  patient::v1::PatientLinked linked;
+  linked.set_organisation_id("h");
+  linked.set_local_id("Z");
+  linked.set_regional_id(r1);
+  std::vector<kafka::ConsumedMessage> messages(2);
+  Envelope("patient.linked", linked).SerializeToString(&messages[0].value);
+  messages[1].value = "garbage";
+  EXPECT_THAT(batch(messages), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "Z"}), "");
+  messages.pop_back();
+  ASSERT_OK(batch(messages));
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "Z"}), r1);
+}
+
 TEST_P(XrefStoreTest, HandlerAppliesEnvelopesAndRejectsGarbage) {
   kafka::Handler handler = EventHandler(store_.get(), "records");
   const std::string r = ids::NewUuid();

@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> background;
   background.emplace_back([&] { relay.Run(); });
-  background.emplace_back([&] { (void)(*xref_consumer)->Run(xref::EventHandler(&xrefs, "consent")); });
+  background.emplace_back([&] { (void)(*xref_consumer)->RunBatched(
+        xref::BatchEventHandler(&xrefs, "consent"), xref::EventHandler(&xrefs, "consent"), 500); });
   background.emplace_back([&] { (void)(*audit_consumer)->Run(audit.Handler()); });
   // Sign the head of the audit log every minute it moved.
   background.emplace_back([&] {

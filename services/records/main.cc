@@ -1,7 +1,7 @@
 // records: wiring only. Settings (MERIDIAN_*): PG_URI, KAFKA_BROKERS,
 // ORGANISATIONS, CONSENT_GRPC_ADDR with CONSENT_CLIENT_CERT/KEY (default
 // CERTS_DIR/svc-records.*) and CONSENT_DEADLINE_MS (500), TLS_CA, the chassis
-// settings (libs/server), PG_POOL_SIZE, BATCH_SIZE.
+// settings (libs/server), PG_POOL_SIZE, BATCH_SIZE, XREF_CONSUMER_GROUP.
 #include <iostream>
 #include <thread>
 
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   const std::string tls_ca = cfg.RequiredFile("TLS_CA");
   const int consent_deadline_ms =
       static_cast<int>(cfg.Int("CONSENT_DEADLINE_MS", 500, 10, 10000));
+  // A new group replays the patient index's whole history into xref.
+  const std::string xref_group = cfg.String("XREF_CONSUMER_GROUP", "records-xref");
   records::RecordsOptions options;
   options.batch_size = static_cast<int>(cfg.Int("BATCH_SIZE", 5000, 1, 20000));
   cfg.Set("MAX_MESSAGE_BYTES",
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   if (!publisher.ok()) return Fail(publisher.status());
   // The identity cross-reference, fed by the patient index's events.
   auto consumer = kafka::MakeKafkaConsumer({.brokers = brokers,
-                                            .group_id = "records-xref",
+                                            .group_id = xref_group,
                                             .topics = {xref::kPatientTopic},
                                             .client_id = "records"},
                                            publisher->get());
@@ -88,7 +90,8 @@ int main(int argc, char** argv) {
   outbox::Relay relay(&pool, publisher->get());
   std::thread relay_thread([&] { relay.Run(); });
   std::thread consumer_thread([&] {
-    absl::Status s = (*consumer)->Run(xref::EventHandler(&xrefs, "records"));
+    absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, "records"),
+                                                xref::EventHandler(&xrefs, "records"), 500);
     if (!s.ok()) Fail(s);
   });
   auto stop_background = [&] {

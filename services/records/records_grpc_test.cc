@@ -91,7 +91,10 @@ TEST_F(RecordsGrpcTest, PatientIndexEventsThroughKafkaLinkTheLongitudinalRecord)
       {.brokers = kafka::testing::Brokers(), .group_id = topic, .topics = {topic}},
       publisher->get());
   ASSERT_OK(consumer);
-  std::thread consuming([&] { (void)(*consumer)->Run(xref::EventHandler(&xrefs_, "records")); });
+  std::thread consuming([&] {
+    (void)(*consumer)->RunBatched(xref::BatchEventHandler(&xrefs_, "records"),
+                                  xref::EventHandler(&xrefs_, "records"), 100);
+  });
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline && xrefs_.LocalIdsOf(regional)->size() < 2) {
     absl::SleepFor(absl::Milliseconds(100));
