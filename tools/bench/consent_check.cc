@@ -1,5 +1,5 @@
-// meridian_bench consent [--checks=N] [--concurrency=C] [--patients=P]
-//     [--target=127.0.0.1:50053]
+// meridian_bench consent [--checks=N] [--concurrency=C] [--rate=R]
+//     [--patients=P] [--target=127.0.0.1:50053]
 //
 // Against the running consent service: P synthetic patients are made known
 // to it (rows in its cross-reference copy, organisation "bench") and the
@@ -7,7 +7,8 @@
 // records, permit one named hospital, permit secondary hospitals for labs).
 // Then C client threads, each on its own mTLS channel as the records service
 // (svc-records), call Check N times in all, with random patients, accessors,
-// categories and purposes, back to back. Prints one JSON object: checks,
+// categories and purposes: back to back, or at a fixed total rate R (open
+// loop; latency from each check's scheduled time). Prints one JSON object: checks,
 // concurrency, checks_per_second, and client-side latency percentiles
 // (p50_ms, p90_ms, p99_ms, max_ms). Removes its patients and directives at
 // the end.
@@ -50,6 +51,10 @@ int ConsentCheck(config::Reader& cfg) {
   const int checks = static_cast<int>(cfg.Int("CHECKS", 20000, 1, 10000000));
   const int concurrency = static_cast<int>(cfg.Int("CONCURRENCY", 4, 1, 64));
   const int patients = static_cast<int>(cfg.Int("PATIENTS", 1000, 1, 100000));
+  // 0: closed loop (back to back). R > 0: open loop at R checks/s in all,
+  // latency counted from each check's scheduled time (so a stall is not
+  // hidden by the requests it delayed).
+  const int rate = static_cast<int>(cfg.Int("RATE", 0, 0, 1000000));
   const std::string target = cfg.String("TARGET", "127.0.0.1:50053");
   const std::string certs = cfg.RequiredString("CERTS_DIR");
   const std::string pg_uri = cfg.RequiredString("PG_URI");
@@ -114,7 +119,14 @@ int ConsentCheck(config::Reader& cfg) {
       }
       auto stub = v1::Consent::NewStub(*channel);
       std::mt19937 rng(t);
+      const absl::Duration interval =
+          rate > 0 ? absl::Seconds(1) * concurrency / rate : absl::ZeroDuration();
+      absl::Time scheduled = absl::Now();
       while (next.fetch_add(1) < checks) {
+        if (rate > 0) {
+          scheduled += interval;
+          absl::SleepFor(scheduled - absl::Now());
+        }
         v1::CheckRequest r;
         r.set_accessor_organisation(kAccessors[rng() % 5]);
         r.set_regional_id(ids[rng() % ids.size()]);
@@ -122,7 +134,7 @@ int ConsentCheck(config::Reader& cfg) {
         r.set_purpose(rng() % 10 == 0 ? v1::PUBLIC_HEALTH : v1::TREATMENT);
         v1::CheckResponse out;
         auto ctx = server::NewContext(absl::Seconds(5));
-        const absl::Time t0 = absl::Now();
+        const absl::Time t0 = rate > 0 ? scheduled : absl::Now();
         grpc::Status s = stub->Check(ctx.get(), r, &out);
         latencies[t].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
         if (!s.ok()) ++failed;
@@ -144,7 +156,8 @@ int ConsentCheck(config::Reader& cfg) {
   std::vector<double> all;
   for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
   std::cout << "{\"benchmark\":\"consent_check\",\"checks\":" << all.size()
-            << ",\"concurrency\":" << concurrency << ",\"patients\":" << patients
+            << ",\"concurrency\":" << concurrency << ",\"rate\":" << rate
+            << ",\"patients\":" << patients
             << ",\"checks_per_second\":" << all.size() / seconds
             << ",\"p50_ms\":" << Percentile(all, 0.50) << ",\"p90_ms\":" << Percentile(all, 0.90)
             << ",\"p99_ms\":" << Percentile(all, 0.99) << ",\"max_ms\":" << Percentile(all, 1.0)
