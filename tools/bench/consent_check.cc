@@ -10,23 +10,31 @@
 // categories and purposes: back to back, or at a fixed total rate R (open
 // loop; latency from each check's scheduled time). Prints one JSON object: checks,
 // concurrency, checks_per_second, and client-side latency percentiles
-// (p50_ms, p90_ms, p99_ms, max_ms). Removes its patients and directives at
-// the end.
+// (p50_ms, p90_ms, p99_ms, max_ms), and the service's own view from its
+// /metrics histogram (server_p99_at_most_ms: the smallest bucket bound that
+// holds 99% of the run's checks, handler time inside the service). Removes
+// its patients and directives at the end.
 #include "tools/bench/consent_check.h"
 
 #include <algorithm>
+#include <limits>
+#include <map>
 #include <atomic>
 #include <iostream>
 #include <random>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "libs/ids/uuid.h"
 #include "libs/pg/pool.h"
 #include "libs/pg/sql.h"
 #include "libs/server/client.h"
+#include "libs/server/testing.h"
 #include "meridian/consent/v1/consent.grpc.pb.h"
 
 namespace meridian::bench {
@@ -37,6 +45,33 @@ namespace v1 = ::meridian::consent::v1;
 [[noreturn]] void Die(const std::string& what) {
   std::cerr << "meridian_bench consent: " << what << std::endl;
   std::exit(1);
+}
+
+// The service's own histogram of Check durations (its /metrics), as
+// cumulative counts per upper bound in seconds.
+std::map<double, double> CheckHistogram(int metrics_port) {
+  std::map<double, double> out;
+  const std::string text = server::testing::HttpGet(metrics_port, "/metrics");
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::StartsWith(line, "meridian_rpc_duration_seconds_bucket{") ||
+        !absl::StrContains(line, "Consent/Check")) {
+      continue;
+    }
+    const size_t le = line.find("le=\"");
+    const size_t end = line.find('"', le + 4);
+    const size_t space = line.rfind(' ');
+    if (le == absl::string_view::npos || end == absl::string_view::npos) continue;
+    const absl::string_view bound = line.substr(le + 4, end - le - 4);
+    double b = 0, count = 0;
+    if (bound == "+Inf") {
+      b = std::numeric_limits<double>::infinity();
+    } else if (!absl::SimpleAtod(bound, &b)) {
+      continue;
+    }
+    if (!absl::SimpleAtod(line.substr(space + 1), &count)) continue;
+    out[b] = count;
+  }
+  return out;
 }
 
 double Percentile(std::vector<double>& v, double p) {
@@ -58,7 +93,13 @@ int ConsentCheck(config::Reader& cfg) {
   const std::string target = cfg.String("TARGET", "127.0.0.1:50053");
   const std::string certs = cfg.RequiredString("CERTS_DIR");
   const std::string pg_uri = cfg.RequiredString("PG_URI");
+  // The service's /metrics, for its own (server-side) durations.
+  const std::string metrics_addr = cfg.String("CONSENT_METRICS_ADDR", "127.0.0.1:9103");
   cfg.ExitIfInvalid();
+  int metrics_port = 0;
+  if (!absl::SimpleAtoi(metrics_addr.substr(metrics_addr.rfind(':') + 1), &metrics_port)) {
+    Die("CONSENT_METRICS_ADDR: not host:port");
+  }
   auto tls = [&](const std::string& who) {
     return server::ClientTls{certs + "/ca.pem", certs + "/" + who + ".pem",
                              certs + "/" + who + ".key"};
@@ -106,6 +147,7 @@ int ConsentCheck(config::Reader& cfg) {
 
   static const char* kAccessors[] = {"city-hosp-1", "county-hosp-east", "county-hosp-west",
                                      "thc-riverside", "city-tcm-hosp"};
+  const std::map<double, double> before = CheckHistogram(metrics_port);
   std::atomic<int> next{0}, failed{0};
   std::vector<std::vector<double>> latencies(concurrency);
   const absl::Time start = absl::Now();
@@ -143,6 +185,19 @@ int ConsentCheck(config::Reader& cfg) {
   }
   for (auto& th : threads) th.join();
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  // Server side: the smallest histogram bound holding 99% of this run.
+  const std::map<double, double> after = CheckHistogram(metrics_port);
+  double server_total = 0, server_p99_bound = 0;
+  if (auto inf = after.find(std::numeric_limits<double>::infinity()); inf != after.end()) {
+    server_total = inf->second - (before.count(inf->first) ? before.at(inf->first) : 0);
+  }
+  for (const auto& [bound, count] : after) {
+    const double n = count - (before.count(bound) ? before.at(bound) : 0);
+    if (server_total > 0 && n >= 0.99 * server_total) {
+      server_p99_bound = bound;
+      break;
+    }
+  }
 
   absl::Status cleaned = pool.Transact([&](pqxx::work& tx) {
     tx.exec_params("DELETE FROM consent.directive WHERE regional_id = ANY($1::uuid[])",
@@ -161,7 +216,8 @@ int ConsentCheck(config::Reader& cfg) {
             << ",\"checks_per_second\":" << all.size() / seconds
             << ",\"p50_ms\":" << Percentile(all, 0.50) << ",\"p90_ms\":" << Percentile(all, 0.90)
             << ",\"p99_ms\":" << Percentile(all, 0.99) << ",\"max_ms\":" << Percentile(all, 1.0)
-            << "}" << std::endl;
+            << ",\"server_checks\":" << server_total
+            << ",\"server_p99_at_most_ms\":" << server_p99_bound * 1000 << "}" << std::endl;
   return 0;
 }
 
