@@ -28,6 +28,7 @@ absl::Status FromSqlState(const std::string& state, const std::string& msg) {
   if (state.rfind("23", 0) == 0) return absl::FailedPreconditionError(msg);
   if (state.rfind("22", 0) == 0) return absl::InvalidArgumentError(msg);
   if (state == "55P03") return absl::AbortedError(msg);  // lock not available
+  if (state == "42501") return absl::PermissionDeniedError(msg);  // insufficient privilege
   return absl::InternalError(msg);
 }
 
@@ -54,6 +55,9 @@ absl::Status StatusFromException(const std::exception& e) {
   }
   if (dynamic_cast<const pqxx::data_exception*>(&e) != nullptr) {
     return absl::InvalidArgumentError(msg);
+  }
+  if (dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr) {
+    return absl::PermissionDeniedError(msg);
   }
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
     return FromSqlState(sql->sqlstate(), msg);

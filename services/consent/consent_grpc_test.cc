@@ -122,8 +122,11 @@ class AuditLogTest : public ::testing::Test {
     return VerifyChain(rows, checkpoints, *public_key_);
   }
 
+  // As an attacker who owns the tables: the append-only triggers go first.
   void Sql(const std::string& sql) {
     ASSERT_OK(schema_.pool().Transact([&](pqxx::work& tx) {
+      tx.exec("ALTER TABLE audit_log DISABLE TRIGGER USER;"
+              "ALTER TABLE audit_checkpoint DISABLE TRIGGER USER");
       tx.exec(sql);
       return absl::OkStatus();
     }));
@@ -177,6 +180,20 @@ TEST_F(AuditLogTest, AppendsOnceAndAnswersWhoSawMyData) {
   events::v1::EventEnvelope wrong = e;
   wrong.set_type("record.read");
   EXPECT_THAT(log_->Append(wrong).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_TRUE(Verify().empty());
+}
+
+TEST_F(AuditLogTest, TheLogRefusesUpdatesDeletesAndTruncation) {
+  Fill();
+  for (const char* sql : {"UPDATE audit_log SET accessor_organisation = 'x' WHERE seq = 3",
+                          "DELETE FROM audit_log WHERE seq = 4", "TRUNCATE audit_log",
+                          "DELETE FROM audit_checkpoint"}) {
+    absl::Status s = schema_.pool().Transact([&](pqxx::work& tx) {
+      tx.exec(sql);
+      return absl::OkStatus();
+    });
+    EXPECT_THAT(s, StatusIs(absl::StatusCode::kPermissionDenied)) << sql;
+  }
   EXPECT_TRUE(Verify().empty());
 }
 
