@@ -8,6 +8,20 @@ bool Decision::Has(v1::Obligation o) const {
   return std::find(obligations.begin(), obligations.end(), o) != obligations.end();
 }
 
+absl::StatusOr<std::vector<Decision>> Checker::CheckAll(
+    const AccessRequest& request, const std::vector<v1::DataCategory>& categories) {
+  std::vector<Decision> out;
+  out.reserve(categories.size());
+  for (v1::DataCategory c : categories) {
+    AccessRequest one = request;
+    one.category = c;
+    absl::StatusOr<Decision> d = Check(one);
+    if (!d.ok()) return d.status();
+    out.push_back(*std::move(d));
+  }
+  return out;
+}
+
 absl::StatusOr<Decision> OwnInstitutionOnly::Check(const AccessRequest& request) {
   Decision d;
   d.effect = v1::DENY;

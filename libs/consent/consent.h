@@ -57,6 +57,12 @@ class Checker {
   // A decision, or an error when none could be reached (UNAVAILABLE,
   // DEADLINE_EXCEEDED): the read must then fail, not proceed.
   virtual absl::StatusOr<Decision> Check(const AccessRequest& request) = 0;
+
+  // Decisions for several categories of one read, in order (`request`'s own
+  // category is ignored). The default asks Check once per category; a remote
+  // checker answers in one round trip.
+  virtual absl::StatusOr<std::vector<Decision>> CheckAll(
+      const AccessRequest& request, const std::vector<v1::DataCategory>& categories);
 };
 
 // The checker used until the consent service is deployed: it never permits

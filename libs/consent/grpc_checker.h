@@ -21,6 +21,8 @@ class GrpcChecker : public Checker {
  public:
   GrpcChecker(std::shared_ptr<grpc::Channel> channel, absl::Duration deadline);
   absl::StatusOr<Decision> Check(const AccessRequest& request) override;
+  absl::StatusOr<std::vector<Decision>> CheckAll(
+      const AccessRequest& request, const std::vector<v1::DataCategory>& categories) override;
 
  private:
   std::unique_ptr<v1::Consent::Stub> stub_;

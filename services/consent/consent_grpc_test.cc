@@ -318,6 +318,13 @@ TEST_F(ConsentServiceGrpcTest, ThePortalGrantsServicesCheckAndOthersMayNot) {
   EXPECT_EQ(d->decided_by, "directive:" + granted.directive_id());
   q.accessor.organisation_id = "city-hosp-1";
   EXPECT_FALSE(checker.Check(q)->permitted());  // default deny
+  // Several categories in one call, in order.
+  q.accessor.organisation_id = "county-hosp-east";
+  auto all = checker.CheckAll(q, {v1::LABS, v1::RECORDS});
+  ASSERT_OK(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_TRUE(all->at(0).permitted());
+  EXPECT_TRUE(all->at(1).permitted());
 
   // Only services may ask; a hospital may not ask about others.
   GrpcChecker not_a_service(ChannelAs("city-hosp-1"), absl::Seconds(5));

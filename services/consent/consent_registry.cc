@@ -229,17 +229,47 @@ absl::StatusOr<v1::Directive> ConsentRegistry::ImportFhirConsent(
   return Store(caller, std::move(d), request_key);
 }
 
-absl::StatusOr<v1::CheckResponse> ConsentRegistry::Check(const v1::CheckRequest& request) {
-  const orgs::Organisation* accessor = directory_->Find(request.accessor_organisation());
+absl::StatusOr<const orgs::Organisation*> ConsentRegistry::ValidateSubject(
+    const std::string& accessor_organisation, const std::string& regional_id) {
+  const orgs::Organisation* accessor = directory_->Find(accessor_organisation);
   if (accessor == nullptr) {
     return Invalid("accessor_organisation", "not an institution of the region");
   }
-  if (!ids::IsUuid(request.regional_id())) {
-    return Invalid("regional_id", "not a regional patient ID");
-  }
+  if (!ids::IsUuid(regional_id)) return Invalid("regional_id", "not a regional patient ID");
+  return accessor;
+}
+
+absl::StatusOr<v1::CheckResponse> ConsentRegistry::Check(const v1::CheckRequest& request) {
+  MERIDIAN_RETURN_IF_ERROR(
+      ValidateSubject(request.accessor_organisation(), request.regional_id()));
   if (request.category() == v1::DATA_CATEGORY_UNSPECIFIED ||
       !v1::DataCategory_IsValid(request.category())) {
     return Invalid("category", "required");
+  }
+  v1::CheckAllRequest all;
+  all.set_accessor_organisation(request.accessor_organisation());
+  all.set_regional_id(request.regional_id());
+  all.add_categories(request.category());
+  all.set_purpose(request.purpose());
+  all.set_break_glass_reason(request.break_glass_reason());
+  all.set_request_id(request.request_id());
+  MERIDIAN_ASSIGN_OR_RETURN(v1::CheckAllResponse decided, CheckAll(all));
+  return decided.decisions(0);
+}
+
+absl::StatusOr<v1::CheckAllResponse> ConsentRegistry::CheckAll(
+    const v1::CheckAllRequest& request) {
+  MERIDIAN_ASSIGN_OR_RETURN(
+      const orgs::Organisation* accessor,
+      ValidateSubject(request.accessor_organisation(), request.regional_id()));
+  if (request.categories().empty() || request.categories_size() > 8) {
+    return Invalid("categories", "1 to 8 categories");
+  }
+  for (int i = 0; i < request.categories_size(); ++i) {
+    const int c = request.categories(i);
+    if (c == v1::DATA_CATEGORY_UNSPECIFIED || !v1::DataCategory_IsValid(c)) {
+      return Invalid(absl::StrCat("categories[", i, "]"), "not a data category");
+    }
   }
   if (request.purpose() == v1::PURPOSE_UNSPECIFIED || !v1::Purpose_IsValid(request.purpose())) {
     return Invalid("purpose", "required");
@@ -249,36 +279,41 @@ absl::StatusOr<v1::CheckResponse> ConsentRegistry::Check(const v1::CheckRequest&
   }
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<v1::Directive> directives,
                             store_->ForPatient(request.regional_id(), false));
-  Decision d = Decide(directives, defaults_,
-                      {.accessor_organisation = request.accessor_organisation(),
-                       .accessor_type = accessor->type(),
-                       .category = request.category(),
-                       .purpose = request.purpose(),
-                       .break_glass_reason = request.break_glass_reason(),
-                       .now = clock_()});
-  if (d.permitted() && d.decided_by == kBreakGlass) {
-    v1::BreakGlassUsed used;
-    used.set_accessor_organisation(request.accessor_organisation());
-    used.set_regional_id(request.regional_id());
-    used.set_category(request.category());
-    used.set_reason(request.break_glass_reason());
-    used.set_request_id(request.request_id());
-    MERIDIAN_ASSIGN_OR_RETURN(events::v1::EventEnvelope env,
-                              outbox::NewEnvelope({.topic = kConsentTopic,
-                                                   .type = "consent.break_glass",
-                                                   .key = request.regional_id(),
-                                                   .source_organisation =
-                                                       request.accessor_organisation(),
-                                                   .regional_patient_id = request.regional_id(),
-                                                   .producer = "consent"},
-                                                  used));
-    MERIDIAN_RETURN_IF_ERROR(store_->Emit({kConsentTopic, std::move(env)}));
+  const absl::Time now = clock_();
+  v1::CheckAllResponse out;
+  for (int c : request.categories()) {
+    const auto category = static_cast<v1::DataCategory>(c);
+    Decision d = Decide(directives, defaults_,
+                        {.accessor_organisation = request.accessor_organisation(),
+                         .accessor_type = accessor->type(),
+                         .category = category,
+                         .purpose = request.purpose(),
+                         .break_glass_reason = request.break_glass_reason(),
+                         .now = now});
+    if (d.permitted() && d.decided_by == kBreakGlass) {
+      v1::BreakGlassUsed used;
+      used.set_accessor_organisation(request.accessor_organisation());
+      used.set_regional_id(request.regional_id());
+      used.set_category(category);
+      used.set_reason(request.break_glass_reason());
+      used.set_request_id(request.request_id());
+      MERIDIAN_ASSIGN_OR_RETURN(
+          events::v1::EventEnvelope env,
+          outbox::NewEnvelope({.topic = kConsentTopic,
+                               .type = "consent.break_glass",
+                               .key = request.regional_id(),
+                               .source_organisation = request.accessor_organisation(),
+                               .regional_patient_id = request.regional_id(),
+                               .producer = "consent"},
+                              used));
+      MERIDIAN_RETURN_IF_ERROR(store_->Emit({kConsentTopic, std::move(env)}));
+    }
+    v1::CheckResponse* r = out.add_decisions();
+    r->set_effect(d.effect);
+    r->set_decided_by(d.decided_by);
+    for (auto o : d.obligations) r->add_obligations(o);
+    r->set_reason(d.reason);
   }
-  v1::CheckResponse out;
-  out.set_effect(d.effect);
-  out.set_decided_by(d.decided_by);
-  for (auto o : d.obligations) out.add_obligations(o);
-  out.set_reason(d.reason);
   return out;
 }
 

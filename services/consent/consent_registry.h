@@ -42,10 +42,16 @@ class ConsentRegistry {
   // The decision for a read path. A granted break-the-glass access also
   // emits a consent.break_glass event (fails if it cannot be recorded).
   absl::StatusOr<v1::CheckResponse> Check(const v1::CheckRequest& request);
+  // Several categories at once: the directives are read once.
+  absl::StatusOr<v1::CheckAllResponse> CheckAll(const v1::CheckAllRequest& request);
 
  private:
   absl::StatusOr<v1::Directive> Store(const Accessor& caller, v1::Directive directive,
                                       const std::string& request_key);
+  // The accessor's directory entry; INVALID_ARGUMENT for an unknown accessor
+  // or a malformed regional ID.
+  absl::StatusOr<const orgs::Organisation*> ValidateSubject(
+      const std::string& accessor_organisation, const std::string& regional_id);
   // OK when `caller` has registered the patient with the patient index.
   absl::Status RequireKnows(const Accessor& caller, const std::string& regional_id);
 

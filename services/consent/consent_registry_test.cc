@@ -174,6 +174,39 @@ TEST_F(ConsentRegistryTest, BreakTheGlassIsAllowedAndNotified) {
   EXPECT_EQ(events.back().envelope.regional_patient_id(), patient_);
 }
 
+TEST_F(ConsentRegistryTest, CheckAllDecidesEachCategoryInOrder) {
+  v1::GrantRequest g = Grant(v1::DENY);
+  g.mutable_directive()->add_categories(v1::DOCUMENTS);
+  ASSERT_OK(registry_.Grant(portal_, g));
+  v1::CheckAllRequest r;
+  r.set_accessor_organisation("county-hosp-east");
+  r.set_regional_id(patient_);
+  r.add_categories(v1::RECORDS);
+  r.add_categories(v1::DOCUMENTS);
+  r.set_purpose(v1::TREATMENT);
+  auto out = registry_.CheckAll(r);
+  ASSERT_OK(out);
+  ASSERT_EQ(out->decisions_size(), 2);
+  EXPECT_EQ(out->decisions(0).effect(), v1::PERMIT);
+  EXPECT_EQ(out->decisions(1).effect(), v1::DENY);
+  r.add_categories(static_cast<v1::DataCategory>(99));
+  EXPECT_THAT(registry_.CheckAll(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("categories[2]")));
+  r.clear_categories();
+  EXPECT_THAT(registry_.CheckAll(r).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("categories")));
+  // Break-the-glass over two categories: two notifications.
+  const size_t before = store_.events().size();
+  r.add_categories(v1::RECORDS);
+  r.add_categories(v1::DOCUMENTS);
+  r.set_purpose(v1::EMERGENCY);
+  r.set_break_glass_reason("cardiac arrest in the emergency room");
+  out = registry_.CheckAll(r);
+  ASSERT_OK(out);
+  EXPECT_EQ(out->decisions(1).effect(), v1::PERMIT);
+  EXPECT_EQ(store_.events().size(), before + 2);
+}
+
 TEST_F(ConsentRegistryTest, FhirConsentExamplesBecomeDirectives) {
   auto read = [](const std::string& name) {
     std::ifstream in(std::string(MERIDIAN_FHIR_EXAMPLES) + "/" + name);

@@ -65,6 +65,14 @@ grpc::Status ConsentService::Check(grpc::ServerContext* ctx, const v1::CheckRequ
   return Reply(registry_->Check(*request), response);
 }
 
+grpc::Status ConsentService::CheckAll(grpc::ServerContext* ctx,
+                                      const v1::CheckAllRequest* request,
+                                      v1::CheckAllResponse* response) {
+  auto caller = Authorise(*ctx, *directory_, {Role::kService});
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(registry_->CheckAll(*request), response);
+}
+
 grpc::Status ConsentService::ListAccesses(grpc::ServerContext* ctx,
                                           const v1::ListAccessesRequest* request,
                                           v1::ListAccessesResponse* response) {

@@ -26,6 +26,8 @@ class ConsentService final : public v1::Consent::Service {
                                  v1::Directive* response) override;
   grpc::Status Check(grpc::ServerContext* ctx, const v1::CheckRequest* request,
                      v1::CheckResponse* response) override;
+  grpc::Status CheckAll(grpc::ServerContext* ctx, const v1::CheckAllRequest* request,
+                        v1::CheckAllResponse* response) override;
   grpc::Status ListAccesses(grpc::ServerContext* ctx, const v1::ListAccessesRequest* request,
                             v1::ListAccessesResponse* response) override;
 

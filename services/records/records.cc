@@ -487,32 +487,40 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
   access.set_purpose(purpose);
   access.set_break_glass_reason(request.break_glass_reason());
   access.set_request_id(accessor.request_id);
-  absl::flat_hash_map<int, consent::Decision> decisions;
+  // The consent categories the kinds need, each asked once, in one call.
+  std::vector<consent::v1::DataCategory> categories;
   for (Kind k : kinds) {
-    const consent::v1::DataCategory category = ConsentCategoryOf(k);
-    auto it = decisions.find(category);
-    if (it == decisions.end()) {
-      MERIDIAN_ASSIGN_OR_RETURN(
-          consent::Decision d,
-          consent_->Check({.accessor = accessor,
-                           .regional_id = request.regional_id(),
-                           .category = category,
-                           .purpose = purpose,
-                           .break_glass_reason = request.break_glass_reason()}));
-      audit::v1::CategoryDecision* cd = access.add_decisions();
-      cd->set_category(category);
-      cd->set_effect(d.effect);
-      cd->set_decided_by(d.decided_by);
-      for (consent::v1::Obligation o : d.obligations) cd->add_obligations(o);
-      it = decisions.emplace(category, std::move(d)).first;
+    const consent::v1::DataCategory c = ConsentCategoryOf(k);
+    if (std::find(categories.begin(), categories.end(), c) == categories.end()) {
+      categories.push_back(c);
     }
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(
+      std::vector<consent::Decision> decided,
+      consent_->CheckAll({.accessor = accessor,
+                          .regional_id = request.regional_id(),
+                          .purpose = purpose,
+                          .break_glass_reason = request.break_glass_reason()},
+                         categories));
+  absl::flat_hash_map<int, consent::Decision> decisions;
+  for (size_t i = 0; i < categories.size(); ++i) {
+    const consent::Decision& d = decided[i];
+    audit::v1::CategoryDecision* cd = access.add_decisions();
+    cd->set_category(categories[i]);
+    cd->set_effect(d.effect);
+    cd->set_decided_by(d.decided_by);
+    for (consent::v1::Obligation o : d.obligations) cd->add_obligations(o);
+    decisions.emplace(categories[i], d);
+  }
+  for (Kind k : kinds) {
+    const consent::Decision& d = decisions.at(ConsentCategoryOf(k));
     query.own_kinds.push_back(k);
-    if (it->second.permitted()) {
+    if (d.permitted()) {
       query.shared_kinds.push_back(k);
     } else {
       v1::Withheld* w = response.add_withheld();
       w->set_category(CategoryOf(k));
-      w->set_reason(it->second.reason);
+      w->set_reason(d.reason);
     }
   }
   query.caller_organisation = accessor.organisation_id;
