@@ -33,18 +33,9 @@ Decision FromProto(const v1::CheckResponse& response) {
 }  // namespace
 
 absl::StatusOr<Decision> GrpcChecker::Check(const AccessRequest& request) {
-  v1::CheckRequest r;
-  r.set_accessor_organisation(request.accessor.organisation_id);
-  r.set_regional_id(request.regional_id);
-  r.set_category(request.category);
-  r.set_purpose(request.purpose);
-  r.set_break_glass_reason(request.break_glass_reason);
-  r.set_request_id(request.accessor.request_id);
-  v1::CheckResponse response;
-  auto ctx = server::NewContext(deadline_, request.accessor.request_id);
-  grpc::Status s = stub_->Check(ctx.get(), r, &response);
-  if (!s.ok()) return Unreachable(s);
-  return FromProto(response);
+  absl::StatusOr<std::vector<Decision>> one = CheckAll(request, {request.category});
+  if (!one.ok()) return one.status();
+  return std::move(one->front());
 }
 
 absl::StatusOr<std::vector<Decision>> GrpcChecker::CheckAll(
