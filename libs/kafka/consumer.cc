@@ -92,6 +92,7 @@ class KafkaConsumer : public Consumer {
 
   absl::Status RunBatched(const BatchHandler& batch, const Handler& single,
                           int max_batch) override {
+    if (max_batch < 1) return absl::InvalidArgumentError("max_batch: must be at least 1");
     RdKafka::ErrorCode err = consumer_->subscribe(options_.topics);
     if (err != RdKafka::ERR_NO_ERROR) return StatusFromKafka(err, "subscribe");
     std::vector<std::unique_ptr<RdKafka::Message>> raw;

@@ -62,21 +62,32 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
   return env;
 }
 
+namespace {
+
+void AppendOne(pqxx::work& tx, const PendingEvent& e) {
+  pg::ExecPrepared(tx, "meridian_outbox_append",
+                   "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope)"
+                   " VALUES ($1, $2, $3, $4, $5)",
+                   e.envelope.event_id(), e.topic, e.envelope.key(), e.envelope.type(),
+                   pqxx::binarystring(Serialize(e.envelope)));
+}
+
+}  // namespace
+
 absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) {
   if (events.size() < kBatchThreshold) {
-    for (const PendingEvent& e : events) {
-      pg::ExecPrepared(
-          tx, "meridian_outbox_append",
-          "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope)"
-          " VALUES ($1, $2, $3, $4, $5)",
-          e.envelope.event_id(), e.topic, e.envelope.key(), e.envelope.type(),
-          pqxx::binarystring(Serialize(e.envelope)));
-    }
+    for (const PendingEvent& e : events) AppendOne(tx, e);
     return absl::OkStatus();
   }
-  // Bulk: up to kMaxEventsPerRow events per row, in order.
+  // Bulk: up to kMaxEventsPerRow events per row, in order. A row holding a
+  // single event is a plain row (the relay reads `events` = 1 as one
+  // envelope).
   for (size_t begin = 0; begin < events.size(); begin += kMaxEventsPerRow) {
     const size_t end = std::min(events.size(), begin + kMaxEventsPerRow);
+    if (end - begin == 1) {
+      AppendOne(tx, events[begin]);
+      continue;
+    }
     events::v1::OutboxBatch batch;
     for (size_t i = begin; i < end; ++i) {
       const events::v1::EventEnvelope& env = events[i].envelope;

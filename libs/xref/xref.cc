@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/ids/uuid.h"
@@ -82,7 +83,10 @@ absl::StatusOr<int> InMemoryXrefStore::ApplyAll(const std::string& consumer,
   std::lock_guard<std::mutex> lock(mu_);
   int applied = 0;
   for (const Event& e : events) {
-    if (!applied_.insert(absl::StrCat(consumer, "/", e.event_id)).second) continue;
+    if (!applied_.insert(absl::StrCat(consumer, "/", absl::AsciiStrToLower(e.event_id)))
+             .second) {
+      continue;
+    }
     ++applied;
     for (const Link& link : e.links) {
       auto [it, inserted] = links_.try_emplace(link.local, link);
@@ -134,7 +138,8 @@ absl::StatusOr<int> PgXrefStore::ApplyAll(const std::string& consumer,
   event_ids.reserve(events.size());
   for (const Event& e : events) {
     if (!ids::IsUuid(e.event_id)) return absl::InvalidArgumentError("event_id: not a UUID");
-    event_ids.push_back(e.event_id);
+    // The inbox returns the uuid column in lower case.
+    event_ids.push_back(absl::AsciiStrToLower(e.event_id));
   }
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<int> {
     // Two statements per batch whatever its size: record the events this
@@ -153,7 +158,7 @@ absl::StatusOr<int> PgXrefStore::ApplyAll(const std::string& consumer,
     int applied = 0;
     for (const Event& e : events) {
       // Erase: an event twice in one batch counts once.
-      if (!is_fresh.erase(e.event_id)) continue;
+      if (!is_fresh.erase(absl::AsciiStrToLower(e.event_id))) continue;
       ++applied;
       for (const Link& link : e.links) {
         auto [it, inserted] = last.try_emplace(link.local, &link);

@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "google/protobuf/util/time_util.h"
@@ -174,6 +175,16 @@ TEST_P(XrefStoreTest, ABatchAppliesInOrderSkippingWhatWasApplied) {
   EXPECT_EQ(*applied, 2);
   EXPECT_EQ(*store_->RegionalIdOf({"h", "P"}), r1);
   EXPECT_EQ(*store_->RegionalIdOf({"h", "Q"}), r2);
+  // An upper-case event ID is the same event, and a new one is applied;
+  // an event twice in one batch counts once.
+  const std::string upper = absl::AsciiStrToUpper(ids::NewUuid());
+  applied = store_->ApplyAll("c", {{absl::AsciiStrToUpper(seen), {At("h", "P", r2, 60)}},
+                                   {upper, {At("h", "R", r1, 4)}},
+                                   {upper, {At("h", "R", r2, 5)}}});
+  ASSERT_OK(applied);
+  EXPECT_EQ(*applied, 1);
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "P"}), r1);
+  EXPECT_EQ(*store_->RegionalIdOf({"h", "R"}), r1);
   // The batch handler: one garbage message fails the whole batch (the
   // consumer then retries message by message) and applies nothing.
   kafka::BatchHandler batch = BatchEventHandler(store_.get(), "c");

@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
   outbox::Relay relay(&pool, publisher->get());
   std::thread relay_thread([&] { relay.Run(); });
   std::thread consumer_thread([&] {
-    absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, "records"),
-                                                xref::EventHandler(&xrefs, "records"), 500);
+    absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, xref_group),
+                                                xref::EventHandler(&xrefs, xref_group), 500);
     if (!s.ok()) Fail(s);
   });
   auto stop_background = [&] {

@@ -54,7 +54,7 @@ std::map<double, double> CheckHistogram(int metrics_port) {
   const std::string text = server::testing::HttpGet(metrics_port, "/metrics");
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (!absl::StartsWith(line, "meridian_rpc_duration_seconds_bucket{") ||
-        !absl::StrContains(line, "Consent/Check")) {
+        !absl::StrContains(line, "method=\"/meridian.consent.v1.Consent/Check\"")) {
       continue;
     }
     const size_t le = line.find("le=\"");

@@ -191,7 +191,10 @@ cmd_certs() {
 
   if [[ ! -s $CERTS_DIR/ca.pem || ! -s $CERTS_DIR/ca.key || $ORGS_FILE -nt $stamp ]]; then
     log "certs: (re)creating all certificates in $CERTS_DIR"
-    rm -f "$CERTS_DIR"/*.pem "$CERTS_DIR"/*.key "$stamp"
+    # (The audit signing key stays: checkpoints signed with it must verify.)
+    find "$CERTS_DIR" -maxdepth 1 \( -name '*.pem' -o -name '*.key' \) \
+      ! -name audit-signing.key -delete
+    rm -f "$stamp"
   fi
   rm -rf "$CERTS_DIR/.work"
   mkdir -p "$CERTS_DIR/.work"
@@ -236,8 +239,13 @@ cmd_certs() {
   fi
   # The consent service signs audit-log checkpoints with this Ed25519 key;
   # auditors verify with the public half.
-  if [[ ! -s $CERTS_DIR/audit-signing.key || ! -s $CERTS_DIR/audit-signing.pub ]]; then
+  # A missing public half is derived again: a new key would orphan every
+  # signed checkpoint.
+  if [[ ! -s $CERTS_DIR/audit-signing.key ]]; then
     (umask 077 && quiet openssl genpkey -algorithm ed25519 -out "$CERTS_DIR/audit-signing.key")
+    rm -f "$CERTS_DIR/audit-signing.pub"
+  fi
+  if [[ ! -s $CERTS_DIR/audit-signing.pub ]]; then
     quiet openssl pkey -in "$CERTS_DIR/audit-signing.key" -pubout -out "$CERTS_DIR/audit-signing.pub"
   fi
   rm -rf "$CERTS_DIR/.work"
