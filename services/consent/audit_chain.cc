@@ -12,9 +12,10 @@
 namespace meridian::consent {
 
 std::string ChainHash(const std::string& prev_hash, int64_t seq, const std::string& event_id,
-                      int64_t occurred_micros, const std::string& entry) {
-  return ids::Sha256Hex(
-      absl::StrCat(prev_hash, "\n", seq, "\n", event_id, "\n", occurred_micros, "\n", entry));
+                      int64_t occurred_micros, const std::string& regional_id,
+                      const std::string& entry) {
+  return ids::Sha256Hex(absl::StrCat(prev_hash, "\n", seq, "\n", event_id, "\n",
+                                     occurred_micros, "\n", regional_id, "\n", entry));
 }
 
 std::string CheckpointMessage(int64_t seq, const std::string& hash) {
@@ -93,7 +94,7 @@ bool AuditKey::Verify(const std::string& message, const std::string& signature) 
 
 std::vector<Finding> VerifyChain(const std::vector<ChainRow>& rows,
                                  const std::vector<Checkpoint>& checkpoints,
-                                 const AuditKey& key) {
+                                 const AuditKey& key, int checkpoint_every) {
   std::vector<Finding> out;
   std::map<int64_t, const ChainRow*> by_seq;
   int64_t expected = 1;
@@ -106,8 +107,7 @@ std::vector<Finding> VerifyChain(const std::vector<ChainRow>& rows,
     } else if (row.seq < expected) {
       out.push_back({row.seq, "out of order (inserted or reordered)"});
     }
-    if (ChainHash(row.prev_hash, row.seq, row.event_id, row.occurred_micros, row.entry) !=
-        row.hash) {
+    if (ChainHash(row.prev_hash, row) != row.hash) {
       out.push_back({row.seq, "content changed (its hash does not match)"});
     }
     if (row.prev_hash != prev) {
@@ -116,6 +116,14 @@ std::vector<Finding> VerifyChain(const std::vector<ChainRow>& rows,
     }
     prev = row.hash;
     expected = row.seq + 1;
+  }
+  // Deleting checkpoints must not be a way around them.
+  const int64_t head = rows.empty() ? 0 : rows.back().seq;
+  std::map<int64_t, bool> signed_at;
+  for (const Checkpoint& cp : checkpoints) signed_at[cp.seq] = true;
+  for (int64_t seq = checkpoint_every; checkpoint_every > 0 && seq <= head;
+       seq += checkpoint_every) {
+    if (!signed_at.contains(seq)) out.push_back({seq, "its signed checkpoint is missing"});
   }
   for (const Checkpoint& cp : checkpoints) {
     if (cp.key_id != key.key_id() ||

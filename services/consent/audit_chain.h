@@ -3,9 +3,11 @@
 // checks).
 //
 // Entry n carries hash_n = SHA-256(hash_{n-1} "\n" n "\n" event_id "\n"
-// occurred_at_micros "\n" entry bytes), hash_0 being 64 zeros. Every so often
-// the head (n, hash_n) is signed with an Ed25519 key kept as a secret: a
-// checkpoint. Changing, deleting, inserting or reordering rows breaks the
+// occurred_at_micros "\n" regional_id "\n" entry bytes), hash_0 being 64
+// zeros: every column a query filters on is covered. Every kCheckpointEvery
+// entries (and every minute the head moved) the head (n, hash_n) is signed
+// with an Ed25519 key kept as a secret: a checkpoint; a missing one is a
+// finding too. Changing, deleting, inserting or reordering rows breaks the
 // chain at that point; rewriting the whole chain consistently breaks every
 // signed checkpoint after the first rewritten row.
 #ifndef MERIDIAN_SERVICES_CONSENT_AUDIT_CHAIN_H_
@@ -23,11 +25,13 @@ typedef struct evp_pkey_st EVP_PKEY;
 namespace meridian::consent {
 
 inline const std::string kGenesisHash(64, '0');
+inline constexpr int kCheckpointEvery = 100;
 
 struct ChainRow {
   int64_t seq = 0;
   std::string event_id;
   int64_t occurred_micros = 0;
+  std::string regional_id;
   std::string entry;  // the serialized audit event
   std::string prev_hash;
   std::string hash;
@@ -42,7 +46,12 @@ struct Checkpoint {
 
 // hash_n for a row whose predecessor's hash is `prev_hash` (hex).
 std::string ChainHash(const std::string& prev_hash, int64_t seq, const std::string& event_id,
-                      int64_t occurred_micros, const std::string& entry);
+                      int64_t occurred_micros, const std::string& regional_id,
+                      const std::string& entry);
+inline std::string ChainHash(const std::string& prev_hash, const ChainRow& row) {
+  return ChainHash(prev_hash, row.seq, row.event_id, row.occurred_micros, row.regional_id,
+                   row.entry);
+}
 
 // The bytes a checkpoint signs.
 std::string CheckpointMessage(int64_t seq, const std::string& hash);
@@ -74,11 +83,12 @@ struct Finding {
   std::string problem;
 };
 
-// Checks rows (as stored, ordered by seq) and checkpoints against `key`.
-// Empty when the log is intact.
+// Checks rows (as stored, ordered by seq) and checkpoints against `key`; a
+// multiple of `checkpoint_every` up to the head without a checkpoint is a
+// finding. Empty when the log is intact.
 std::vector<Finding> VerifyChain(const std::vector<ChainRow>& rows,
                                  const std::vector<Checkpoint>& checkpoints,
-                                 const AuditKey& key);
+                                 const AuditKey& key, int checkpoint_every = kCheckpointEvery);
 
 }  // namespace meridian::consent
 

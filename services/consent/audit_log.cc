@@ -1,5 +1,6 @@
 #include "services/consent/audit_log.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
@@ -49,14 +50,14 @@ absl::StatusOr<bool> AuditLog::Append(const events::v1::EventEnvelope& env) {
     pqxx::result head = tx.exec("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
     const int64_t seq = head.empty() ? 1 : head[0][0].as<int64_t>() + 1;
     const std::string prev = head.empty() ? kGenesisHash : head[0][1].as<std::string>();
-    const std::string hash = ChainHash(prev, seq, env.event_id(), micros, entry);
+    // The row stores the regional ID as PostgreSQL prints a uuid.
+    const std::string regional_id = absl::AsciiStrToLower(access.regional_id());
+    const std::string hash = ChainHash(prev, seq, env.event_id(), micros, regional_id, entry);
     tx.exec_params(
-        "INSERT INTO audit_log (seq, event_id, occurred_at, occurred_micros, regional_id,"
-        " accessor_organisation, entry, prev_hash, hash)"
-        " VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7, $8, $9)",
-        seq, env.event_id(), pg::TimestampLiteral(absl::FromUnixMicros(micros)), micros,
-        access.regional_id(), access.accessor_organisation(), pqxx::binarystring(entry), prev,
-        hash);
+        "INSERT INTO audit_log (seq, event_id, occurred_at, regional_id, entry, prev_hash, hash)"
+        " VALUES ($1, $2, $3::timestamptz, $4, $5, $6, $7)",
+        seq, env.event_id(), pg::TimestampLiteral(absl::FromUnixMicros(micros)), regional_id,
+        pqxx::binarystring(entry), prev, hash);
     if (seq % checkpoint_every_ == 0) MERIDIAN_RETURN_IF_ERROR(SignHead(tx, *key_, seq, hash));
     return true;
   });
@@ -95,7 +96,8 @@ absl::StatusOr<v1::ListAccessesResponse> AuditLog::ListAccesses(
       : "infinity";
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<v1::ListAccessesResponse> {
     pqxx::result r = tx.exec_params(
-        "SELECT seq, occurred_micros, entry FROM audit_log WHERE regional_id = $1"
+        "SELECT seq, " + pg::MicrosOf("occurred_at") +
+        ", entry FROM audit_log WHERE regional_id = $1"
         " AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz AND seq < $4"
         " ORDER BY seq DESC LIMIT $5",
         request.regional_id(), from, to, before, limit);
@@ -138,11 +140,12 @@ kafka::Handler AuditLog::Handler() {
 
 absl::Status LoadChain(pqxx::work& tx, std::vector<ChainRow>* rows,
                        std::vector<Checkpoint>* checkpoints) {
-  for (const auto& r : tx.exec("SELECT seq, event_id, occurred_micros, entry, prev_hash, hash"
-                               " FROM audit_log ORDER BY seq")) {
+  for (const auto& r :
+       tx.exec("SELECT seq, event_id, " + pg::MicrosOf("occurred_at") +
+               ", regional_id, entry, prev_hash, hash FROM audit_log ORDER BY seq")) {
     rows->push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
-                     pqxx::binarystring(r[3]).str(), r[4].as<std::string>(),
-                     r[5].as<std::string>()});
+                     r[3].as<std::string>(), pqxx::binarystring(r[4]).str(),
+                     r[5].as<std::string>(), r[6].as<std::string>()});
   }
   for (const auto& r :
        tx.exec("SELECT seq, hash, key_id, signature FROM audit_checkpoint ORDER BY seq")) {

@@ -22,7 +22,7 @@ class AuditLog {
  public:
   // `key` signs checkpoints (must be a private key); a checkpoint is signed
   // in the appending transaction every `checkpoint_every` entries.
-  AuditLog(pg::Pool* pool, const AuditKey* key, int checkpoint_every = 100)
+  AuditLog(pg::Pool* pool, const AuditKey* key, int checkpoint_every = kCheckpointEvery)
       : pool_(pool), key_(key), checkpoint_every_(checkpoint_every) {}
 
   // Appends an "access.recorded" event (false when this event is already in

@@ -119,7 +119,7 @@ class AuditLogTest : public ::testing::Test {
     std::vector<Checkpoint> checkpoints;
     EXPECT_OK(schema_.pool().Transact(
         [&](pqxx::work& tx) { return LoadChain(tx, &rows, &checkpoints); }));
-    return VerifyChain(rows, checkpoints, *public_key_);
+    return VerifyChain(rows, checkpoints, *public_key_, /*checkpoint_every=*/50);
   }
 
   // As an attacker who owns the tables: the append-only triggers go first.
@@ -185,9 +185,9 @@ TEST_F(AuditLogTest, AppendsOnceAndAnswersWhoSawMyData) {
 
 TEST_F(AuditLogTest, TheLogRefusesUpdatesDeletesAndTruncation) {
   Fill();
-  for (const char* sql : {"UPDATE audit_log SET accessor_organisation = 'x' WHERE seq = 3",
+  for (const char* sql : {"UPDATE audit_log SET hash = 'x' WHERE seq = 3",
                           "DELETE FROM audit_log WHERE seq = 4", "TRUNCATE audit_log",
-                          "DELETE FROM audit_checkpoint"}) {
+                          "DELETE FROM audit_checkpoint", "TRUNCATE audit_checkpoint"}) {
     absl::Status s = schema_.pool().Transact([&](pqxx::work& tx) {
       tx.exec(sql);
       return absl::OkStatus();
@@ -199,9 +199,19 @@ TEST_F(AuditLogTest, TheLogRefusesUpdatesDeletesAndTruncation) {
 
 TEST_F(AuditLogTest, AChangedRowIsCaught) {
   Fill();
-  Sql("UPDATE audit_log SET accessor_organisation = 'x', entry = entry || '\\x00'::bytea"
-      " WHERE seq = 37");
+  Sql("UPDATE audit_log SET entry = entry || '\\x00'::bytea WHERE seq = 37");
   EXPECT_TRUE(Mentions(Verify(), 37, "content changed"));
+}
+
+TEST_F(AuditLogTest, HidingAnAccessFromThePatientIsCaught) {
+  Fill();
+  // Moving an access to another patient, or out of a time window, changes
+  // only the columns queries filter on.
+  Sql("UPDATE audit_log SET regional_id = gen_random_uuid() WHERE seq = 12");
+  Sql("UPDATE audit_log SET occurred_at = occurred_at - interval '1 year' WHERE seq = 13");
+  auto f = Verify();
+  EXPECT_TRUE(Mentions(f, 12, "content changed"));
+  EXPECT_TRUE(Mentions(f, 13, "content changed"));
 }
 
 TEST_F(AuditLogTest, ADeletedRowIsCaught) {
@@ -217,8 +227,8 @@ TEST_F(AuditLogTest, AnInsertedRowIsCaught) {
   // Make room at 70 and slip a forged access in.
   Sql("UPDATE audit_log SET seq = -seq WHERE seq >= 70;"
       "UPDATE audit_log SET seq = -seq + 1 WHERE seq < 0;"
-      "INSERT INTO audit_log SELECT 70, gen_random_uuid(), occurred_at, occurred_micros,"
-      " regional_id, accessor_organisation, entry, prev_hash, hash FROM audit_log WHERE seq = 69");
+      "INSERT INTO audit_log SELECT 70, gen_random_uuid(), occurred_at, regional_id, entry,"
+      " prev_hash, hash FROM audit_log WHERE seq = 69");
   auto f = Verify();
   EXPECT_TRUE(Mentions(f, 70, "content changed"));
   EXPECT_TRUE(Mentions(f, 71, "content changed"));
@@ -248,11 +258,14 @@ TEST_F(AuditLogTest, AConsistentlyRecomputedChainIsCaughtByTheSignedCheckpoints)
     for (const ChainRow& r : rows) {
       if (r.seq == 10) continue;
       ++seq;
-      const std::string hash = ChainHash(prev, seq, r.event_id, r.occurred_micros, r.entry);
+      const std::string hash =
+          ChainHash(prev, seq, r.event_id, r.occurred_micros, r.regional_id, r.entry);
       tx.exec_params(
-          "INSERT INTO audit_log VALUES ($1, $2, to_timestamp($3::float8 / 1e6), $3,"
-          " gen_random_uuid(), 'x', $4, $5, $6)",
-          seq, r.event_id, r.occurred_micros, pqxx::binarystring(r.entry), prev, hash);
+          "INSERT INTO audit_log (seq, event_id, occurred_at, regional_id, entry, prev_hash,"
+          " hash) VALUES ($1, $2, timestamptz 'epoch' + $3 * interval '1 microsecond', $4,"
+          " $5, $6, $7)",
+          seq, r.event_id, r.occurred_micros, r.regional_id, pqxx::binarystring(r.entry), prev,
+          hash);
       prev = hash;
     }
     return absl::OkStatus();
@@ -263,6 +276,11 @@ TEST_F(AuditLogTest, AConsistentlyRecomputedChainIsCaughtByTheSignedCheckpoints)
   // And a forged checkpoint signature is caught too.
   Sql("UPDATE audit_checkpoint SET signature = '\\x00'::bytea WHERE seq = 50");
   EXPECT_TRUE(Mentions(Verify(), 50, "signature"));
+  // Deleting the checkpoints with it does not help.
+  Sql("DELETE FROM audit_checkpoint");
+  f = Verify();
+  EXPECT_TRUE(Mentions(f, 50, "checkpoint is missing"));
+  EXPECT_TRUE(Mentions(f, 100, "checkpoint is missing"));
 }
 
 class ConsentServiceGrpcTest : public ::testing::Test {

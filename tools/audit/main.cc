@@ -33,6 +33,8 @@ int Verify(config::Reader& cfg) {
   const std::string uri = cfg.RequiredString("PG_URI");
   const std::string key_file = cfg.RequiredFile("AUDIT_PUBLIC_KEY");
   const std::string schema = cfg.String("SCHEMA", "consent");
+  const int checkpoint_every = static_cast<int>(
+      cfg.Int("CHECKPOINT_EVERY", consent::kCheckpointEvery, 1, 1000000));
   cfg.ExitIfInvalid();
   absl::StatusOr<consent::AuditKey> key = consent::AuditKey::FromPemFile(key_file);
   if (!key.ok()) return Fail(key.status());
@@ -44,7 +46,7 @@ int Verify(config::Reader& cfg) {
       [&](pqxx::work& tx) { return consent::LoadChain(tx, &rows, &checkpoints); },
       {.isolation = pg::Isolation::kRepeatableRead});
   if (!loaded.ok()) return Fail(loaded);
-  std::vector<consent::Finding> findings = consent::VerifyChain(rows, checkpoints, *key);
+  std::vector<consent::Finding> findings = consent::VerifyChain(rows, checkpoints, *key, checkpoint_every);
   for (const auto& f : findings) std::cout << "row " << f.seq << ": " << f.problem << "\n";
   const int64_t head = rows.empty() ? 0 : rows.back().seq;
   const int64_t signed_up_to = checkpoints.empty() ? 0 : checkpoints.back().seq;
@@ -67,7 +69,7 @@ int Export(config::Reader& cfg) {
                  .application_name = "meridian-audit"});
   absl::Status s = pool.Transact([&](pqxx::work& tx) -> absl::Status {
     pqxx::result r = tx.exec_params(
-        "SELECT seq, occurred_micros, entry FROM audit_log"
+        "SELECT seq, " + pg::MicrosOf("occurred_at") + ", entry FROM audit_log"
         " WHERE ($1 = '' OR regional_id::text = $1)"
         " AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz ORDER BY seq",
         regional, from, to);
