@@ -75,4 +75,14 @@ absl::Status RequireRole(const Caller& caller,
       "role ", orgs::RoleName(caller.role), " may not call this method"));
 }
 
+absl::StatusOr<Caller> Authorise(const grpc::ServerContext& context,
+                                 const orgs::Directory& directory,
+                                 std::initializer_list<orgs::Role> roles) {
+  absl::StatusOr<Caller> caller = CallerOf(context, directory);
+  if (!caller.ok()) return caller.status();
+  absl::Status allowed = RequireRole(*caller, roles);
+  if (!allowed.ok()) return allowed;
+  return caller;
+}
+
 }  // namespace meridian::server

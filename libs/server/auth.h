@@ -48,6 +48,11 @@ absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context,
 absl::Status RequireRole(const Caller& caller,
                          std::initializer_list<orgs::Role> roles);
 
+// CallerOf, then RequireRole: the first line of every handler.
+absl::StatusOr<Caller> Authorise(const grpc::ServerContext& context,
+                                 const orgs::Directory& directory,
+                                 std::initializer_list<orgs::Role> roles);
+
 // Parses "CN=x,OU=y,O=z" (RFC 2253, as gRPC reports x509_subject) and returns
 // the value of `attribute`, or "" when absent. Escaped commas are not
 // supported: a subject containing one yields "" for every attribute.

@@ -1,6 +1,7 @@
 #include "services/consent/consent_service.h"
 
 #include "libs/server/auth.h"
+#include "libs/server/observability.h"
 #include "libs/status/grpc_status.h"
 
 namespace meridian::consent {
@@ -11,18 +12,9 @@ using orgs::Role;
 absl::StatusOr<Accessor> Authorise(const grpc::ServerContext& ctx,
                                    const orgs::Directory& directory,
                                    std::initializer_list<Role> roles) {
-  absl::StatusOr<server::Caller> caller = server::CallerOf(ctx, directory);
+  absl::StatusOr<server::Caller> caller = server::Authorise(ctx, directory, roles);
   if (!caller.ok()) return caller.status();
-  absl::Status allowed = server::RequireRole(*caller, roles);
-  if (!allowed.ok()) return allowed;
-  return Accessor{caller->organisation_id, caller->role};
-}
-
-template <typename T>
-grpc::Status Reply(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return Accessor{caller->organisation_id, caller->role, server::RequestIdOf(ctx)};
 }
 
 }  // namespace
@@ -31,14 +23,14 @@ grpc::Status ConsentService::Grant(grpc::ServerContext* ctx, const v1::GrantRequ
                                    v1::Directive* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kPatientPortal, Role::kCare});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->Grant(*caller, *request), response);
+  return ReplyWith(registry_->Grant(*caller, *request), response);
 }
 
 grpc::Status ConsentService::Revoke(grpc::ServerContext* ctx, const v1::RevokeRequest* request,
                                     v1::Directive* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kPatientPortal, Role::kCare});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->Revoke(*caller, *request), response);
+  return ReplyWith(registry_->Revoke(*caller, *request), response);
 }
 
 grpc::Status ConsentService::ListDirectives(grpc::ServerContext* ctx,
@@ -47,7 +39,7 @@ grpc::Status ConsentService::ListDirectives(grpc::ServerContext* ctx,
   auto caller =
       Authorise(*ctx, *directory_, {Role::kPatientPortal, Role::kCare, Role::kOperator});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->ListDirectives(*caller, *request), response);
+  return ReplyWith(registry_->ListDirectives(*caller, *request), response);
 }
 
 grpc::Status ConsentService::ImportFhirConsent(grpc::ServerContext* ctx,
@@ -55,14 +47,14 @@ grpc::Status ConsentService::ImportFhirConsent(grpc::ServerContext* ctx,
                                                v1::Directive* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kCare});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->ImportFhirConsent(*caller, *request), response);
+  return ReplyWith(registry_->ImportFhirConsent(*caller, *request), response);
 }
 
 grpc::Status ConsentService::Check(grpc::ServerContext* ctx, const v1::CheckRequest* request,
                                    v1::CheckResponse* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kService});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->Check(*request), response);
+  return ReplyWith(registry_->Check(*request), response);
 }
 
 grpc::Status ConsentService::CheckAll(grpc::ServerContext* ctx,
@@ -70,7 +62,7 @@ grpc::Status ConsentService::CheckAll(grpc::ServerContext* ctx,
                                       v1::CheckAllResponse* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kService});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(registry_->CheckAll(*request), response);
+  return ReplyWith(registry_->CheckAll(*request), response);
 }
 
 grpc::Status ConsentService::ListAccesses(grpc::ServerContext* ctx,
@@ -78,7 +70,7 @@ grpc::Status ConsentService::ListAccesses(grpc::ServerContext* ctx,
                                           v1::ListAccessesResponse* response) {
   auto caller = Authorise(*ctx, *directory_, {Role::kPatientPortal, Role::kOperator});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(audit_->ListAccesses(*request), response);
+  return ReplyWith(audit_->ListAccesses(*request), response);
 }
 
 }  // namespace meridian::consent

@@ -132,6 +132,38 @@ TEST_F(PatientIndexGrpcTest, BulkStreamReportsPerRecord) {
   EXPECT_EQ(out.results(2).response().decision(), v1::NEW_IDENTITY);
 }
 
+TEST_F(PatientIndexGrpcTest, AStreamPastItsCapStoresNothingMoreAndStaysSmall) {
+  PatientIndexService capped(&index_, &directory_, /*max_bulk_records=*/2);
+  server::Server srv(server::testing::TestServerOptions("pi-cap"), &directory_);
+  srv.AddService(&capped);
+  ASSERT_OK(srv.Start());
+  auto ch = server::MakeChannel(absl::StrCat("127.0.0.1:", srv.port()),
+                                server::testing::TlsFor("county-hosp-east"));
+  ASSERT_OK(ch);
+  auto ctx = server::NewContext(absl::Seconds(10));
+  v1::RegisterPatientsResponse out;
+  auto writer = v1::PatientIndex::NewStub(*ch)->RegisterPatients(ctx.get(), &out);
+  ASSERT_TRUE(writer->Write(testing::Person("CAP1", "褚", "一", "1960-01-01")));
+  ASSERT_TRUE(writer->Write(testing::Person("CAP2", "卫", "二", "1961-02-02")));
+  for (int i = 3; i <= 6; ++i) {
+    ASSERT_TRUE(writer->Write(testing::Person(absl::StrCat("CAP", i), "蒋", "三", "1962-03-03")));
+  }
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(out.succeeded(), 2);
+  EXPECT_EQ(out.failed(), 4);
+  ASSERT_EQ(out.results_size(), 3);
+  EXPECT_EQ(out.results(2).index(), 2);
+  EXPECT_EQ(out.results(2).code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  v1::GetCrossReferencesRequest q;
+  q.set_local_id("CAP3");
+  v1::GetCrossReferencesResponse x;
+  auto qctx = server::NewContext(absl::Seconds(10));
+  EXPECT_EQ(StubAs("county-hosp-east")->GetCrossReferences(qctx.get(), q, &x).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  srv.Shutdown();
+}
+
 TEST_F(PatientIndexGrpcTest, BadInputAndRolesAreRefusedCleanly) {
   v1::RegisterPatientResponse out;
   auto bad = testing::Person("X1", "马", std::string(10 << 20, 'y'), "1980-01-01");

@@ -19,8 +19,10 @@ inline constexpr int kMaxBulkRecords = 50000;
 
 class PatientIndexService : public v1::PatientIndex::Service {
  public:
-  PatientIndexService(PatientIndex* index, const orgs::Directory* directory)
-      : index_(index), directory_(directory) {}
+  // `max_bulk_records`: records stored per RegisterPatients stream.
+  PatientIndexService(PatientIndex* index, const orgs::Directory* directory,
+                      int max_bulk_records = kMaxBulkRecords)
+      : index_(index), directory_(directory), max_bulk_records_(max_bulk_records) {}
 
   grpc::Status RegisterPatient(grpc::ServerContext* ctx,
                                const v1::RegisterPatientRequest* request,
@@ -57,6 +59,7 @@ class PatientIndexService : public v1::PatientIndex::Service {
  private:
   PatientIndex* index_;
   const orgs::Directory* directory_;
+  const int max_bulk_records_;
 };
 
 }  // namespace meridian::patient

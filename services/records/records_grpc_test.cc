@@ -232,6 +232,33 @@ TEST_F(RecordsGrpcTest, DatabaseDownMidStreamLosesNothingAcceptedAndRetriesAreEx
   EXPECT_EQ(*events, 8000);  // one event per stored record, none for retries
 }
 
+TEST_F(RecordsGrpcTest, AStreamPastItsCapStoresNothingMoreAndStaysSmall) {
+  RecordsService capped(&records_, &directory_, /*max_bulk_items=*/10);
+  server::Server srv(server::testing::TestServerOptions("records-cap"), &directory_);
+  srv.AddService(&capped);
+  ASSERT_OK(srv.Start());
+  auto ch = server::MakeChannel(absl::StrCat("127.0.0.1:", srv.port()),
+                                server::testing::TlsFor("city-hosp-1"));
+  ASSERT_OK(ch);
+  auto ctx = server::NewContext(absl::Seconds(30));
+  v1::PushRecordsResponse out;
+  auto writer = v1::Records::NewStub(*ch)->PushRecords(ctx.get(), &out);
+  ASSERT_TRUE(writer->Write(Batch(0, 7)));
+  ASSERT_TRUE(writer->Write(Batch(7, 25)));
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(out.succeeded(), 10);
+  EXPECT_EQ(out.failed(), 15);
+  ASSERT_EQ(out.results_size(), 11);  // one per stored item, one for the rest
+  EXPECT_EQ(out.results(10).index(), 10);
+  EXPECT_EQ(out.results(10).code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  absl::StatusOr<int64_t> stored = schema_.pool().Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM record")[0].as<int64_t>();
+  });
+  EXPECT_EQ(*stored, 10);
+  srv.Shutdown();
+}
+
 TEST_F(RecordsGrpcTest, BadInputRolesAndStrangersAreRefusedCleanly) {
   v1::PushResult out;
   v1::Encounter e = testing::Encounter("E-1", "P-1");

@@ -1,5 +1,6 @@
 #include "services/records/records_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "libs/server/auth.h"
 #include "libs/server/observability.h"
 #include "libs/status/grpc_status.h"
@@ -12,18 +13,7 @@ using orgs::Role;
 // Hospitals and township health centres push and read clinical records.
 absl::StatusOr<server::Caller> AuthoriseCare(const grpc::ServerContext& ctx,
                                              const orgs::Directory& directory) {
-  absl::StatusOr<server::Caller> caller = server::CallerOf(ctx, directory);
-  if (!caller.ok()) return caller.status();
-  absl::Status allowed = server::RequireRole(*caller, {Role::kCare});
-  if (!allowed.ok()) return allowed;
-  return caller;
-}
-
-template <typename T>
-grpc::Status Reply(absl::StatusOr<T> result, T* response) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *response = *std::move(result);
-  return grpc::Status::OK;
+  return server::Authorise(ctx, directory, {Role::kCare});
 }
 
 // Items handed to the logic at a time from a bulk stream.
@@ -35,7 +25,7 @@ grpc::Status RecordsService::PushItem(grpc::ServerContext* ctx, const v1::Record
                                       v1::PushResult* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(records_->Push(caller->organisation_id, item), response);
+  return ReplyWith(records_->Push(caller->organisation_id, item), response);
 }
 
 grpc::Status RecordsService::PushEncounter(grpc::ServerContext* ctx,
@@ -86,13 +76,19 @@ grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
   while (reader->Read(&batch)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     for (v1::RecordItem& item : *batch.mutable_items()) {
-      if (seen >= kMaxBulkItems) {
-        // Nothing stored; keeps the response within the message limit.
-        if (!chunk.empty()) process();
-        auto* r = response->add_results();
-        r->set_index(seen++);
-        r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-        r->set_error("at most 100000 items per stream: send the rest in another");
+      if (seen >= max_bulk_items_) {
+        // Nothing more is stored. One result says so (at the first refused
+        // index); the rest only count, so the response stays bounded.
+        if (seen == max_bulk_items_) {
+          if (!chunk.empty()) process();
+          auto* r = response->add_results();
+          r->set_index(seen);
+          r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+          r->set_error(absl::StrCat("at most ", max_bulk_items_,
+                                    " items per stream: this one and every later one were "
+                                    "refused; send them in another stream"));
+        }
+        ++seen;
         response->set_failed(response->failed() + 1);
         continue;
       }
@@ -111,7 +107,7 @@ grpc::Status RecordsService::UpdateReferralStatus(
     v1::PushResult* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(records_->UpdateReferralStatus(caller->organisation_id, *request), response);
+  return ReplyWith(records_->UpdateReferralStatus(caller->organisation_id, *request), response);
 }
 
 grpc::Status RecordsService::GetPatientRecord(grpc::ServerContext* ctx,
@@ -119,7 +115,7 @@ grpc::Status RecordsService::GetPatientRecord(grpc::ServerContext* ctx,
                                               v1::GetPatientRecordResponse* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(records_->GetPatientRecord(
+  return ReplyWith(records_->GetPatientRecord(
                    {caller->organisation_id, caller->role, server::RequestIdOf(*ctx)}, *request),
                response);
 }
@@ -129,7 +125,7 @@ grpc::Status RecordsService::GetRecordHistory(grpc::ServerContext* ctx,
                                               v1::GetRecordHistoryResponse* response) {
   auto caller = AuthoriseCare(*ctx, *directory_);
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return Reply(records_->GetRecordHistory(caller->organisation_id, *request), response);
+  return ReplyWith(records_->GetRecordHistory(caller->organisation_id, *request), response);
 }
 
 }  // namespace meridian::records

@@ -11,8 +11,10 @@ namespace meridian::records {
 
 class RecordsService final : public v1::Records::Service {
  public:
-  RecordsService(Records* records, const orgs::Directory* directory)
-      : records_(records), directory_(directory) {}
+  // `max_bulk_items`: items stored per PushRecords stream.
+  RecordsService(Records* records, const orgs::Directory* directory,
+                 int max_bulk_items = kMaxBulkItems)
+      : records_(records), directory_(directory), max_bulk_items_(max_bulk_items) {}
 
   grpc::Status PushEncounter(grpc::ServerContext* ctx, const v1::Encounter* request,
                              v1::PushResult* response) override;
@@ -39,6 +41,7 @@ class RecordsService final : public v1::Records::Service {
 
   Records* records_;
   const orgs::Directory* directory_;
+  const int max_bulk_items_;
 };
 
 }  // namespace meridian::records
