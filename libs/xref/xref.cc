@@ -71,9 +71,9 @@ absl::StatusOr<std::vector<Link>> LinksFromEvent(
   return links;
 }
 
-absl::StatusOr<bool> InMemoryXrefStore::Apply(const std::string& consumer,
-                                              const std::string& event_id,
-                                              const std::vector<Link>& links) {
+absl::StatusOr<bool> XrefStore::Apply(const std::string& consumer,
+                                      const std::string& event_id,
+                                      const std::vector<Link>& links) {
   MERIDIAN_ASSIGN_OR_RETURN(int applied, ApplyAll(consumer, {{event_id, links}}));
   return applied == 1;
 }
@@ -122,13 +122,6 @@ absl::StatusOr<std::vector<std::string>> InMemoryXrefStore::RegionalIdsOf(
 absl::StatusOr<std::string> XrefStore::RegionalIdOf(const LocalId& local) {
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> ids, RegionalIdsOf({local}));
   return ids[0];
-}
-
-absl::StatusOr<bool> PgXrefStore::Apply(const std::string& consumer,
-                                        const std::string& event_id,
-                                        const std::vector<Link>& links) {
-  MERIDIAN_ASSIGN_OR_RETURN(int applied, ApplyAll(consumer, {{event_id, links}}));
-  return applied == 1;
 }
 
 absl::StatusOr<int> PgXrefStore::ApplyAll(const std::string& consumer,

@@ -69,9 +69,8 @@ class XrefStore {
   // Applies `links` unless `consumer` already applied event `event_id`
   // (at-least-once delivery); a link older than the stored one is ignored.
   // One transaction. Returns false for an event already applied.
-  virtual absl::StatusOr<bool> Apply(const std::string& consumer,
-                                     const std::string& event_id,
-                                     const std::vector<Link>& links) = 0;
+  absl::StatusOr<bool> Apply(const std::string& consumer, const std::string& event_id,
+                             const std::vector<Link>& links);
 
   struct Event {
     std::string event_id;
@@ -97,9 +96,6 @@ class XrefStore {
 
 class InMemoryXrefStore : public XrefStore {
  public:
-  absl::StatusOr<bool> Apply(const std::string& consumer,
-                             const std::string& event_id,
-                             const std::vector<Link>& links) override;
   absl::StatusOr<int> ApplyAll(const std::string& consumer,
                                const std::vector<Event>& events) override;
   absl::StatusOr<std::vector<LocalId>> LocalIdsOf(
@@ -118,9 +114,6 @@ class InMemoryXrefStore : public XrefStore {
 class PgXrefStore : public XrefStore {
  public:
   explicit PgXrefStore(pg::Pool* pool) : pool_(pool) {}
-  absl::StatusOr<bool> Apply(const std::string& consumer,
-                             const std::string& event_id,
-                             const std::vector<Link>& links) override;
   absl::StatusOr<int> ApplyAll(const std::string& consumer,
                                const std::vector<Event>& events) override;
   absl::StatusOr<std::vector<LocalId>> LocalIdsOf(

@@ -30,7 +30,7 @@ absl::Status SignHead(pqxx::work& tx, const AuditKey& key, int64_t seq, const st
 }  // namespace
 
 absl::StatusOr<bool> AuditLog::Append(const events::v1::EventEnvelope& env) {
-  if (env.type() != "access.recorded") {
+  if (env.type() != audit::kAccessRecorded) {
     return absl::InvalidArgumentError(absl::StrCat("audit: unexpected event type ", env.type()));
   }
   audit::v1::AccessRecorded access;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "libs/audit/audit.h"
 #include "libs/kafka/kafka.h"
 #include "libs/pg/pool.h"
 #include "meridian/consent/v1/consent.pb.h"
@@ -16,7 +17,7 @@
 
 namespace meridian::consent {
 
-inline constexpr char kAuditTopic[] = "meridian.audit.v1";
+using audit::kAuditTopic;
 
 class AuditLog {
  public:

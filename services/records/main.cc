@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "libs/audit/audit.h"
 #include "libs/config/config.h"
 #include "libs/consent/grpc_checker.h"
 #include "libs/server/client.h"
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
 
   absl::Status topics = kafka::EnsureTopics(
       brokers, {{records::kRecordsTopic, 6, 1},
-                {"meridian.audit.v1", 6, 1},
+                {audit::kAuditTopic, 6, 1},
                 {xref::kPatientTopic, 6, 1},
                 {std::string(xref::kPatientTopic) + ".dlt", 1, 1}});
   if (!topics.ok()) return Fail(topics);

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/status/status_macros.h"
 
 namespace meridian::records {
 namespace {
@@ -52,11 +53,7 @@ absl::Status CheckTime(absl::string_view field, bool present, const Timestamp& t
   return absl::OkStatus();
 }
 
-#define RETURN_IF_INVALID(expr)           \
-  do {                                    \
-    absl::Status status_ = (expr);        \
-    if (!status_.ok()) return status_;    \
-  } while (false)
+
 
 }  // namespace
 
@@ -102,22 +99,22 @@ bool IsValidLocalId(absl::string_view id) {
 }
 
 absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
-  RETURN_IF_INVALID(CheckLocalId("encounter.local_id", e.local_id()));
-  RETURN_IF_INVALID(CheckLocalId("encounter.patient_local_id", e.patient_local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("encounter.local_id", e.local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("encounter.patient_local_id", e.patient_local_id()));
   if (e.encounter_class() == v1::ENCOUNTER_CLASS_UNSPECIFIED ||
       !v1::EncounterClass_IsValid(e.encounter_class())) {
     return Invalid("encounter.encounter_class",
                    "must be OUTPATIENT, EMERGENCY or INPATIENT");
   }
-  RETURN_IF_INVALID(CheckTime("encounter.start_time", e.has_start_time(),
+  MERIDIAN_RETURN_IF_ERROR(CheckTime("encounter.start_time", e.has_start_time(),
                               e.start_time(), now));
-  RETURN_IF_INVALID(CheckTime("encounter.end_time", e.has_end_time(), e.end_time(),
+  MERIDIAN_RETURN_IF_ERROR(CheckTime("encounter.end_time", e.has_end_time(), e.end_time(),
                               now, /*required=*/false));
   if (e.has_end_time() && ToTime(e.end_time()) < ToTime(e.start_time())) {
     return Invalid("encounter.end_time", "before start_time");
   }
-  RETURN_IF_INVALID(CheckText("encounter.department", e.department(), kMaxShortText));
-  RETURN_IF_INVALID(CheckText("encounter.attending_clinician",
+  MERIDIAN_RETURN_IF_ERROR(CheckText("encounter.department", e.department(), kMaxShortText));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("encounter.attending_clinician",
                               e.attending_clinician(), kMaxShortText));
   if (e.diagnoses_size() > kMaxDiagnoses) {
     return Invalid("encounter.diagnoses", absl::StrCat("more than ", kMaxDiagnoses));
@@ -129,7 +126,7 @@ absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
     if (!IsIcd10Code(d.icd10_code())) {
       return Invalid(absl::StrCat(field, ".icd10_code"), "not an ICD-10 code");
     }
-    RETURN_IF_INVALID(CheckText(absl::StrCat(field, ".description"),
+    MERIDIAN_RETURN_IF_ERROR(CheckText(absl::StrCat(field, ".description"),
                                 d.description(), kMaxDescription));
     if (d.primary()) ++primaries;
   }
@@ -141,12 +138,12 @@ absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
     const v1::Procedure& p = e.procedures(i);
     const std::string field = absl::StrCat("encounter.procedures[", i, "]");
     if (p.code().empty()) return Invalid(absl::StrCat(field, ".code"), "required");
-    RETURN_IF_INVALID(CheckText(absl::StrCat(field, ".code"), p.code(), kMaxShortText));
-    RETURN_IF_INVALID(CheckText(absl::StrCat(field, ".coding_system"),
+    MERIDIAN_RETURN_IF_ERROR(CheckText(absl::StrCat(field, ".code"), p.code(), kMaxShortText));
+    MERIDIAN_RETURN_IF_ERROR(CheckText(absl::StrCat(field, ".coding_system"),
                                 p.coding_system(), kMaxShortText));
-    RETURN_IF_INVALID(CheckText(absl::StrCat(field, ".description"),
+    MERIDIAN_RETURN_IF_ERROR(CheckText(absl::StrCat(field, ".description"),
                                 p.description(), kMaxDescription));
-    RETURN_IF_INVALID(CheckTime(absl::StrCat(field, ".performed_at"),
+    MERIDIAN_RETURN_IF_ERROR(CheckTime(absl::StrCat(field, ".performed_at"),
                                 p.has_performed_at(), p.performed_at(), now,
                                 /*required=*/false));
     if (p.has_performed_at() && ToTime(p.performed_at()) < ToTime(e.start_time())) {
@@ -161,22 +158,22 @@ absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
 }
 
 absl::Status ValidateDocument(const v1::ClinicalDocument& d, absl::Time now) {
-  RETURN_IF_INVALID(CheckLocalId("document.local_id", d.local_id()));
-  RETURN_IF_INVALID(CheckLocalId("document.patient_local_id", d.patient_local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("document.local_id", d.local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("document.patient_local_id", d.patient_local_id()));
   if (d.document_type() == v1::DOCUMENT_TYPE_UNSPECIFIED ||
       !v1::DocumentType_IsValid(d.document_type())) {
     return Invalid("document.document_type", "required");
   }
-  RETURN_IF_INVALID(CheckTime("document.authored_at", d.has_authored_at(),
+  MERIDIAN_RETURN_IF_ERROR(CheckTime("document.authored_at", d.has_authored_at(),
                               d.authored_at(), now));
-  RETURN_IF_INVALID(CheckText("document.title", d.title(), kMaxDescription));
-  RETURN_IF_INVALID(CheckText("document.author", d.author(), kMaxShortText));
-  RETURN_IF_INVALID(CheckText("document.department", d.department(), kMaxShortText));
-  RETURN_IF_INVALID(CheckText("document.exam_code", d.exam_code(), kMaxShortText));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("document.title", d.title(), kMaxDescription));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("document.author", d.author(), kMaxShortText));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("document.department", d.department(), kMaxShortText));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("document.exam_code", d.exam_code(), kMaxShortText));
   if (!d.encounter_local_id().empty()) {
-    RETURN_IF_INVALID(CheckLocalId("document.encounter_local_id", d.encounter_local_id()));
+    MERIDIAN_RETURN_IF_ERROR(CheckLocalId("document.encounter_local_id", d.encounter_local_id()));
   }
-  RETURN_IF_INVALID(CheckText("document.text", d.text(), kMaxDocumentTextBytes));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("document.text", d.text(), kMaxDocumentTextBytes));
   if (d.text().empty() && !d.entered_in_error()) {
     return Invalid("document.text", "required");
   }
@@ -185,8 +182,8 @@ absl::Status ValidateDocument(const v1::ClinicalDocument& d, absl::Time now) {
 
 absl::Status ValidateReferral(const v1::Referral& r, absl::string_view from,
                               const orgs::Directory& directory, absl::Time now) {
-  RETURN_IF_INVALID(CheckLocalId("referral.local_id", r.local_id()));
-  RETURN_IF_INVALID(CheckLocalId("referral.patient_local_id", r.patient_local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("referral.local_id", r.local_id()));
+  MERIDIAN_RETURN_IF_ERROR(CheckLocalId("referral.patient_local_id", r.patient_local_id()));
   if (r.to_organisation_id().empty()) return Invalid("referral.to_organisation_id", "required");
   const orgs::Organisation* to = directory.Find(r.to_organisation_id());
   if (to == nullptr) {
@@ -199,17 +196,17 @@ absl::Status ValidateReferral(const v1::Referral& r, absl::string_view from,
   if (r.to_organisation_id() == from) {
     return Invalid("referral.to_organisation_id", "is the referring institution itself");
   }
-  RETURN_IF_INVALID(CheckText("referral.reason", r.reason(), kMaxReason));
+  MERIDIAN_RETURN_IF_ERROR(CheckText("referral.reason", r.reason(), kMaxReason));
   if (r.reason().empty() && !r.entered_in_error()) {
     return Invalid("referral.reason", "required");
   }
   if (!r.icd10_code().empty() && !IsIcd10Code(r.icd10_code())) {
     return Invalid("referral.icd10_code", "not an ICD-10 code");
   }
-  RETURN_IF_INVALID(CheckTime("referral.requested_at", r.has_requested_at(),
+  MERIDIAN_RETURN_IF_ERROR(CheckTime("referral.requested_at", r.has_requested_at(),
                               r.requested_at(), now));
   if (!r.encounter_local_id().empty()) {
-    RETURN_IF_INVALID(CheckLocalId("referral.encounter_local_id", r.encounter_local_id()));
+    MERIDIAN_RETURN_IF_ERROR(CheckLocalId("referral.encounter_local_id", r.encounter_local_id()));
   }
   return absl::OkStatus();
 }
