@@ -4,7 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "libs/timestamps/timestamps.h"
 #include "libs/ids/uuid.h"
 #include "libs/outbox/outbox.h"
 #include "libs/pg/sql.h"
@@ -40,8 +40,11 @@ absl::Status CheckLink(const Link& link, const std::string& event_id) {
 
 absl::StatusOr<std::vector<Link>> LinksFromEvent(
     const events::v1::EventEnvelope& env) {
-  const absl::Time as_of = absl::FromUnixMicros(
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(env.occurred_at()));
+  if (!timestamps::IsValid(env.occurred_at())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event ", env.event_id(), ": occurred_at is not a valid timestamp"));
+  }
+  const absl::Time as_of = timestamps::FromProto(env.occurred_at());
   std::vector<Link> links;
   auto add = [&](const std::string& org, const std::string& local,
                  const std::string& regional) {

@@ -8,12 +8,12 @@
 #include "libs/outbox/outbox.h"
 #include "libs/pg/sql.h"
 #include "libs/status/status_macros.h"
+#include "libs/timestamps/timestamps.h"
 #include "meridian/audit/v1/events.pb.h"
 
 namespace meridian::consent {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 
 // Appends are serialised: the chain is a single sequence.
 constexpr char kAppendLock[] = "SELECT pg_advisory_xact_lock(hashtext('meridian.audit_log'))";
@@ -39,7 +39,11 @@ absl::StatusOr<bool> AuditLog::Append(const events::v1::EventEnvelope& env) {
     return absl::InvalidArgumentError(
         absl::StrCat("audit: event ", env.event_id(), " is not a valid AccessRecorded"));
   }
-  const int64_t micros = TimeUtil::TimestampToMicroseconds(env.occurred_at());
+  if (!timestamps::IsValid(env.occurred_at())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit: event ", env.event_id(), " has no valid occurred_at"));
+  }
+  const int64_t micros = absl::ToUnixMicros(timestamps::FromProto(env.occurred_at()));
   const std::string entry = access.SerializeAsString();
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<bool> {
     tx.exec(kAppendLock);
@@ -88,12 +92,16 @@ absl::StatusOr<v1::ListAccessesResponse> AuditLog::ListAccesses(
       (!absl::SimpleAtoi(request.page_token(), &before) || before <= 0)) {
     return absl::InvalidArgumentError("page_token: not a token this service issued");
   }
+  for (const auto* t : {&request.from(), &request.to()}) {
+    if (!timestamps::IsValid(*t)) {
+      return absl::InvalidArgumentError(t == &request.from() ? "from: not a valid timestamp"
+                                                             : "to: not a valid timestamp");
+    }
+  }
   const std::string from = request.has_from()
-      ? pg::TimestampLiteral(absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(request.from())))
-      : "-infinity";
+      ? pg::TimestampLiteral(timestamps::FromProto(request.from())) : "-infinity";
   const std::string to = request.has_to()
-      ? pg::TimestampLiteral(absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(request.to())))
-      : "infinity";
+      ? pg::TimestampLiteral(timestamps::FromProto(request.to())) : "infinity";
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<v1::ListAccessesResponse> {
     pqxx::result r = tx.exec_params(
         "SELECT seq, " + pg::MicrosOf("occurred_at") +
@@ -109,7 +117,7 @@ absl::StatusOr<v1::ListAccessesResponse> AuditLog::ListAccesses(
       }
       v1::Access* x = out.add_accesses();
       x->set_sequence(row[0].as<int64_t>());
-      *x->mutable_occurred_at() = TimeUtil::MicrosecondsToTimestamp(row[1].as<int64_t>());
+      *x->mutable_occurred_at() = timestamps::ToProto(absl::FromUnixMicros(row[1].as<int64_t>()));
       x->set_service(a.service());
       x->set_operation(a.operation());
       x->set_accessor_organisation(a.accessor_organisation());

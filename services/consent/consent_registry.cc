@@ -6,29 +6,16 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/ids/uuid.h"
 #include "libs/status/status_macros.h"
+#include "libs/timestamps/timestamps.h"
 #include "meridian/consent/v1/events.pb.h"
 #include "services/consent/fhir_consent.h"
 
 namespace meridian::consent {
 namespace {
 
-using google::protobuf::util::TimeUtil;
 
 absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
-}
-
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
-
-bool ValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= -62135596800LL && t.seconds() <= 253402300799LL && t.nanos() >= 0 &&
-         t.nanos() < 1000000000;
 }
 
 absl::StatusOr<outbox::PendingEvent> DirectiveEvent(const char* type, const std::string& source,
@@ -101,12 +88,12 @@ absl::Status ValidateScope(const v1::Directive& d, const orgs::Directory& direct
                      "required: everyone, named organisations or organisation types");
   }
   for (const auto* t : {&d.valid_from(), &d.valid_until()}) {
-    if (!ValidTimestamp(*t)) {
+    if (!timestamps::IsValid(*t)) {
       return Invalid(t == &d.valid_from() ? "directive.valid_from" : "directive.valid_until",
                      "not a valid timestamp");
     }
   }
-  if (d.has_valid_until() && ToTime(d.valid_until()) <= ToTime(d.valid_from())) {
+  if (d.has_valid_until() && timestamps::FromProto(d.valid_until()) <= timestamps::FromProto(d.valid_from())) {
     return Invalid("directive.valid_until", "not after valid_from");
   }
   if (d.form_reference().size() > 200) return Invalid("directive.form_reference", "too long");
@@ -153,12 +140,12 @@ absl::StatusOr<v1::Directive> ConsentRegistry::Store(const Accessor& caller,
   }
   if (request_key.size() > 128) return Invalid("request_key", "longer than 128 bytes");
   const absl::Time now = clock_();
-  if (!directive.has_valid_from()) *directive.mutable_valid_from() = ToProto(now);
+  if (!directive.has_valid_from()) *directive.mutable_valid_from() = timestamps::ToProto(now);
   MERIDIAN_RETURN_IF_ERROR(ValidateScope(directive, *directory_));
   MERIDIAN_RETURN_IF_ERROR(RequireKnows(caller, directive.regional_id()));
   directive.set_directive_id(ids::NewUuid());
   directive.set_recorded_by(caller.organisation_id);
-  *directive.mutable_recorded_at() = ToProto(now);
+  *directive.mutable_recorded_at() = timestamps::ToProto(now);
   directive.clear_revoked_at();
   directive.clear_revoked_by();
   return store_->Create(directive, request_key, [&](const v1::Directive& d) {

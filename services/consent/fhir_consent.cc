@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "google/protobuf/util/time_util.h"
+#include "libs/timestamps/timestamps.h"
 #include "nlohmann/json.hpp"
 
 namespace meridian::consent {
@@ -27,7 +27,7 @@ absl::StatusOr<google::protobuf::Timestamp> ParseFhirTime(const json& v,
       !absl::ParseTime("%Y", s, absl::UTCTimeZone(), &t, &err)) {
     return Invalid(element, "not a FHIR date or dateTime");
   }
-  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+  return timestamps::ToProto(t);
 }
 
 absl::StatusOr<v1::Purpose> PurposeOf(const std::string& code, absl::string_view element) {

@@ -1,5 +1,5 @@
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/time_util.h"
+#include "libs/timestamps/timestamps.h"
 #include "libs/status/status_macros.h"
 #include "services/consent/consent_store.h"
 
@@ -34,8 +34,7 @@ absl::StatusOr<v1::Directive> InMemoryConsentStore::Revoke(const std::string& di
     if (d.directive_id() != directive_id) continue;
     if (d.has_revoked_at()) return d;
     v1::Directive revoked = d;
-    *revoked.mutable_revoked_at() =
-        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(at));
+    *revoked.mutable_revoked_at() = timestamps::ToProto(at);
     revoked.set_revoked_by(by);
     MERIDIAN_ASSIGN_OR_RETURN(outbox::PendingEvent e, event_for(revoked));
     d = revoked;

@@ -1,6 +1,6 @@
 #include "services/consent/pg_consent_store.h"
 
-#include "google/protobuf/util/time_util.h"
+#include "libs/timestamps/timestamps.h"
 #include "libs/ids/uuid.h"
 #include "libs/pg/sql.h"
 #include "libs/status/status_macros.h"
@@ -60,8 +60,7 @@ absl::StatusOr<v1::Directive> PgConsentStore::Revoke(const std::string& directiv
     if (r.empty()) return absl::NotFoundError("directive_id: no such directive");
     MERIDIAN_ASSIGN_OR_RETURN(v1::Directive d, Parse(r[0][0]));
     if (d.has_revoked_at()) return d;
-    *d.mutable_revoked_at() =
-        google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(at));
+    *d.mutable_revoked_at() = timestamps::ToProto(at);
     d.set_revoked_by(by);
     tx.exec_params("UPDATE directive SET revoked_at = $2::timestamptz, body = $3"
                    " WHERE directive_id = $1",

@@ -6,16 +6,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/util/time_util.h"
+#include "libs/timestamps/timestamps.h"
 
 namespace meridian::consent {
 namespace {
 
 using organisations::v1::OrganisationType;
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
-}
 
 bool IsHospital(OrganisationType t) {
   return t == organisations::v1::TERTIARY_HOSPITAL ||
@@ -73,8 +70,8 @@ absl::StatusOr<RegionalDefaults> RegionalDefaults::Parse(const std::string& spec
 
 bool IsActive(const v1::Directive& d, absl::Time now) {
   if (d.has_revoked_at()) return false;
-  if (d.has_valid_from() && ToTime(d.valid_from()) > now) return false;
-  if (d.has_valid_until() && ToTime(d.valid_until()) <= now) return false;
+  if (d.has_valid_from() && timestamps::FromProto(d.valid_from()) > now) return false;
+  if (d.has_valid_until() && timestamps::FromProto(d.valid_until()) <= now) return false;
   return true;
 }
 

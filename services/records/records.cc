@@ -16,21 +16,13 @@
 #include "libs/audit/audit.h"
 #include "libs/ids/uuid.h"
 #include "libs/status/status_macros.h"
+#include "libs/timestamps/timestamps.h"
 #include "services/records/validation.h"
 
 namespace meridian::records {
 namespace {
 
 using google::protobuf::Timestamp;
-using google::protobuf::util::TimeUtil;
-
-absl::Time ToTime(const Timestamp& t) {
-  return absl::FromUnixMicros(TimeUtil::TimestampToMicroseconds(t));
-}
-
-Timestamp ToProto(absl::Time t) {
-  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
-}
 
 std::string Serialize(const google::protobuf::Message& m) {
   std::string out;
@@ -63,7 +55,7 @@ RecordRow RowOf(const std::string& organisation, const v1::Encounter& e) {
                 .organisation_id = organisation,
                 .local_id = e.local_id(),
                 .patient_local_id = e.patient_local_id(),
-                .clinical_time = ToTime(e.start_time()),
+                .clinical_time = timestamps::FromProto(e.start_time()),
                 .entered_in_error = e.entered_in_error(),
                 .body = Serialize(e)};
   for (const v1::Diagnosis& d : e.diagnoses()) row.codes.push_back(d.icd10_code());
@@ -75,7 +67,7 @@ RecordRow RowOf(const std::string& organisation, const v1::ClinicalDocument& d) 
           .organisation_id = organisation,
           .local_id = d.local_id(),
           .patient_local_id = d.patient_local_id(),
-          .clinical_time = ToTime(d.authored_at()),
+          .clinical_time = timestamps::FromProto(d.authored_at()),
           .entered_in_error = d.entered_in_error(),
           .body = Serialize(d)};
 }
@@ -85,7 +77,7 @@ RecordRow RowOf(const std::string& organisation, const v1::Referral& r) {
                 .organisation_id = organisation,
                 .local_id = r.local_id(),
                 .patient_local_id = r.patient_local_id(),
-                .clinical_time = ToTime(r.requested_at()),
+                .clinical_time = timestamps::FromProto(r.requested_at()),
                 .counterpart_organisation = r.to_organisation_id(),
                 .entered_in_error = r.entered_in_error(),
                 .body = Serialize(r)};
@@ -168,7 +160,7 @@ absl::StatusOr<v1::RecordEntry> EntryOf(const StoredRecord& s) {
   v1::RecordEntry e;
   e.set_organisation_id(s.row.organisation_id);
   e.set_version(s.version);
-  *e.mutable_recorded_at() = ToProto(s.recorded_at);
+  *e.mutable_recorded_at() = timestamps::ToProto(s.recorded_at);
   bool parsed = false;
   switch (s.row.kind) {
     case Kind::kEncounter: parsed = e.mutable_encounter()->ParseFromString(s.row.body); break;
@@ -195,7 +187,8 @@ absl::StatusOr<Cursor> DecodeCursor(const std::string& token) {
   int kind = 0;
   if (parts.size() != 5 || parts[0] != "1" || !absl::SimpleAtoi(parts[1], &micros) ||
       !absl::SimpleAtoi(parts[2], &kind) || kind < 1 || kind > 3 ||
-      !orgs::IsValidOrganisationId(parts[3]) || !IsValidLocalId(parts[4])) {
+      !orgs::IsValidOrganisationId(parts[3]) || !IsValidLocalId(parts[4]) ||
+      !timestamps::IsValid(absl::FromUnixMicros(micros))) {
     return bad;
   }
   return Cursor{absl::FromUnixMicros(micros), parts[3], static_cast<Kind>(kind), parts[4]};
@@ -416,7 +409,7 @@ absl::StatusOr<v1::PushResult> Records::UpdateReferralStatus(
     }
     referral.set_status(request.status());
     referral.set_status_note(request.note());
-    *referral.mutable_status_changed_at() = ToProto(options_.clock());
+    *referral.mutable_status_changed_at() = timestamps::ToProto(options_.clock());
     std::vector<WriteRequest> one;
     one.push_back({RowOf(current->row.organisation_id, referral), current->version});
     absl::StatusOr<std::vector<WriteResult>> written = WriteBatch(organisation, one);
@@ -452,13 +445,13 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
   RecordQuery query;
   query.limit = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   for (const auto* t : {&request.from(), &request.to()}) {
-    if (!IsValidTimestamp(*t)) {
+    if (!timestamps::IsValid(*t)) {
       return absl::InvalidArgumentError(
           t == &request.from() ? "from: not a valid timestamp" : "to: not a valid timestamp");
     }
   }
-  if (request.has_from()) query.from = ToTime(request.from());
-  if (request.has_to()) query.to = ToTime(request.to());
+  if (request.has_from()) query.from = timestamps::FromProto(request.from());
+  if (request.has_to()) query.to = timestamps::FromProto(request.to());
   if (query.from >= query.to) return absl::InvalidArgumentError("to: not after from");
   if (!request.page_token().empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(query.after, DecodeCursor(request.page_token()));

@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/audit/audit.h"
@@ -342,6 +343,10 @@ TEST_F(RecordsTest, BadReadRequestsNameTheField) {
   EXPECT_THAT(records_.GetPatientRecord(me, req).status(),
               StatusIs(absl::StatusCode::kNotFound));
   req.set_regional_id(patient_);
+  // A well-formed token with a time PostgreSQL cannot hold.
+  req.set_page_token(absl::WebSafeBase64Escape("1:9223372036854775807:1:city-hosp-1:E-1"));
+  EXPECT_THAT(records_.GetPatientRecord(me, req).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));
   req.set_page_token("garbage!");
   EXPECT_THAT(records_.GetPatientRecord(me, req).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("page_token")));

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/status/status_macros.h"
+#include "libs/timestamps/timestamps.h"
 
 namespace meridian::records {
 namespace {
@@ -33,19 +34,15 @@ absl::Status CheckText(absl::string_view field, absl::string_view text, size_t m
   return absl::OkStatus();
 }
 
-absl::Time ToTime(const Timestamp& t) {
-  return absl::FromUnixMicros(
-      google::protobuf::util::TimeUtil::TimestampToMicroseconds(t));
-}
 
 // A required (or, with `required` false, optional) clinical time.
 absl::Status CheckTime(absl::string_view field, bool present, const Timestamp& t,
                        absl::Time now, bool required = true) {
   if (!present) return required ? Invalid(field, "required") : absl::OkStatus();
-  if (!IsValidTimestamp(t)) {
+  if (!timestamps::IsValid(t)) {
     return Invalid(field, "not a valid timestamp");
   }
-  absl::Time time = ToTime(t);
+  absl::Time time = timestamps::FromProto(t);
   if (time < absl::FromCivil(absl::CivilDay(1900, 1, 1), absl::UTCTimeZone())) {
     return Invalid(field, "before 1900");
   }
@@ -85,11 +82,6 @@ bool IsIcd10Code(absl::string_view code) {
   return true;
 }
 
-bool IsValidTimestamp(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= -62135596800LL && t.seconds() <= 253402300799LL &&
-         t.nanos() >= 0 && t.nanos() < 1000000000;
-}
-
 bool IsValidLocalId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
@@ -110,7 +102,7 @@ absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
                               e.start_time(), now));
   MERIDIAN_RETURN_IF_ERROR(CheckTime("encounter.end_time", e.has_end_time(), e.end_time(),
                               now, /*required=*/false));
-  if (e.has_end_time() && ToTime(e.end_time()) < ToTime(e.start_time())) {
+  if (e.has_end_time() && timestamps::FromProto(e.end_time()) < timestamps::FromProto(e.start_time())) {
     return Invalid("encounter.end_time", "before start_time");
   }
   MERIDIAN_RETURN_IF_ERROR(CheckText("encounter.department", e.department(), kMaxShortText));
@@ -146,11 +138,11 @@ absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now) {
     MERIDIAN_RETURN_IF_ERROR(CheckTime(absl::StrCat(field, ".performed_at"),
                                 p.has_performed_at(), p.performed_at(), now,
                                 /*required=*/false));
-    if (p.has_performed_at() && ToTime(p.performed_at()) < ToTime(e.start_time())) {
+    if (p.has_performed_at() && timestamps::FromProto(p.performed_at()) < timestamps::FromProto(e.start_time())) {
       return Invalid(absl::StrCat(field, ".performed_at"), "before the encounter's start_time");
     }
     if (p.has_performed_at() && e.has_end_time() &&
-        ToTime(p.performed_at()) > ToTime(e.end_time())) {
+        timestamps::FromProto(p.performed_at()) > timestamps::FromProto(e.end_time())) {
       return Invalid(absl::StrCat(field, ".performed_at"), "after the encounter's end_time");
     }
   }

@@ -29,9 +29,6 @@ bool IsIcd10Code(absl::string_view code);
 // 1-64 printable ASCII characters, no spaces: local record and patient IDs.
 bool IsValidLocalId(absl::string_view id);
 
-// Within 0001-01-01 and 9999-12-31, nanos in [0, 1e9).
-bool IsValidTimestamp(const google::protobuf::Timestamp& t);
-
 // `now` is the service's clock: clinical times may not lie in its future
 // (beyond kMaxClockSkew) nor before 1900.
 absl::Status ValidateEncounter(const v1::Encounter& e, absl::Time now);
