@@ -75,8 +75,9 @@ class Pool {
   }
 
   // Runs `fn(pqxx::nontransaction&)`: each statement commits on its own, no
-  // BEGIN/COMMIT round trips. For hot single-statement reads; same error
-  // handling and retries as Transact.
+  // BEGIN/COMMIT round trips. For hot single-statement reads only: it has
+  // Transact's error mapping and retries, so `fn` may run again, and nothing
+  // is rolled back (options.isolation does not apply).
   template <typename Fn>
   auto Read(Fn&& fn, TxnOptions options = {}) {
     return Run<pqxx::nontransaction>(std::forward<Fn>(fn), options);

@@ -264,10 +264,14 @@ absl::StatusOr<v1::CheckAllResponse> ConsentRegistry::CheckAll(
   if (request.break_glass_reason().size() > 500) {
     return Invalid("break_glass_reason", "longer than 500 bytes");
   }
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<v1::Directive> directives,
-                            store_->ForPatient(request.regional_id(), false));
+  // Break-the-glass does not depend on directives: no need to read them.
+  std::vector<v1::Directive> directives;
+  if (request.purpose() != v1::EMERGENCY) {
+    MERIDIAN_ASSIGN_OR_RETURN(directives, store_->ForPatient(request.regional_id(), false));
+  }
   const absl::Time now = clock_();
   v1::CheckAllResponse out;
+  std::vector<outbox::PendingEvent> notifications;
   for (int c : request.categories()) {
     const auto category = static_cast<v1::DataCategory>(c);
     Decision d = Decide(directives, defaults_,
@@ -293,7 +297,7 @@ absl::StatusOr<v1::CheckAllResponse> ConsentRegistry::CheckAll(
                                .regional_patient_id = request.regional_id(),
                                .producer = "consent"},
                               used));
-      MERIDIAN_RETURN_IF_ERROR(store_->Emit({kConsentTopic, std::move(env)}));
+      notifications.push_back({kConsentTopic, std::move(env)});
     }
     v1::CheckResponse* r = out.add_decisions();
     r->set_effect(d.effect);
@@ -301,6 +305,8 @@ absl::StatusOr<v1::CheckAllResponse> ConsentRegistry::CheckAll(
     for (auto o : d.obligations) r->add_obligations(o);
     r->set_reason(d.reason);
   }
+  // All notifications or none, before any permit is answered.
+  if (!notifications.empty()) MERIDIAN_RETURN_IF_ERROR(store_->Emit(notifications));
   return out;
 }
 

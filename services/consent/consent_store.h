@@ -46,8 +46,9 @@ class ConsentStore {
   virtual absl::StatusOr<std::vector<v1::Directive>> ForPatient(
       const std::string& regional_id, bool include_revoked) = 0;
 
-  // Appends an event on its own (break-the-glass notifications).
-  virtual absl::Status Emit(const outbox::PendingEvent& event) = 0;
+  // Appends events on their own, in one transaction (break-the-glass
+  // notifications).
+  virtual absl::Status Emit(const std::vector<outbox::PendingEvent>& events) = 0;
 };
 
 class InMemoryConsentStore : public ConsentStore {
@@ -60,7 +61,7 @@ class InMemoryConsentStore : public ConsentStore {
   absl::StatusOr<std::optional<v1::Directive>> Get(const std::string& directive_id) override;
   absl::StatusOr<std::vector<v1::Directive>> ForPatient(const std::string& regional_id,
                                                         bool include_revoked) override;
-  absl::Status Emit(const outbox::PendingEvent& event) override;
+  absl::Status Emit(const std::vector<outbox::PendingEvent>& events) override;
 
   std::vector<outbox::PendingEvent> events() const;
 

@@ -65,9 +65,9 @@ absl::StatusOr<std::vector<v1::Directive>> InMemoryConsentStore::ForPatient(
   return out;
 }
 
-absl::Status InMemoryConsentStore::Emit(const outbox::PendingEvent& event) {
+absl::Status InMemoryConsentStore::Emit(const std::vector<outbox::PendingEvent>& events) {
   std::lock_guard<std::mutex> lock(mu_);
-  events_.push_back(event);
+  events_.insert(events_.end(), events.begin(), events.end());
   return absl::OkStatus();
 }
 

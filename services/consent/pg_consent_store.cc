@@ -104,8 +104,8 @@ absl::StatusOr<std::vector<v1::Directive>> PgConsentStore::ForPatient(
   });
 }
 
-absl::Status PgConsentStore::Emit(const outbox::PendingEvent& event) {
-  return pool_->Transact([&](pqxx::work& tx) { return outbox::AppendAll(tx, {event}); });
+absl::Status PgConsentStore::Emit(const std::vector<outbox::PendingEvent>& events) {
+  return pool_->Transact([&](pqxx::work& tx) { return outbox::AppendAll(tx, events); });
 }
 
 }  // namespace meridian::consent

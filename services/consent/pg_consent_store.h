@@ -26,7 +26,7 @@ class PgConsentStore : public ConsentStore {
   absl::StatusOr<std::optional<v1::Directive>> Get(const std::string& directive_id) override;
   absl::StatusOr<std::vector<v1::Directive>> ForPatient(const std::string& regional_id,
                                                         bool include_revoked) override;
-  absl::Status Emit(const outbox::PendingEvent& event) override;
+  absl::Status Emit(const std::vector<outbox::PendingEvent>& events) override;
 
  private:
   pg::Pool* pool_;
