@@ -67,13 +67,15 @@ TEST_P(ConsentStoreTest, CreateIsIdempotentOnTheRequestKeyAndRevokeKeepsTheDirec
   ASSERT_OK(store_->Create(Directive(p), "", NoteEvent));
   ASSERT_OK(store_->Create(Directive(ids::NewUuid()), "", NoteEvent));
   EXPECT_EQ(store_->ForPatient(p, false)->size(), 2u);
-  auto revoked = store_->Revoke(a.directive_id(), "patient-portal", absl::Now(), NoteEvent);
+  auto revoked = store_->Revoke(a.directive_id(), "patient-portal", "changed my mind",
+                                absl::Now(), NoteEvent);
   ASSERT_OK(revoked);
   EXPECT_TRUE(revoked->has_revoked_at());
+  EXPECT_EQ((*store_->Get(a.directive_id()))->revoke_reason(), "changed my mind");
   EXPECT_EQ(store_->ForPatient(p, false)->size(), 1u);
   EXPECT_EQ(store_->ForPatient(p, true)->size(), 2u);
   EXPECT_TRUE((*store_->Get(a.directive_id()))->has_revoked_at());
-  EXPECT_THAT(store_->Revoke(ids::NewUuid(), "x", absl::Now(), NoteEvent).status(),
+  EXPECT_THAT(store_->Revoke(ids::NewUuid(), "x", "", absl::Now(), NoteEvent).status(),
               StatusIs(absl::StatusCode::kNotFound));
 }
 

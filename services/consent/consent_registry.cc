@@ -170,8 +170,8 @@ absl::StatusOr<v1::Directive> ConsentRegistry::Revoke(const Accessor& caller,
   if (caller.role != orgs::Role::kPatientPortal && d->recorded_by() != caller.organisation_id) {
     return not_found;  // others may not learn that it exists
   }
-  return store_->Revoke(request.directive_id(), caller.organisation_id, clock_(),
-                        [&](const v1::Directive& revoked) {
+  return store_->Revoke(request.directive_id(), caller.organisation_id, request.reason(),
+                        clock_(), [&](const v1::Directive& revoked) {
                           return DirectiveEvent("consent.revoked", caller.organisation_id,
                                                 revoked);
                         });

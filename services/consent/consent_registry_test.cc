@@ -89,10 +89,12 @@ TEST_F(ConsentRegistryTest, AGrantDecidesUntilItIsRevoked) {
   // Only the portal or the recorder may revoke; others cannot see it.
   v1::RevokeRequest r;
   r.set_directive_id(d->directive_id());
+  r.set_reason("moved to another city");
   EXPECT_THAT(registry_.Revoke(centre_, r).status(), StatusIs(absl::StatusCode::kNotFound));
   auto revoked = registry_.Revoke(portal_, r);
   ASSERT_OK(revoked);
   EXPECT_TRUE(revoked->has_revoked_at());
+  EXPECT_EQ(revoked->revoke_reason(), "moved to another city");
   EXPECT_EQ(Check("county-hosp-east").effect(), v1::PERMIT);
   std::vector<std::string> types;
   for (const auto& e : store_.events()) types.push_back(e.envelope.type());

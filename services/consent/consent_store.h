@@ -36,8 +36,8 @@ class ConsentStore {
   // Marks the directive revoked at `at` by `by` (a directive already revoked
   // is returned as it is, with no event). NOT_FOUND when unknown.
   virtual absl::StatusOr<v1::Directive> Revoke(const std::string& directive_id,
-                                               const std::string& by, absl::Time at,
-                                               const EventFor& event_for) = 0;
+                                               const std::string& by, const std::string& reason,
+                                               absl::Time at, const EventFor& event_for) = 0;
 
   virtual absl::StatusOr<std::optional<v1::Directive>> Get(
       const std::string& directive_id) = 0;
@@ -57,7 +57,8 @@ class InMemoryConsentStore : public ConsentStore {
                                        const std::string& request_key,
                                        const EventFor& event_for) override;
   absl::StatusOr<v1::Directive> Revoke(const std::string& directive_id, const std::string& by,
-                                       absl::Time at, const EventFor& event_for) override;
+                                       const std::string& reason, absl::Time at,
+                                       const EventFor& event_for) override;
   absl::StatusOr<std::optional<v1::Directive>> Get(const std::string& directive_id) override;
   absl::StatusOr<std::vector<v1::Directive>> ForPatient(const std::string& regional_id,
                                                         bool include_revoked) override;

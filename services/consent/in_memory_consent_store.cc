@@ -27,6 +27,7 @@ absl::StatusOr<v1::Directive> InMemoryConsentStore::Create(const v1::Directive& 
 
 absl::StatusOr<v1::Directive> InMemoryConsentStore::Revoke(const std::string& directive_id,
                                                            const std::string& by,
+                                                           const std::string& reason,
                                                            absl::Time at,
                                                            const EventFor& event_for) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -36,6 +37,7 @@ absl::StatusOr<v1::Directive> InMemoryConsentStore::Revoke(const std::string& di
     v1::Directive revoked = d;
     *revoked.mutable_revoked_at() = timestamps::ToProto(at);
     revoked.set_revoked_by(by);
+    revoked.set_revoke_reason(reason);
     MERIDIAN_ASSIGN_OR_RETURN(outbox::PendingEvent e, event_for(revoked));
     d = revoked;
     events_.push_back(std::move(e));

@@ -51,7 +51,8 @@ absl::StatusOr<v1::Directive> PgConsentStore::Create(const v1::Directive& direct
 }
 
 absl::StatusOr<v1::Directive> PgConsentStore::Revoke(const std::string& directive_id,
-                                                     const std::string& by, absl::Time at,
+                                                     const std::string& by,
+                                                     const std::string& reason, absl::Time at,
                                                      const EventFor& event_for) {
   if (!ids::IsUuid(directive_id)) return absl::NotFoundError("directive_id: no such directive");
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<v1::Directive> {
@@ -62,6 +63,7 @@ absl::StatusOr<v1::Directive> PgConsentStore::Revoke(const std::string& directiv
     if (d.has_revoked_at()) return d;
     *d.mutable_revoked_at() = timestamps::ToProto(at);
     d.set_revoked_by(by);
+    d.set_revoke_reason(reason);
     tx.exec_params("UPDATE directive SET revoked_at = $2::timestamptz, body = $3"
                    " WHERE directive_id = $1",
                    directive_id, pg::TimestampLiteral(at),

@@ -22,7 +22,8 @@ class PgConsentStore : public ConsentStore {
                                        const std::string& request_key,
                                        const EventFor& event_for) override;
   absl::StatusOr<v1::Directive> Revoke(const std::string& directive_id, const std::string& by,
-                                       absl::Time at, const EventFor& event_for) override;
+                                       const std::string& reason, absl::Time at,
+                                       const EventFor& event_for) override;
   absl::StatusOr<std::optional<v1::Directive>> Get(const std::string& directive_id) override;
   absl::StatusOr<std::vector<v1::Directive>> ForPatient(const std::string& regional_id,
                                                         bool include_revoked) override;
