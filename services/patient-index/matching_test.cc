@@ -35,6 +35,7 @@ TEST(Text, NormalisesWidthSpacingCaseAndVariants) {
   EXPECT_EQ(NormalizeName("张 三"), "张三");
   EXPECT_EQ(NormalizeName("O'Brien-Smith"), "obriensmith");
   EXPECT_EQ(DigitsOnly("138-0013 8000"), "13800138000");
+  EXPECT_EQ(DigitsOnly("33010X"), "33010");  // X belongs to resident IDs only
   EXPECT_TRUE(IsCleanText("张三 Li"));
   EXPECT_FALSE(IsCleanText("bad\x01name"));
   EXPECT_FALSE(IsCleanText("bad\xff"));

@@ -213,6 +213,10 @@ absl::StatusOr<Prepared> PrepareRegistration(
         return Invalid(field + ".value",
                        "resident ID's sex digit contradicts demographics.sex");
       }
+      if (!p.match.resident_id.empty() && p.match.resident_id != rid.value) {
+        return Invalid(field + ".value",
+                       "a second, different resident ID; a person has one");
+      }
       if (p.match.birth_date.empty()) p.match.birth_date = rid.birth_date;
       p.match.resident_id = rid.value;
       id->set_value(rid.value);
@@ -601,6 +605,15 @@ absl::StatusOr<v1::ResolveReviewTaskResponse> PatientIndex::ResolveReviewTask(
         MERIDIAN_RETURN_IF_ERROR(unit.Emit(
             PatientEvent("patient.linked", record.regional_id, operator_organisation),
             link));
+        // An identity left without records would answer NOT_FOUND to whoever
+        // still holds its ID; it redirects to where its record went instead.
+        MERIDIAN_ASSIGN_OR_RETURN(std::string previous_merged_into,
+                                  unit.LockIdentity(previous));
+        MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> left,
+                                  unit.LockRecordsOf(previous));
+        if (previous_merged_into.empty() && left.empty()) {
+          MERIDIAN_RETURN_IF_ERROR(unit.SetMergedInto(previous, target));
+        }
       }
     }
     MERIDIAN_RETURN_IF_ERROR(unit.CloseReviewTask(

@@ -130,6 +130,10 @@ TEST_F(PatientIndexTest, ReviewLinkMovesTheRecord) {
   EXPECT_EQ(resolved.regional_id(), a.regional_id());
   ASSERT_OK_AND_ASSIGN(auto p, index_.GetPatient(a.regional_id()));
   EXPECT_EQ(p.sources_size(), 2);
+  // The identity the record left redirects to the one it joined.
+  ASSERT_OK_AND_ASSIGN(auto emptied, index_.GetPatient(b.regional_id()));
+  EXPECT_EQ(emptied.regional_id(), a.regional_id());
+  EXPECT_EQ(emptied.sources_size(), 2);
   EXPECT_EQ(index_.ListReviewTasks({})->tasks_size(), 0);
   EXPECT_THAT(index_.ResolveReviewTask("meridian-ops", resolve),
               StatusIs(absl::StatusCode::kNotFound));  // closed
@@ -375,6 +379,17 @@ TEST_F(PatientIndexTest, BadInputIsRejectedNamingTheFieldAndStoresNothing) {
          AddId(r, v1::RESIDENT_ID, ResidentIdFor("19800102", 2));  // even: female
        },
        "identifiers[0].value"},
+      {"two different resident ids",
+       [](auto* r) {
+         AddId(r, v1::RESIDENT_ID, ResidentIdFor("19800102", 2));
+         AddId(r, v1::RESIDENT_ID, ResidentIdFor("19800102", 4));
+       },
+       "identifiers[1].value"},
+      {"division code ending in X",
+       [](auto* r) {
+         r->mutable_demographics()->mutable_address()->set_district_code("33010X");
+       },
+       "demographics.address.district_code"},
   };
   for (const BadCase& c : cases) {
     auto req = Person("A1", "周", secret_name, "1980-01-02");

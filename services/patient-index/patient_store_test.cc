@@ -107,6 +107,20 @@ TEST_P(PatientStoreContract, SavesFindsAndServesCandidates) {
   EXPECT_THAT(locals, UnorderedElementsAre("1", "2"));
   ASSERT_OK_AND_ASSIGN(auto capped, store.Candidates(probe, 1, 1));
   EXPECT_EQ(capped.size(), 1u);
+
+  // The total cap counts records, not (key, record) rows: a record found
+  // under several keys is one candidate.
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    // 林明 1980: shares only the given-name + year key with the probe, the
+    // fourth of its keys; the three before it all find record "2" first.
+    StoredRecord e = Record("org-c", "4", kRegionalB, "林", "19800505");
+    return u.SaveSource(e);
+  }));
+  ASSERT_OK_AND_ASSIGN(auto newest_per_key, store.Candidates(probe, 1, 100));
+  ASSERT_GE(newest_per_key.size(), 2u);
+  ASSERT_OK_AND_ASSIGN(auto two, store.Candidates(probe, 1, 2));
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_NE(two[0].id, two[1].id);
 }
 
 TEST_P(PatientStoreContract, UpdateReplacesBlockingKeys) {

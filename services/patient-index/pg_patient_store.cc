@@ -67,7 +67,7 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
   if (keys.empty()) return {};
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", kMatchColumns, " FROM source_record WHERE id IN ("
-      " SELECT c.record_id FROM unnest($1::text[]) AS k(key)"
+      " SELECT DISTINCT c.record_id FROM unnest($1::text[]) AS k(key)"
       " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
       "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
       " LIMIT $3)"));

@@ -43,7 +43,6 @@ std::string DigitsOnly(absl::string_view s) {
   for (char c : s) {
     if (absl::ascii_isdigit(c)) out.push_back(c);
   }
-  if (!s.empty() && (s.back() == 'x' || s.back() == 'X')) out.push_back('X');
   return out;
 }
 

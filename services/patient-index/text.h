@@ -16,7 +16,7 @@ std::string NormalizeText(absl::string_view utf8);
 // As NormalizeText, then every space removed ("张 三" == "张三").
 std::string NormalizeName(absl::string_view utf8);
 
-// Only the ASCII digits (and a trailing X, upper-cased, for resident IDs).
+// Only the ASCII digits.
 std::string DigitsOnly(absl::string_view s);
 
 // True when `s` is valid UTF-8 free of control characters (C0, DEL, C1).
