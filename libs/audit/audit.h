@@ -10,6 +10,8 @@
 #define MERIDIAN_LIBS_AUDIT_AUDIT_H_
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "libs/consent/consent.h"
 #include "libs/outbox/outbox.h"
 #include "meridian/audit/v1/events.pb.h"
 
@@ -24,6 +26,18 @@ inline constexpr char kAccessRecorded[] = "access.recorded";
 // the accessor's organisation. INVALID_ARGUMENT when the service, accessor
 // or regional ID is missing.
 absl::StatusOr<outbox::PendingEvent> AccessEvent(const v1::AccessRecorded& access);
+
+// The record of one read by `accessor` of `regional_id`'s data, before the
+// decisions and what was disclosed are added.
+v1::AccessRecorded NewAccess(absl::string_view service, absl::string_view operation,
+                             const consent::Accessor& accessor,
+                             const std::string& regional_id,
+                             consent::v1::Purpose purpose,
+                             const std::string& break_glass_reason = "");
+
+// Adds the decision about `category` to `access`.
+void AddDecision(consent::v1::DataCategory category, const consent::Decision& decision,
+                 v1::AccessRecorded* access);
 
 }  // namespace meridian::audit
 

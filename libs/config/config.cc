@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 
 #include "absl/strings/ascii.h"
@@ -130,6 +132,15 @@ void Reader::ExitIfInvalid() const {
   if (s.ok()) return;
   std::cerr << s.message() << std::endl;
   std::exit(2);
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
+  return buf.str();
 }
 
 }  // namespace meridian::config

@@ -20,6 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace meridian::config {
@@ -63,6 +64,10 @@ class Reader {
   absl::flat_hash_map<std::string, std::string> overrides_;
   std::vector<std::string> errors_;
 };
+
+// The whole content of the file at `path`; NOT_FOUND naming the path when it
+// cannot be read.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
 
 }  // namespace meridian::config
 

@@ -35,6 +35,23 @@ std::string CategoryName(v1::DataCategory category) {
   return v1::DataCategory_Name(category);
 }
 
+absl::StatusOr<v1::Purpose> ReadPurpose(v1::Purpose requested,
+                                        const std::string& break_glass_reason) {
+  const v1::Purpose purpose =
+      requested == v1::PURPOSE_UNSPECIFIED ? v1::TREATMENT : requested;
+  if (!v1::Purpose_IsValid(purpose)) return absl::InvalidArgumentError("purpose: unknown");
+  if (purpose == v1::EMERGENCY && break_glass_reason.empty()) {
+    return absl::InvalidArgumentError("break_glass_reason: required with purpose EMERGENCY");
+  }
+  if (purpose != v1::EMERGENCY && !break_glass_reason.empty()) {
+    return absl::InvalidArgumentError("break_glass_reason: only with purpose EMERGENCY");
+  }
+  if (break_glass_reason.size() > 500) {
+    return absl::InvalidArgumentError("break_glass_reason: longer than 500 bytes");
+  }
+  return purpose;
+}
+
 std::string PurposeName(v1::Purpose purpose) { return v1::Purpose_Name(purpose); }
 
 }  // namespace meridian::consent

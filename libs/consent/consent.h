@@ -73,6 +73,12 @@ class OwnInstitutionOnly : public Checker {
   absl::StatusOr<Decision> Check(const AccessRequest& request) override;
 };
 
+// The purpose of a read as requested: TREATMENT when unset; EMERGENCY needs
+// a break-the-glass reason (at most 500 bytes) and no other purpose takes
+// one. INVALID_ARGUMENT naming "purpose" or "break_glass_reason".
+absl::StatusOr<v1::Purpose> ReadPurpose(v1::Purpose requested,
+                                        const std::string& break_glass_reason);
+
 // "RECORDS", "EMERGENCY", ... for logs and errors.
 std::string CategoryName(v1::DataCategory category);
 std::string PurposeName(v1::Purpose purpose);

@@ -25,6 +25,24 @@ std::string NewUuid() {
   return out;
 }
 
+std::string RandomCode(int length, absl::string_view alphabet) {
+  const size_t n = alphabet.size();
+  if (n < 2 || n > 256) std::abort();
+  // Rejection sampling: bytes at or above the largest multiple of n would
+  // favour the alphabet's first characters.
+  const unsigned limit = 256 - 256 % n;
+  std::string out;
+  out.reserve(length);
+  while (static_cast<int>(out.size()) < length) {
+    uint8_t b[32];
+    if (RAND_bytes(b, sizeof(b)) != 1) std::abort();
+    for (uint8_t x : b) {
+      if (x < limit && static_cast<int>(out.size()) < length) out.push_back(alphabet[x % n]);
+    }
+  }
+  return out;
+}
+
 bool IsUuid(absl::string_view s) {
   if (s.size() != 36) return false;
   for (size_t i = 0; i < s.size(); ++i) {

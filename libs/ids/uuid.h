@@ -11,6 +11,10 @@ namespace meridian::ids {
 // "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", lower case, from OpenSSL's CSPRNG.
 std::string NewUuid();
 
+// `length` characters drawn uniformly from `alphabet` (2-256 characters)
+// with OpenSSL's CSPRNG: verification codes and other short secrets.
+std::string RandomCode(int length, absl::string_view alphabet);
+
 // True for a canonical lower- or upper-case 8-4-4-4-12 hex UUID.
 bool IsUuid(absl::string_view s);
 

@@ -34,5 +34,23 @@ TEST(Hash, Sha256HexKnownVector) {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+
+TEST(RandomCode, UsesOnlyTheAlphabetAndEveryCharacterOfIt) {
+  constexpr char kAlphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+  std::set<char> seen;
+  std::set<std::string> codes;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string code = RandomCode(8, kAlphabet);
+    ASSERT_EQ(code.size(), 8u);
+    for (char c : code) {
+      ASSERT_NE(std::string(kAlphabet).find(c), std::string::npos) << code;
+      seen.insert(c);
+    }
+    codes.insert(code);
+  }
+  EXPECT_EQ(seen.size(), sizeof(kAlphabet) - 1);  // 16,000 draws reach all 31
+  EXPECT_EQ(codes.size(), 2000u);                  // 31^8 codes: no repeats
+}
+
 }  // namespace
 }  // namespace meridian::ids

@@ -1,10 +1,9 @@
 #include "libs/orgs/directory.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "libs/config/config.h"
 #include "google/protobuf/text_format.h"
 
 namespace meridian::orgs {
@@ -106,14 +105,12 @@ absl::StatusOr<Directory> Directory::FromText(absl::string_view text) {
 }
 
 absl::StatusOr<Directory> Directory::LoadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
+  absl::StatusOr<std::string> text = config::ReadFile(path);
+  if (!text.ok()) {
     return absl::NotFoundError(
         absl::StrCat("organisation directory ", path, ": cannot read"));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  absl::StatusOr<Directory> d = FromText(buf.str());
+  absl::StatusOr<Directory> d = FromText(*text);
   if (!d.ok()) {
     return absl::Status(d.status().code(),
                         absl::StrCat(path, ": ", d.status().message()));

@@ -1,33 +1,20 @@
 #include "libs/server/client.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "libs/config/config.h"
 
 namespace meridian::server {
-namespace {
-
-absl::StatusOr<std::string> Slurp(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
-}  // namespace
-
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const std::string& target, const ClientTls& tls) {
   grpc::SslCredentialsOptions ssl;
-  absl::StatusOr<std::string> ca = Slurp(tls.ca_file);
+  absl::StatusOr<std::string> ca = config::ReadFile(tls.ca_file);
   if (!ca.ok()) return ca.status();
   ssl.pem_root_certs = *ca;
   if (!tls.cert_file.empty()) {
-    absl::StatusOr<std::string> cert = Slurp(tls.cert_file);
+    absl::StatusOr<std::string> cert = config::ReadFile(tls.cert_file);
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = Slurp(tls.key_file);
+    absl::StatusOr<std::string> key = config::ReadFile(tls.key_file);
     if (!key.ok()) return key.status();
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;

@@ -1,8 +1,6 @@
 #include "libs/server/server.h"
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -14,18 +12,6 @@ namespace {
 std::atomic<bool> g_signalled{false};
 
 void OnSignal(int) { g_signalled = true; }
-
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     absl::string_view what) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": cannot read ", path));
-  }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
 
 }  // namespace
 
@@ -73,11 +59,11 @@ void Server::AddPeriodic(std::function<void()> fn) {
 }
 
 absl::Status Server::Start() {
-  absl::StatusOr<std::string> cert = ReadFile(options_.tls_cert_file, "TLS certificate");
+  absl::StatusOr<std::string> cert = config::ReadFile(options_.tls_cert_file);
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadFile(options_.tls_key_file, "TLS key");
+  absl::StatusOr<std::string> key = config::ReadFile(options_.tls_key_file);
   if (!key.ok()) return key.status();
-  absl::StatusOr<std::string> ca = ReadFile(options_.tls_ca_file, "TLS CA");
+  absl::StatusOr<std::string> ca = config::ReadFile(options_.tls_ca_file);
   if (!ca.ok()) return ca.status();
 
   grpc::SslServerCredentialsOptions ssl(

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/server/auth.h"
+#include "libs/server/bulk.h"
 #include "libs/status/grpc_status.h"
 
 namespace meridian::patient {
@@ -28,26 +29,12 @@ grpc::Status PatientIndexService::RegisterPatients(
                           {Role::kCare, Role::kPharmacy, Role::kLab});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   v1::RegisterPatientRequest request;
-  int index = 0;
+  server::BulkCap cap(max_bulk_records_, "records");
   while (reader->Read(&request)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    if (index >= max_bulk_records_) {
-      // Nothing more is stored. One result says so (at the first refused
-      // index); the rest only count, so the response stays bounded.
-      if (index == max_bulk_records_) {
-        auto* refused = response->add_results();
-        refused->set_index(index);
-        refused->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-        refused->set_error(absl::StrCat("at most ", max_bulk_records_,
-                                        " records per stream: this one and every later "
-                                        "one were refused; send them in another stream"));
-      }
-      ++index;
-      response->set_failed(response->failed() + 1);
-      continue;
-    }
+    if (!cap.Admit(response)) continue;
     auto* result = response->add_results();
-    result->set_index(index++);
+    result->set_index(cap.index());
     absl::StatusOr<v1::RegisterPatientResponse> r =
         index_->Register(caller->organisation_id, request);
     if (r.ok()) {

@@ -425,20 +425,9 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
   if (!ids::IsUuid(request.regional_id())) {
     return absl::InvalidArgumentError("regional_id: not a regional patient ID");
   }
-  consent::v1::Purpose purpose = request.purpose();
-  if (purpose == consent::v1::PURPOSE_UNSPECIFIED) purpose = consent::v1::TREATMENT;
-  if (!consent::v1::Purpose_IsValid(purpose)) {
-    return absl::InvalidArgumentError("purpose: unknown");
-  }
-  if (purpose == consent::v1::EMERGENCY && request.break_glass_reason().empty()) {
-    return absl::InvalidArgumentError("break_glass_reason: required with purpose EMERGENCY");
-  }
-  if (purpose != consent::v1::EMERGENCY && !request.break_glass_reason().empty()) {
-    return absl::InvalidArgumentError("break_glass_reason: only with purpose EMERGENCY");
-  }
-  if (request.break_glass_reason().size() > 500) {
-    return absl::InvalidArgumentError("break_glass_reason: longer than 500 bytes");
-  }
+  MERIDIAN_ASSIGN_OR_RETURN(
+      const consent::v1::Purpose purpose,
+      consent::ReadPurpose(request.purpose(), request.break_glass_reason()));
   if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat("page_size: must be 1-", kMaxPageSize));
   }
@@ -471,15 +460,9 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
   // One consent decision per category; other institutions' data only where
   // permitted. A decision that cannot be reached fails the read.
   v1::GetPatientRecordResponse response;
-  audit::v1::AccessRecorded access;
-  access.set_service(kServiceName);
-  access.set_operation("GetPatientRecord");
-  access.set_accessor_organisation(accessor.organisation_id);
-  access.set_accessor_role(std::string(orgs::RoleName(accessor.role)));
-  access.set_regional_id(request.regional_id());
-  access.set_purpose(purpose);
-  access.set_break_glass_reason(request.break_glass_reason());
-  access.set_request_id(accessor.request_id);
+  audit::v1::AccessRecorded access =
+      audit::NewAccess(kServiceName, "GetPatientRecord", accessor, request.regional_id(),
+                       purpose, request.break_glass_reason());
   // The consent categories the kinds need, each asked once, in one call.
   std::vector<consent::v1::DataCategory> categories;
   for (Kind k : kinds) {
@@ -497,13 +480,8 @@ absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
                          categories));
   absl::flat_hash_map<int, consent::Decision> decisions;
   for (size_t i = 0; i < categories.size(); ++i) {
-    const consent::Decision& d = decided[i];
-    audit::v1::CategoryDecision* cd = access.add_decisions();
-    cd->set_category(categories[i]);
-    cd->set_effect(d.effect);
-    cd->set_decided_by(d.decided_by);
-    for (consent::v1::Obligation o : d.obligations) cd->add_obligations(o);
-    decisions.emplace(categories[i], d);
+    audit::AddDecision(categories[i], decided[i], &access);
+    decisions.emplace(categories[i], decided[i]);
   }
   for (Kind k : kinds) {
     const consent::Decision& d = decisions.at(ConsentCategoryOf(k));

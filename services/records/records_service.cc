@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/server/auth.h"
+#include "libs/server/bulk.h"
 #include "libs/server/observability.h"
 #include "libs/status/grpc_status.h"
 
@@ -59,10 +60,10 @@ grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   std::vector<v1::RecordItem> chunk;
   chunk.reserve(kStreamChunk);
-  int seen = 0;
+  server::BulkCap cap(max_bulk_items_, "items");
   auto process = [&] {
     for (auto& r : records_->PushMany(caller->organisation_id, chunk,
-                                         seen - static_cast<int>(chunk.size()))) {
+                                         cap.seen() - static_cast<int>(chunk.size()))) {
       if (r.code() == 0) {
         response->set_succeeded(response->succeeded() + 1);
       } else {
@@ -76,24 +77,12 @@ grpc::Status RecordsService::PushRecords(grpc::ServerContext* ctx,
   while (reader->Read(&batch)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     for (v1::RecordItem& item : *batch.mutable_items()) {
-      if (seen >= max_bulk_items_) {
-        // Nothing more is stored. One result says so (at the first refused
-        // index); the rest only count, so the response stays bounded.
-        if (seen == max_bulk_items_) {
-          if (!chunk.empty()) process();
-          auto* r = response->add_results();
-          r->set_index(seen);
-          r->set_code(static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
-          r->set_error(absl::StrCat("at most ", max_bulk_items_,
-                                    " items per stream: this one and every later one were "
-                                    "refused; send them in another stream"));
-        }
-        ++seen;
-        response->set_failed(response->failed() + 1);
+      if (!cap.Admit(response, [&] {
+            if (!chunk.empty()) process();
+          })) {
         continue;
       }
       chunk.push_back(std::move(item));
-      ++seen;
       if (chunk.size() >= kStreamChunk) process();
     }
     batch.Clear();

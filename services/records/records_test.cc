@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/audit/audit.h"
+#include "libs/consent/testing.h"
 #include "libs/ids/uuid.h"
 #include "libs/status/status_matchers.h"
 #include "services/records/in_memory_record_store.h"
@@ -21,21 +22,7 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using testing::Item;
 
-// Permits or denies per category, or fails as an unreachable service would.
-class FakeChecker : public consent::Checker {
- public:
-  absl::StatusOr<consent::Decision> Check(const consent::AccessRequest& r) override {
-    requests.push_back(r);
-    if (!fail_with.ok()) return fail_with;
-    auto it = decisions.find(r.category);
-    if (it != decisions.end()) return it->second;
-    return consent::Decision{.effect = consent::v1::DENY, .decided_by = "fake:default",
-                             .reason = "no directive"};
-  }
-  absl::Status fail_with;
-  std::map<int, consent::Decision> decisions;
-  std::vector<consent::AccessRequest> requests;
-};
+using consent::testing::FakeChecker;
 
 class RecordsTest : public ::testing::Test {
  protected:
