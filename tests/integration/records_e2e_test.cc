@@ -5,101 +5,25 @@
 // portal) allows; the identity links reach records and consent through the
 // patient index's events on Kafka, including a merge and its unmerge; every
 // read lands in the consent service's audit log.
-#include <fstream>
-#include <random>
-#include <sstream>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "libs/server/client.h"
-#include "libs/server/testing.h"
-#include "meridian/consent/v1/consent.grpc.pb.h"
-#include "meridian/patient/v1/patient_index.grpc.pb.h"
 #include "meridian/records/v1/records.grpc.pb.h"
-#include "services/patient-index/test_util.h"
 #include "services/records/test_util.h"
+#include "tests/integration/e2e.h"
 
 namespace meridian {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::UnorderedElementsAre;
+namespace cv1 = ::meridian::consent::v1;
 namespace pv1 = ::meridian::patient::v1;
 namespace rv1 = ::meridian::records::v1;
-namespace cv1 = ::meridian::consent::v1;
 
-// The service's gRPC port from deploy/services.tsv.
-std::string Address(const std::string& service) {
-  std::ifstream tsv(server::testing::Env("MERIDIAN_ROOT") + "/deploy/services.tsv");
-  std::string line;
-  while (std::getline(tsv, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, '\t');
-    if (f.size() >= 2 && f[0] == service) return absl::StrCat("127.0.0.1:", f[1]);
-  }
-  ADD_FAILURE() << service << " is not in deploy/services.tsv";
-  return "";
-}
-
-class RecordsE2eTest : public ::testing::Test {
+class RecordsE2eTest : public e2e::PlatformTest {
  protected:
-  std::unique_ptr<pv1::PatientIndex::Stub> Index(const std::string& org) {
-    auto ch = server::MakeChannel(Address("patient-index"), server::testing::TlsFor(org));
-    EXPECT_TRUE(ch.ok());
-    return pv1::PatientIndex::NewStub(*ch);
-  }
-  std::unique_ptr<cv1::Consent::Stub> Portal() {
-    auto ch = server::MakeChannel(Address("consent"), server::testing::TlsFor("patient-portal"));
-    EXPECT_TRUE(ch.ok());
-    return cv1::Consent::NewStub(*ch);
-  }
-
-  // The patient portal records a directive for `regional` (RECORDS only).
-  std::string Directive(const std::string& regional, cv1::Effect effect,
-                        const std::string& only_for = "") {
-    cv1::GrantRequest g;
-    g.mutable_directive()->set_regional_id(regional);
-    g.mutable_directive()->set_effect(effect);
-    g.mutable_directive()->add_categories(cv1::RECORDS);
-    if (only_for.empty()) {
-      g.mutable_directive()->mutable_recipients()->set_everyone(true);
-    } else {
-      g.mutable_directive()->mutable_recipients()->mutable_organisations()->add_ids(only_for);
-    }
-    cv1::Directive out;
-    grpc::Status s;
-    // The consent service learns of the patient through Kafka too.
-    for (int i = 0; i < 300; ++i) {
-      auto ctx = server::NewContext(absl::Seconds(10));
-      s = Portal()->Grant(ctx.get(), g, &out);
-      if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return out.directive_id();
-  }
-
   std::unique_ptr<rv1::Records::Stub> Records(const std::string& org) {
-    auto ch = server::MakeChannel(Address("records"), server::testing::TlsFor(org));
-    EXPECT_TRUE(ch.ok());
-    return rv1::Records::NewStub(*ch);
-  }
-
-  // Registers a person (deterministic match on the resident ID) at `org`.
-  std::string Register(const std::string& org, const std::string& local_id,
-                       const std::string& given, const std::string& birth) {
-    pv1::RegisterPatientRequest r = patient::testing::Person(local_id, family_, given, birth);
-    patient::testing::AddId(&r, pv1::RESIDENT_ID,
-                            patient::testing::ResidentIdFor(
-                                absl::StrCat(birth.substr(0, 4), birth.substr(5, 2),
-                                             birth.substr(8, 2)),
-                                seq_));
-    pv1::RegisterPatientResponse out;
-    auto ctx = server::NewContext(absl::Seconds(10));
-    grpc::Status s = Index(org)->RegisterPatient(ctx.get(), r, &out);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return out.regional_id();
+    return e2e::StubAs<rv1::Records>("records", org);
   }
 
   void Push(const std::string& org, const rv1::RecordItem& item) {
@@ -156,20 +80,6 @@ class RecordsE2eTest : public ::testing::Test {
     return e;
   }
 
-  std::mt19937 rng_{std::random_device{}()};
-  // Even: the resident ID's sex digit says female, as Person does.
-  const int seq_ = 2 * static_cast<int>(rng_() % 450);
-  const std::string run_ = absl::StrCat(rng_());
-  // A person of this run only: a local database keeps earlier runs' people,
-  // and the index would rightly link a namesake born a digit apart.
-  static constexpr const char* kMainFamily[] = {"欧阳", "夏侯", "长孙", "闻人", "赫连",
-                                                "西门", "南宫", "百里", "呼延", "端木"};
-  static constexpr const char* kMainGiven[] = {"晓梅", "春燕", "秋菊", "雪莲", "海燕",
-                                               "玉兰", "桂芳", "丽娟", "红霞", "翠萍"};
-  const std::string family_ = kMainFamily[rng_() % 10];
-  const std::string given_ = kMainGiven[rng_() % 10];
-  const std::string birth_ = absl::StrCat(1940 + rng_() % 60, "-0", 1 + rng_() % 9, "-",
-                                          10 + rng_() % 19);
 };
 
 TEST_F(RecordsE2eTest, ARegionalRecordFollowsLinksMergesAndUnmerges) {
