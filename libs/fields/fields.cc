@@ -1,7 +1,10 @@
 #include "libs/fields/fields.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "libs/timestamps/timestamps.h"
 
 namespace meridian::fields {
@@ -73,6 +76,29 @@ bool IsValidLocalId(absl::string_view id) {
     if (c <= ' ' || c > '~') return false;
   }
   return true;
+}
+
+std::string EncodePageToken(absl::Time time, const std::vector<std::string>& keys) {
+  std::string raw = absl::StrCat("p1\n", absl::ToUnixMicros(time));
+  for (const std::string& k : keys) absl::StrAppend(&raw, "\n", k);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<PageKey> DecodePageToken(absl::string_view token, size_t key_count) {
+  const absl::Status bad = Invalid("page_token", "not a token this service issued");
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) return bad;
+  std::vector<std::string> parts = absl::StrSplit(raw, '\n');
+  int64_t micros = 0;
+  if (parts.size() != key_count + 2 || parts[0] != "p1" || !absl::SimpleAtoi(parts[1], &micros) ||
+      !timestamps::IsValid(absl::FromUnixMicros(micros))) {
+    return bad;
+  }
+  PageKey key{absl::FromUnixMicros(micros), {parts.begin() + 2, parts.end()}};
+  for (const std::string& k : key.keys) {
+    if (k.empty()) return bad;
+  }
+  return key;
 }
 
 }  // namespace meridian::fields

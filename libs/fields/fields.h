@@ -7,8 +7,11 @@
 #define MERIDIAN_LIBS_FIELDS_FIELDS_H_
 
 #include <cstddef>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
@@ -41,6 +44,20 @@ absl::Status CheckText(absl::string_view field, absl::string_view text, size_t m
 absl::Status CheckTime(absl::string_view field, bool present,
                        const google::protobuf::Timestamp& t, absl::Time now,
                        bool required = true);
+
+// Page tokens: where a page ended (a time and the keys that break its
+// ties), opaque to clients. Keys must not contain '\n' (identifiers never
+// do).
+std::string EncodePageToken(absl::Time time, const std::vector<std::string>& keys);
+
+struct PageKey {
+  absl::Time time;
+  std::vector<std::string> keys;
+};
+
+// INVALID_ARGUMENT "page_token: not a token this service issued" unless
+// `token` came from EncodePageToken with `key_count` keys.
+absl::StatusOr<PageKey> DecodePageToken(absl::string_view token, size_t key_count);
 
 }  // namespace meridian::fields
 

@@ -104,6 +104,13 @@ absl::StatusOr<Directory> Directory::FromText(absl::string_view text) {
   return FromProto(proto);
 }
 
+std::vector<const Organisation*> Directory::All() const {
+  std::vector<const Organisation*> out;
+  out.reserve(by_id_.size());
+  for (const auto& [id, o] : by_id_) out.push_back(&o);
+  return out;
+}
+
 absl::StatusOr<Directory> Directory::LoadFile(const std::string& path) {
   absl::StatusOr<std::string> text = config::ReadFile(path);
   if (!text.ok()) {

@@ -8,6 +8,7 @@
 #define MERIDIAN_LIBS_ORGS_DIRECTORY_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -42,6 +43,8 @@ class Directory {
 
   // nullptr when `id` is not in the directory.
   const Organisation* Find(absl::string_view id) const;
+  // Every organisation, in no particular order.
+  std::vector<const Organisation*> All() const;
   size_t size() const { return by_id_.size(); }
 
  private:

@@ -8,7 +8,8 @@
 //   while (reader->Read(&batch)) {
 //     for (auto& item : batch.items()) {
 //       if (!cap.Admit(response)) continue;
-//       ... process item cap.index() ...
+//       cap.Answer(response, logic->Issue(item),
+//                  [](auto* result, auto value) { *result->mutable_result() = value; });
 //     }
 //   }
 //
@@ -20,6 +21,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/support/status.h"
@@ -52,6 +54,23 @@ class BulkCap {
     ++seen_;
     response->set_failed(response->failed() + 1);
     return false;
+  }
+
+  // Adds the result of the item last admitted to `response`: its index and
+  // either `set_value(result, value)` (counted as succeeded) or the error's
+  // code and message (counted as failed).
+  template <typename Response, typename T, typename SetValue>
+  void Answer(Response* response, absl::StatusOr<T> outcome, const SetValue& set_value) {
+    auto* result = response->add_results();
+    result->set_index(index_);
+    if (outcome.ok()) {
+      set_value(result, *std::move(outcome));
+      response->set_succeeded(response->succeeded() + 1);
+    } else {
+      result->set_code(static_cast<int>(outcome.status().code()));
+      result->set_error(std::string(outcome.status().message()));
+      response->set_failed(response->failed() + 1);
+    }
   }
 
   // The position of the item last counted, from 0.

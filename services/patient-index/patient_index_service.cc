@@ -33,21 +33,13 @@ grpc::Status PatientIndexService::RegisterPatients(
   while (reader->Read(&request)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
     if (!cap.Admit(response)) continue;
-    auto* result = response->add_results();
-    result->set_index(cap.index());
-    absl::StatusOr<v1::RegisterPatientResponse> r =
-        index_->Register(caller->organisation_id, request);
-    if (r.ok()) {
-      *result->mutable_response() = *std::move(r);
-      // Bulk results omit the per-field explanation (it is stored, and
-      // RegisterPatient returns it) to stay small.
-      result->mutable_response()->clear_fields();
-      response->set_succeeded(response->succeeded() + 1);
-    } else {
-      result->set_code(static_cast<int>(r.status().code()));
-      result->set_error(std::string(r.status().message()));
-      response->set_failed(response->failed() + 1);
-    }
+    cap.Answer(response, index_->Register(caller->organisation_id, request),
+               [](auto* result, v1::RegisterPatientResponse r) {
+                 *result->mutable_response() = std::move(r);
+                 // Bulk results omit the per-field explanation (it is
+                 // stored, and RegisterPatient returns it) to stay small.
+                 result->mutable_response()->clear_fields();
+               });
   }
   return grpc::Status::OK;
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/config/config.h"
 #include "libs/status/status_macros.h"
+#include "libs/tsv/tsv.h"
 
 namespace meridian::prescriptions {
 namespace {
@@ -20,43 +21,6 @@ constexpr char kDrugColumns[] =
     "code\tname\tname_zh\tatc\tform\tstrength\tstrength_unit\tdispense_unit\t"
     "therapy_class\tantibiotic\tmax_daily_dose\tmax_daily_unit";
 constexpr char kInteractionColumns[] = "atc_a\tatc_b\tseverity\tdescription";
-
-// A table's data rows: split on tabs, comments and blank lines skipped, the
-// header checked. Errors name "file:line".
-struct Row {
-  int line = 0;
-  std::vector<std::string> fields;
-};
-
-absl::StatusOr<std::vector<Row>> Rows(absl::string_view text, absl::string_view name,
-                                      absl::string_view header) {
-  std::vector<Row> rows;
-  bool header_seen = false;
-  const size_t columns = std::count(header.begin(), header.end(), '\t') + 1;
-  int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    ++line_number;
-    absl::ConsumeSuffix(&line, "\r");
-    if (absl::StripAsciiWhitespace(line).empty() || absl::StartsWith(line, "#")) continue;
-    if (!header_seen) {
-      if (line != header) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(name, ":", line_number, ": the header must be: ", header));
-      }
-      header_seen = true;
-      continue;
-    }
-    Row row{line_number, absl::StrSplit(line, '\t')};
-    if (row.fields.size() != columns) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ":", line_number, ": ",
-                                                     row.fields.size(), " fields, expected ",
-                                                     columns));
-    }
-    rows.push_back(std::move(row));
-  }
-  if (!header_seen) return absl::InvalidArgumentError(absl::StrCat(name, ": no header"));
-  return rows;
-}
 
 bool IsAtc(absl::string_view s) {
   // L NN L L NN, e.g. J01CA04.
@@ -143,10 +107,6 @@ absl::StatusOr<Drug> DrugOf(const std::vector<std::string>& f) {
   return d;
 }
 
-absl::Status At(absl::string_view name, int line, const absl::Status& s) {
-  return absl::Status(s.code(), absl::StrCat(name, ":", line, ": ", s.message()));
-}
-
 }  // namespace
 
 absl::StatusOr<Formulary> Formulary::Parse(absl::string_view drugs_tsv,
@@ -154,44 +114,44 @@ absl::StatusOr<Formulary> Formulary::Parse(absl::string_view drugs_tsv,
                                            absl::string_view drugs_name,
                                            absl::string_view interactions_name) {
   Formulary f;
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<Row> drugs, Rows(drugs_tsv, drugs_name, kDrugColumns));
-  for (const Row& row : drugs) {
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<tsv::Row> drugs, tsv::Parse(drugs_tsv, drugs_name, kDrugColumns));
+  for (const tsv::Row& row : drugs) {
     absl::StatusOr<Drug> d = DrugOf(row.fields);
-    if (!d.ok()) return At(drugs_name, row.line, d.status());
+    if (!d.ok()) return tsv::At(drugs_name, row, d.status());
     if (f.drugs_.contains(d->code)) {
-      return At(drugs_name, row.line, absl::InvalidArgumentError("code: listed twice"));
+      return tsv::At(drugs_name, row, absl::InvalidArgumentError("code: listed twice"));
     }
     f.drugs_.emplace(d->code, *std::move(d));
   }
   if (f.drugs_.empty()) return absl::InvalidArgumentError(absl::StrCat(drugs_name, ": no drugs"));
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<Row> pairs,
-                            Rows(interactions_tsv, interactions_name, kInteractionColumns));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<tsv::Row> pairs,
+                            tsv::Parse(interactions_tsv, interactions_name, kInteractionColumns));
   std::set<std::pair<std::string, std::string>> seen;
-  for (const Row& row : pairs) {
+  for (const tsv::Row& row : pairs) {
     Interaction i{row.fields[0], row.fields[1], v1::SEVERITY_UNSPECIFIED, row.fields[3]};
     for (const std::string* atc : {&i.atc_a, &i.atc_b}) {
       const char* column = atc == &i.atc_a ? "atc_a" : "atc_b";
       if (!IsAtcPrefix(*atc)) {
-        return At(interactions_name, row.line,
+        return tsv::At(interactions_name, row,
                   absl::InvalidArgumentError(absl::StrCat(column, ": not an ATC code or prefix")));
       }
       bool matches = false;
       for (const auto& [code, drug] : f.drugs_) matches |= absl::StartsWith(drug.atc, *atc);
       if (!matches) {
-        return At(interactions_name, row.line,
+        return tsv::At(interactions_name, row,
                   absl::InvalidArgumentError(
                       absl::StrCat(column, ": matches no drug of the formulary")));
       }
     }
     absl::StatusOr<v1::Severity> severity = SeverityOf(row.fields[2]);
-    if (!severity.ok()) return At(interactions_name, row.line, severity.status());
+    if (!severity.ok()) return tsv::At(interactions_name, row, severity.status());
     i.severity = *severity;
     if (i.description.empty()) {
-      return At(interactions_name, row.line,
+      return tsv::At(interactions_name, row,
                 absl::InvalidArgumentError("description: required"));
     }
     if (!seen.insert(std::minmax(i.atc_a, i.atc_b)).second) {
-      return At(interactions_name, row.line,
+      return tsv::At(interactions_name, row,
                 absl::InvalidArgumentError("this pair is listed twice"));
     }
     f.interactions_.push_back(std::move(i));

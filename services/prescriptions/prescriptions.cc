@@ -224,19 +224,13 @@ v1::IssuePrescriptionResponse AnswerOf(const StoredPrescription& s, v1::IssueOut
 }
 
 std::string EncodeCursor(const v1::Prescription& p) {
-  return absl::StrCat(absl::ToUnixMicros(timestamps::FromProto(p.issued_at())), "/",
-                      p.prescription_id());
+  return fields::EncodePageToken(timestamps::FromProto(p.issued_at()), {p.prescription_id()});
 }
 
 absl::StatusOr<Cursor> DecodeCursor(const std::string& token) {
-  std::vector<std::string> parts = absl::StrSplit(token, '/');
-  int64_t micros = 0;
-  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &micros) || !ids::IsUuid(parts[1]) ||
-      micros < absl::ToUnixMicros(absl::UnixEpoch() - absl::Hours(24 * 366 * 70)) ||
-      micros > absl::ToUnixMicros(absl::UnixEpoch() + absl::Hours(24 * 366 * 200))) {
-    return Invalid("page_token", "not a token this service issued");
-  }
-  return Cursor{absl::FromUnixMicros(micros), parts[1]};
+  MERIDIAN_ASSIGN_OR_RETURN(fields::PageKey key, fields::DecodePageToken(token, 1));
+  if (!ids::IsUuid(key.keys[0])) return Invalid("page_token", "not a token this service issued");
+  return Cursor{key.time, key.keys[0]};
 }
 
 }  // namespace

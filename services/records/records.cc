@@ -171,27 +171,20 @@ absl::StatusOr<v1::RecordEntry> EntryOf(const StoredRecord& s) {
   return e;
 }
 
-// Page tokens: the last entry's sort key, opaque to clients.
+// Page tokens: the last entry's sort key.
 std::string EncodeCursor(const RecordRow& r) {
-  return absl::WebSafeBase64Escape(absl::StrCat(
-      "1:", absl::ToUnixMicros(r.clinical_time), ":", static_cast<int>(r.kind), ":",
-      r.organisation_id, ":", r.local_id));
+  return fields::EncodePageToken(
+      r.clinical_time, {std::to_string(static_cast<int>(r.kind)), r.organisation_id, r.local_id});
 }
 
 absl::StatusOr<Cursor> DecodeCursor(const std::string& token) {
-  const absl::Status bad = absl::InvalidArgumentError("page_token: not a token this service issued");
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) return bad;
-  std::vector<std::string> parts = absl::StrSplit(raw, absl::MaxSplits(':', 4));
-  int64_t micros = 0;
+  MERIDIAN_ASSIGN_OR_RETURN(fields::PageKey key, fields::DecodePageToken(token, 3));
   int kind = 0;
-  if (parts.size() != 5 || parts[0] != "1" || !absl::SimpleAtoi(parts[1], &micros) ||
-      !absl::SimpleAtoi(parts[2], &kind) || kind < 1 || kind > 3 ||
-      !orgs::IsValidOrganisationId(parts[3]) || !IsValidLocalId(parts[4]) ||
-      !timestamps::IsValid(absl::FromUnixMicros(micros))) {
-    return bad;
+  if (!absl::SimpleAtoi(key.keys[0], &kind) || kind < 1 || kind > 3 ||
+      !orgs::IsValidOrganisationId(key.keys[1]) || !IsValidLocalId(key.keys[2])) {
+    return fields::Invalid("page_token", "not a token this service issued");
   }
-  return Cursor{absl::FromUnixMicros(micros), parts[3], static_cast<Kind>(kind), parts[4]};
+  return Cursor{key.time, key.keys[1], static_cast<Kind>(kind), key.keys[2]};
 }
 
 bool CanMove(v1::ReferralStatus from, v1::ReferralStatus to) {

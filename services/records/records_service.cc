@@ -1,9 +1,9 @@
 #include "services/records/records_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/consent/accessor.h"
 #include "libs/server/auth.h"
 #include "libs/server/bulk.h"
-#include "libs/server/observability.h"
 #include "libs/status/grpc_status.h"
 
 namespace meridian::records {
@@ -102,11 +102,9 @@ grpc::Status RecordsService::UpdateReferralStatus(
 grpc::Status RecordsService::GetPatientRecord(grpc::ServerContext* ctx,
                                               const v1::GetPatientRecordRequest* request,
                                               v1::GetPatientRecordResponse* response) {
-  auto caller = AuthoriseCare(*ctx, *directory_);
+  auto caller = consent::AuthoriseAccessor(*ctx, *directory_, {Role::kCare});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  return ReplyWith(records_->GetPatientRecord(
-                   {caller->organisation_id, caller->role, server::RequestIdOf(*ctx)}, *request),
-               response);
+  return ReplyWith(records_->GetPatientRecord(*caller, *request), response);
 }
 
 grpc::Status RecordsService::GetRecordHistory(grpc::ServerContext* ctx,

@@ -1,0 +1,119 @@
+#include "libs/service/service_main.h"
+
+#include <iostream>
+#include <thread>
+
+#include "libs/audit/audit.h"
+#include "libs/consent/grpc_checker.h"
+#include "libs/kafka/kafka.h"
+#include "libs/outbox/relay.h"
+#include "libs/server/client.h"
+#include "libs/server/server.h"
+#include "libs/server/standard.h"
+
+namespace meridian::service {
+namespace {
+
+void LogError(const std::string& service, const absl::Status& s) {
+  std::cerr << "{\"level\":\"error\",\"service\":\"" << service << "\",\"error\":\""
+            << s.message() << "\"}" << std::endl;
+}
+
+}  // namespace
+
+int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
+  auto fail = [&](const absl::Status& s) {
+    LogError(spec.name, s);
+    return 1;
+  };
+  config::Reader cfg = config::Reader::FromProcess(argc, argv);
+  const std::string pg_uri = cfg.RequiredString("PG_URI");
+  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
+  const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
+  const std::string consent_addr = cfg.RequiredString("CONSENT_GRPC_ADDR");
+  const std::string certs_dir = cfg.String("CERTS_DIR", "");
+  const std::string consent_cert =
+      cfg.String("CONSENT_CLIENT_CERT", certs_dir + "/svc-" + spec.name + ".pem");
+  const std::string consent_key =
+      cfg.String("CONSENT_CLIENT_KEY", certs_dir + "/svc-" + spec.name + ".key");
+  const std::string tls_ca = cfg.RequiredFile("TLS_CA");
+  const int consent_deadline_ms =
+      static_cast<int>(cfg.Int("CONSENT_DEADLINE_MS", 500, 10, 10000));
+  const std::string xref_group = cfg.String("XREF_CONSUMER_GROUP", spec.name + "-xref");
+  cfg.Set("MAX_MESSAGE_BYTES",
+          cfg.String("MAX_MESSAGE_BYTES", std::to_string(spec.max_message_bytes)));
+  server::ServerOptions server_options = server::ServerOptionsFromConfig(cfg, spec.name);
+  cfg.ExitIfInvalid();
+
+  absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
+  if (!directory.ok()) return fail(directory.status());
+  pg::Pool pool({.uri = pg_uri,
+                 .max_connections = pool_size,
+                 .search_path = spec.schema,
+                 .application_name = spec.name});
+  absl::StatusOr<int> migrated = pg::Migrate(pool, spec.schema, spec.migrations);
+  if (!migrated.ok()) return fail(migrated.status());
+  absl::Status topics =
+      kafka::EnsureTopics(brokers, {{spec.topic, 6, 1},
+                                    {audit::kAuditTopic, 6, 1},
+                                    {xref::kPatientTopic, 6, 1},
+                                    {std::string(xref::kPatientTopic) + ".dlt", 1, 1}});
+  if (!topics.ok()) return fail(topics);
+  auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers, .client_id = spec.name});
+  if (!publisher.ok()) return fail(publisher.status());
+  // The identity cross-reference, fed by the patient index's events.
+  auto consumer = kafka::MakeKafkaConsumer({.brokers = brokers,
+                                            .group_id = xref_group,
+                                            .topics = {xref::kPatientTopic},
+                                            .client_id = spec.name},
+                                           publisher->get());
+  if (!consumer.ok()) return fail(consumer.status());
+  xref::PgXrefStore xrefs(&pool);
+  auto consent_channel =
+      server::MakeChannel(consent_addr, {tls_ca, consent_cert, consent_key});
+  if (!consent_channel.ok()) return fail(consent_channel.status());
+  consent::GrpcChecker consent(*consent_channel, absl::Milliseconds(consent_deadline_ms));
+
+  Context context{cfg, *directory, pool, xrefs, consent};
+  absl::StatusOr<Parts> parts = build(context);
+  if (!parts.ok()) return fail(parts.status());
+  cfg.ExitIfInvalid();  // the service's own settings
+
+  outbox::Relay relay(&pool, publisher->get());
+  std::thread relay_thread([&] { relay.Run(); });
+  std::thread consumer_thread([&] {
+    absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, xref_group),
+                                             xref::EventHandler(&xrefs, xref_group), 500);
+    if (!s.ok()) LogError(spec.name, s);
+  });
+  auto stop_background = [&] {
+    relay.Stop();
+    (*consumer)->Stop();
+    if (relay_thread.joinable()) relay_thread.join();
+    if (consumer_thread.joinable()) consumer_thread.join();
+  };
+
+  server::Server srv(server_options, &*directory);
+  srv.AddService(parts->service);
+  server::AddStandardChecks(srv, pool, brokers, &relay);
+  for (const auto& fn : parts->periodic) {
+    srv.AddPeriodic([&spec, fn] {
+      absl::Status s = fn();
+      if (!s.ok()) LogError(spec.name, s);
+    });
+  }
+  srv.OnShutdown([&] {
+    stop_background();
+    (void)(*publisher)->Flush(absl::Seconds(10));
+  });
+  absl::Status started = srv.Start();
+  if (!started.ok()) {
+    stop_background();
+    return fail(started);
+  }
+  srv.Wait();
+  return 0;
+}
+
+}  // namespace meridian::service
