@@ -5,14 +5,19 @@
 #ifndef MERIDIAN_TESTS_INTEGRATION_E2E_H_
 #define MERIDIAN_TESTS_INTEGRATION_E2E_H_
 
+#include <atomic>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "libs/kafka/kafka.h"
+#include "libs/outbox/outbox.h"
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
 #include "meridian/consent/v1/consent.grpc.pb.h"
@@ -47,6 +52,40 @@ std::unique_ptr<typename Service::Stub> StubAs(const std::string& service,
 
 class PlatformTest : public ::testing::Test {
  protected:
+  // The envelopes on `topic` (read from its start by a new consumer group)
+  // that `keep` accepts, in order, once there are `count` of them or 60 s
+  // have passed.
+  std::vector<events::v1::EventEnvelope> AwaitEvents(
+      const std::string& topic, const std::function<bool(const events::v1::EventEnvelope&)>& keep,
+      size_t count) {
+    const std::string brokers = server::testing::Env("MERIDIAN_KAFKA_BROKERS");
+    auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers});
+    EXPECT_TRUE(publisher.ok());
+    auto consumer = kafka::MakeKafkaConsumer(
+        {.brokers = brokers,
+         .group_id = absl::StrCat("e2e-", run_, "-", ++groups_),
+         .topics = {topic}},
+        publisher->get());
+    EXPECT_TRUE(consumer.ok());
+    std::vector<events::v1::EventEnvelope> kept;  // read after the thread ends
+    std::atomic<size_t> seen{0};
+    std::thread consuming([&] {
+      (void)(*consumer)->Run([&](const kafka::ConsumedMessage& m) {
+        absl::StatusOr<events::v1::EventEnvelope> e = outbox::ParseEnvelope(m);
+        if (e.ok() && keep(*e)) {
+          kept.push_back(*std::move(e));
+          ++seen;
+        }
+        return absl::OkStatus();
+      });
+    });
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline && seen.load() < count) absl::SleepFor(absl::Milliseconds(100));
+    (*consumer)->Stop();
+    consuming.join();
+    return kept;
+  }
+
   std::unique_ptr<pv1::PatientIndex::Stub> Index(const std::string& org) {
     return StubAs<pv1::PatientIndex>("patient-index", org);
   }
@@ -109,6 +148,7 @@ class PlatformTest : public ::testing::Test {
                                                "玉兰", "桂芳", "丽娟", "红霞", "翠萍"};
   const std::string family_ = kMainFamily[rng_() % 10];
   const std::string given_ = kMainGiven[rng_() % 10];
+  int groups_ = 0;
   const std::string birth_ = absl::StrCat(1940 + rng_() % 60, "-0", 1 + rng_() % 9, "-",
                                           10 + rng_() % 19);
 };

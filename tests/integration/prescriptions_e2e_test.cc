@@ -7,11 +7,6 @@
 // consent to the very next call after a refusal.
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include <atomic>
-#include <thread>
-
-#include "libs/kafka/kafka.h"
-#include "libs/outbox/outbox.h"
 #include "libs/timestamps/timestamps.h"
 #include "meridian/prescriptions/v1/prescriptions.grpc.pb.h"
 #include "tests/integration/e2e.h"
@@ -152,35 +147,15 @@ TEST_F(PrescriptionsE2eTest, SafetyChecksFollowConsentAndAPharmacyDispenses) {
   // The events left through the outbox for Kafka: the city's prescription
   // issued and dispensed twice, keyed by institution and patient, with the
   // regional ID.
-  auto publisher = kafka::MakeKafkaPublisher({.brokers = server::testing::Env("MERIDIAN_KAFKA_BROKERS")});
-  ASSERT_TRUE(publisher.ok());
-  auto consumer = kafka::MakeKafkaConsumer(
-      {.brokers = server::testing::Env("MERIDIAN_KAFKA_BROKERS"),
-       .group_id = "prescriptions-e2e-" + run_,
-       .topics = {"meridian.prescriptions.v1"}},
-      publisher->get());
-  ASSERT_TRUE(consumer.ok());
-  std::vector<std::string> types;  // read after the consumer's thread ends
-  std::string regional_on_event;
-  std::atomic<int> seen{0};
-  std::thread consuming([&] {
-    (void)(*consumer)->Run([&](const kafka::ConsumedMessage& m) {
-      if (m.key != "city-hosp-1/" + h_patient) return absl::OkStatus();
-      absl::StatusOr<events::v1::EventEnvelope> e = outbox::ParseEnvelope(m);
-      if (!e.ok()) return absl::OkStatus();
-      types.push_back(e->type());
-      regional_on_event = e->regional_patient_id();
-      ++seen;
-      return absl::OkStatus();
-    });
-  });
-  const absl::Time until = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < until && seen.load() < 3) absl::SleepFor(absl::Milliseconds(100));
-  (*consumer)->Stop();
-  consuming.join();
+  std::vector<std::string> types;
+  for (const auto& e : AwaitEvents(
+           "meridian.prescriptions.v1",
+           [&](const auto& e) { return e.key() == "city-hosp-1/" + h_patient; }, 3)) {
+    types.push_back(e.type());
+    EXPECT_EQ(e.regional_patient_id(), regional);
+  }
   EXPECT_THAT(types, ::testing::ElementsAre("prescription.issued", "prescription.dispensed",
                                             "prescription.dispensed"));
-  EXPECT_EQ(regional_on_event, regional);
 
   // The pharmacy's lookup and the reads are in the consent service's audit
   // log, which the patient sees.
