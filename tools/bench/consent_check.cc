@@ -36,16 +36,12 @@
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
 #include "meridian/consent/v1/consent.grpc.pb.h"
+#include "tools/bench/stats.h"
 
 namespace meridian::bench {
 namespace {
 
 namespace v1 = ::meridian::consent::v1;
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "meridian_bench consent: " << what << std::endl;
-  std::exit(1);
-}
 
 // The service's own histogram of Check durations (its /metrics), as
 // cumulative counts per upper bound in seconds.
@@ -72,12 +68,6 @@ std::map<double, double> CheckHistogram(int metrics_port) {
     out[b] = count;
   }
   return out;
-}
-
-double Percentile(std::vector<double>& v, double p) {
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  std::nth_element(v.begin(), v.begin() + i, v.end());
-  return v[i];
 }
 
 }  // namespace

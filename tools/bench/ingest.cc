@@ -32,22 +32,12 @@
 #include "meridian/records/v1/records.grpc.pb.h"
 #include "services/records/pg_record_store.h"
 #include "services/records/records.h"
+#include "tools/bench/stats.h"
 
 namespace meridian::bench {
 namespace {
 
 namespace v1 = ::meridian::records::v1;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "meridian_bench ingest: " << what << std::endl;
-  std::exit(1);
-}
 
 // N outpatient visits over the last two years by N/5 patients, each with a
 // primary and a secondary diagnosis from common chronic conditions.

@@ -27,22 +27,13 @@
 #include "libs/pg/pool.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
 #include "tools/bench/consent_check.h"
+#include "tools/bench/deid.h"
 #include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
+#include "tools/bench/stats.h"
 
 namespace meridian::bench {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-[[noreturn]] void Die(const absl::Status& s) {
-  std::cerr << "meridian_bench: " << s << std::endl;
-  std::exit(1);
-}
 
 void Check(const absl::Status& s) {
   if (!s.ok()) Die(s);
@@ -231,8 +222,10 @@ int Outbox(config::Reader& cfg) {
 
 int main(int argc, char** argv) {
   const std::string which = argc >= 2 ? argv[1] : "";
-  if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent") {
+  if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent" &&
+      which != "deid") {
     std::cerr << "usage: meridian_bench consent [--checks=N] [--concurrency=C]\n"
+                 "       meridian_bench deid [--events=N] [--runs=R] [--policy=FILE]\n"
                  "       meridian_bench ingest --service=records --rows=N [--runs=R] "
                  "[--streams=S]\n"
                  "       meridian_bench outbox [--events=N] [--runs=R] "
@@ -266,5 +259,6 @@ int main(int argc, char** argv) {
   if (which == "mpi") return meridian::bench::Mpi(cfg);
   if (which == "ingest") return meridian::bench::Ingest(cfg);
   if (which == "consent") return meridian::bench::ConsentCheck(cfg);
+  if (which == "deid") return meridian::bench::Deid(cfg);
   return meridian::bench::Outbox(cfg);
 }

@@ -5,8 +5,8 @@
 # Debian 12 packages the project needs (build, tests, local platform).
 DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libpqxx-dev librdkafka-dev libssl-dev libabsl-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
+  libpqxx-dev librdkafka-dev libre2-dev libssl-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
   libgoogle-perftools-dev
   postgresql-15 postgresql-client-15
