@@ -1,8 +1,10 @@
 #include "libs/deid/deid.h"
 
-#include <openssl/evp.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -33,61 +35,71 @@ const absl::TimeZone& Region() {
   return *kZone;
 }
 
-// SHA-256 contexts that have absorbed the key's inner and outer pads:
-// HMAC(m) = H(opad-state || H(ipad-state || m)). Copying a context per call
-// costs far less than keying a fresh HMAC (OpenSSL 3 fetches the
-// algorithm for every one-shot HMAC()).
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
+// SHA-256 states that have absorbed the key's inner and outer pads:
+// HMAC(m) = H(opad-state || H(ipad-state || m)). A call copies two small
+// structs instead of keying a fresh HMAC (OpenSSL 3's one-shot HMAC()
+// fetches the algorithm every time, and EVP context copies allocate): the
+// pseudonyms are most of the guard's cost per event. The low-level SHA-256
+// interface is deprecated in OpenSSL 3 but kept, and is what makes this
+// cheap.
 }  // namespace
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct Deidentifier::HmacState {
-  MdCtx inner, outer;
+  SHA256_CTX inner, outer;
 
-  explicit HmacState(const std::string& secret) : inner(EVP_MD_CTX_new()), outer(EVP_MD_CTX_new()) {
-    unsigned char block[64] = {0};
+  explicit HmacState(const std::string& secret) {
+    unsigned char block[SHA256_CBLOCK] = {0};
     if (secret.size() > sizeof(block)) {
-      unsigned int n = 0;
-      EVP_Digest(secret.data(), secret.size(), block, &n, EVP_sha256(), nullptr);
+      SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), block);
     } else {
       std::memcpy(block, secret.data(), secret.size());
     }
-    unsigned char ipad[64], opad[64];
-    for (int i = 0; i < 64; ++i) {
+    unsigned char ipad[SHA256_CBLOCK], opad[SHA256_CBLOCK];
+    for (size_t i = 0; i < sizeof(block); ++i) {
       ipad[i] = block[i] ^ 0x36;
       opad[i] = block[i] ^ 0x5c;
     }
-    EVP_DigestInit_ex(inner.get(), EVP_sha256(), nullptr);
-    EVP_DigestUpdate(inner.get(), ipad, sizeof(ipad));
-    EVP_DigestInit_ex(outer.get(), EVP_sha256(), nullptr);
-    EVP_DigestUpdate(outer.get(), opad, sizeof(opad));
+    SHA256_Init(&inner);
+    SHA256_Update(&inner, ipad, sizeof(ipad));
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, opad, sizeof(opad));
     OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(ipad, sizeof(ipad));
+    OPENSSL_cleanse(opad, sizeof(opad));
   }
 
-  std::string Mac(absl::string_view data) const {
-    thread_local MdCtx scratch(EVP_MD_CTX_new());
-    unsigned char inner_hash[EVP_MAX_MD_SIZE], out[EVP_MAX_MD_SIZE];
-    unsigned int n = 0, m = 0;
-    EVP_MD_CTX_copy_ex(scratch.get(), inner.get());
-    EVP_DigestUpdate(scratch.get(), data.data(), data.size());
-    EVP_DigestFinal_ex(scratch.get(), inner_hash, &n);
-    EVP_MD_CTX_copy_ex(scratch.get(), outer.get());
-    EVP_DigestUpdate(scratch.get(), inner_hash, n);
-    EVP_DigestFinal_ex(scratch.get(), out, &m);
-    return std::string(reinterpret_cast<const char*>(out), m);
+  void Mac(absl::string_view data, unsigned char out[SHA256_DIGEST_LENGTH]) const {
+    unsigned char inner_hash[SHA256_DIGEST_LENGTH];
+    SHA256_CTX c = inner;
+    SHA256_Update(&c, data.data(), data.size());
+    SHA256_Final(inner_hash, &c);
+    c = outer;
+    SHA256_Update(&c, inner_hash, sizeof(inner_hash));
+    SHA256_Final(out, &c);
   }
 };
+#pragma GCC diagnostic pop
 
 namespace {
 
+// "YYYY-MM-DD" exactly (a real date), or nullopt. By hand: the general
+// civil-time parser and formatter cost more than the rest of a field's
+// treatment.
 std::optional<absl::CivilDay> ParseDay(absl::string_view s) {
-  absl::CivilDay day;
-  if (s.size() != 10 || !absl::ParseCivilTime(s, &day) || absl::FormatCivilTime(day) != s) {
-    return std::nullopt;
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
+  int v[3] = {0, 0, 0};
+  const int starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
+  for (int part = 0; part < 3; ++part) {
+    for (int i = 0; i < lengths[part]; ++i) {
+      const char c = s[starts[part] + i];
+      if (c < '0' || c > '9') return std::nullopt;
+      v[part] = v[part] * 10 + (c - '0');
+    }
   }
+  const absl::CivilDay day(v[0], v[1], v[2]);
+  if (day.year() != v[0] || day.month() != v[1] || day.day() != v[2]) return std::nullopt;
   return day;
 }
 
@@ -114,8 +126,7 @@ bool IsDateAction(pv1::Action a) {
 }
 
 // "40-44", or "90+" at and above 90 (top-coded: few people are that old).
-std::string AgeBand(absl::CivilDay birth, absl::Time as_of, int width) {
-  const absl::CivilDay at = absl::ToCivilDay(as_of, Region());
+std::string AgeBand(absl::CivilDay birth, absl::CivilDay at, int width) {
   int age = static_cast<int>(at.year() - birth.year());
   if (at.month() < birth.month() || (at.month() == birth.month() && at.day() < birth.day())) {
     --age;
@@ -160,6 +171,11 @@ absl::Status ValidatePolicy(const pv1::Policy& p) {
     return absl::InvalidArgumentError("policy: postcode_prefix_digits must be 1-5");
   }
   return absl::OkStatus();
+}
+
+uint64_t NextGeneration() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1);
 }
 
 }  // namespace
@@ -208,7 +224,8 @@ absl::StatusOr<std::unique_ptr<Deidentifier>> Deidentifier::Create(pv1::Policy p
 }
 
 Deidentifier::Deidentifier(pv1::Policy policy, std::vector<Key> keys)
-    : policy_(std::move(policy)),
+    : generation_(NextGeneration()),
+      policy_(std::move(policy)),
       keys_(std::move(keys)),
       hmac_(std::make_unique<HmacState>(keys_[0].secret)) {
   for (const pv1::Rule& r : policy_.rules()) shifts_dates_ |= r.action() == pv1::SHIFT_DATE;
@@ -217,16 +234,28 @@ Deidentifier::Deidentifier(pv1::Policy policy, std::vector<Key> keys)
 Deidentifier::~Deidentifier() = default;
 
 std::string Deidentifier::Pseudonym(absl::string_view value) const {
-  const std::string mac = hmac_->Mac(value);
-  return absl::StrCat(keys_[0].id, ":", absl::BytesToHexString(mac.substr(0, 16)));
+  static constexpr char kHex[] = "0123456789abcdef";
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  hmac_->Mac(value, mac);
+  // "<key id>:" and the first 16 bytes in hex, built in one allocation.
+  const size_t prefix = keys_[0].id.size() + 1;
+  std::string out(prefix + 32, ':');
+  std::memcpy(out.data(), keys_[0].id.data(), prefix - 1);
+  char* hex = out.data() + prefix;
+  for (int i = 0; i < 16; ++i) {
+    hex[2 * i] = kHex[mac[i] >> 4];
+    hex[2 * i + 1] = kHex[mac[i] & 0xf];
+  }
+  return out;
 }
 
 int Deidentifier::DateShiftDays(absl::string_view subject_id) const {
   const int max = policy_.max_date_shift_days();
   if (max <= 0) return 0;
-  const std::string mac = hmac_->Mac(absl::StrCat("date-shift\n", subject_id));
+  unsigned char mac[SHA256_DIGEST_LENGTH];
+  hmac_->Mac(absl::StrCat("date-shift\n", subject_id), mac);
   uint64_t v = 0;
-  std::memcpy(&v, mac.data(), sizeof(v));
+  std::memcpy(&v, mac, sizeof(v));
   return static_cast<int>(v % (2 * static_cast<uint64_t>(max) + 1)) - max;
 }
 
@@ -254,12 +283,30 @@ pv1::Action Deidentifier::ActionFor(const FieldDescriptor* field) const {
 }
 
 const std::vector<Deidentifier::FieldPlan>& Deidentifier::PlanFor(const Descriptor* d) const {
+  // Each thread remembers the root plans it has used, keyed by this guard's
+  // generation (never reused, unlike its address): no lock per message.
+  // Nested messages follow their field's sub-plan.
+  thread_local absl::flat_hash_map<std::pair<uint64_t, const Descriptor*>,
+                                   const std::vector<FieldPlan>*>
+      seen;
+  const auto key = std::make_pair(generation_, d);
+  if (auto it = seen.find(key); it != seen.end()) return *it->second;
+  const std::vector<FieldPlan>* plan;
   {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = plans_.find(d);
-    if (it != plans_.end()) return *it->second;
+    absl::MutexLock lock(&mu_);
+    plan = BuildPlanLocked(d);
   }
-  auto plan = std::make_unique<std::vector<FieldPlan>>();
+  seen.emplace(key, plan);
+  return *plan;
+}
+
+const std::vector<Deidentifier::FieldPlan>* Deidentifier::BuildPlanLocked(
+    const Descriptor* d) const {
+  if (auto it = plans_.find(d); it != plans_.end()) return it->second.get();
+  // Registered before its fields are planned: a recursive type finds it.
+  std::vector<FieldPlan>* plan =
+      plans_.emplace(d, std::make_unique<std::vector<FieldPlan>>()).first->second.get();
+  std::vector<FieldPlan> fields;
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* f = d->field(i);
     Shape shape = Shape::kScalar;
@@ -269,54 +316,82 @@ const std::vector<Deidentifier::FieldPlan>& Deidentifier::PlanFor(const Descript
               : type == "google.protobuf.Any"     ? Shape::kAny
                                                   : Shape::kMessage;
     }
-    plan->push_back({f, ActionFor(f), shape});
+    const pv1::Action action = ActionFor(f);
+    // Fields kept as they are need no visit: only the others are planned.
+    if (action == pv1::KEEP &&
+        (shape == Shape::kScalar || shape == Shape::kTimestamp ||
+         (shape == Shape::kMessage && !NeedsVisit(f->message_type(), 0)))) {
+      continue;
+    }
+    FieldPlan fp{f, action, shape, nullptr};
+    if (shape == Shape::kMessage && action != pv1::DROP) {
+      fp.sub = BuildPlanLocked(f->message_type());
+    }
+    fields.push_back(fp);
   }
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = plans_.emplace(d, std::move(plan));
-  return *it->second;
+  *plan = std::move(fields);
+  return plan;
 }
 
-const Message* Deidentifier::PrototypeOf(const std::string& type_url) const {
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = prototypes_.find(type_url);
-    if (it != prototypes_.end()) return it->second;
+bool Deidentifier::NeedsVisit(const Descriptor* d, int depth) const {
+  if (depth > 16) return true;  // deep or recursive: visit to be safe
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (ActionFor(f) != pv1::KEEP) return true;
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    const std::string& type = f->message_type()->full_name();
+    if (type == "google.protobuf.Any") return true;
+    if (type != "google.protobuf.Timestamp" && NeedsVisit(f->message_type(), depth + 1)) {
+      return true;
+    }
   }
+  return false;
+}
+
+const Message* Deidentifier::PrototypeOf(const std::string& type_url) {
+  // Generated prototypes live as long as the process: one cache per thread,
+  // shared by every guard, no lock.
+  thread_local absl::flat_hash_map<std::string, const Message*> prototypes;
+  if (auto it = prototypes.find(type_url); it != prototypes.end()) return it->second;
   const Descriptor* d = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
       type_url.substr(type_url.rfind('/') + 1));
   const Message* prototype =
       d == nullptr ? nullptr : google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
-  absl::MutexLock lock(&mu_);
-  prototypes_.emplace(type_url, prototype);
+  prototypes.emplace(type_url, prototype);
   return prototype;
 }
 
 absl::Status Deidentifier::Apply(const Subject& subject, Message* message) const {
+  Context context{.subject = subject};
   // The shift costs a keyed hash: only for a policy that shifts dates.
-  return ApplyWithShift(subject, shifts_dates_ ? DateShiftDays(subject.id) : 0, message);
+  if (shifts_dates_) context.shift_days = DateShiftDays(subject.id);
+  if (subject.as_of != absl::InfinitePast()) {
+    context.as_of_day = absl::ToCivilDay(subject.as_of, Region());
+  }
+  return ApplyPlan(context, PlanFor(message->GetDescriptor()), message);
 }
 
-absl::Status Deidentifier::ApplyWithShift(const Subject& subject, int shift_days,
-                                          Message* message) const {
-  for (const FieldPlan& plan : PlanFor(message->GetDescriptor())) {
-    MERIDIAN_RETURN_IF_ERROR(ApplyField(subject, plan, shift_days, message));
+absl::Status Deidentifier::ApplyPlan(const Context& context,
+                                     const std::vector<FieldPlan>& fields,
+                                     Message* message) const {
+  for (const FieldPlan& plan : fields) {
+    MERIDIAN_RETURN_IF_ERROR(ApplyField(context, plan, message));
   }
   return absl::OkStatus();
 }
 
-absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& plan,
-                                      int shift_days, Message* message) const {
+absl::Status Deidentifier::ApplyField(const Context& context, const FieldPlan& plan,
+                                      Message* message) const {
+  const int shift_days = context.shift_days;
   const FieldDescriptor* f = plan.field;
   const Reflection* r = message->GetReflection();
-  const bool repeated = f->is_repeated();
-  const int n = repeated ? r->FieldSize(*message, f) : (r->HasField(*message, f) ? 1 : 0);
-  if (n == 0 || (plan.action == pv1::KEEP && plan.shape == Shape::kScalar)) {
-    return absl::OkStatus();
-  }
-  if (plan.action == pv1::DROP) {
+  if (plan.action == pv1::DROP) {  // no need to look first
     r->ClearField(message, f);
     return absl::OkStatus();
   }
+  const bool repeated = f->is_repeated();
+  const int n = repeated ? r->FieldSize(*message, f) : (r->HasField(*message, f) ? 1 : 0);
+  if (n == 0) return absl::OkStatus();
   auto mutable_message = [&](int i) {
     return repeated ? r->MutableRepeatedMessage(message, f, i) : r->MutableMessage(message, f);
   };
@@ -324,7 +399,7 @@ absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& p
     case Shape::kMessage:
       // Any action but DROP judges the contained fields one by one.
       for (int i = 0; i < n; ++i) {
-        MERIDIAN_RETURN_IF_ERROR(ApplyWithShift(subject, shift_days, mutable_message(i)));
+        MERIDIAN_RETURN_IF_ERROR(ApplyPlan(context, *plan.sub, mutable_message(i)));
       }
       return absl::OkStatus();
     case Shape::kAny:
@@ -340,7 +415,7 @@ absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& p
           return absl::InvalidArgumentError(
               absl::StrCat("payload does not parse as ", prototype->GetTypeName()));
         }
-        MERIDIAN_RETURN_IF_ERROR(ApplyWithShift(subject, shift_days, inner.get()));
+        MERIDIAN_RETURN_IF_ERROR(ApplyPlan(context, PlanFor(inner->GetDescriptor()), inner.get()));
         any->set_value(inner->SerializeAsString());
       }
       return absl::OkStatus();
@@ -362,7 +437,9 @@ absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& p
     case Shape::kScalar:
       if (f->cpp_type() != FieldDescriptor::CPPTYPE_STRING) break;
       for (int i = 0; i < n; ++i) {
-        std::string v = repeated ? r->GetRepeatedString(*message, f, i) : r->GetString(*message, f);
+        std::string scratch;
+        const std::string& v = repeated ? r->GetRepeatedStringReference(*message, f, i, &scratch)
+                                        : r->GetStringReference(*message, f, &scratch);
         std::optional<std::string> out;
         switch (plan.action) {
           case pv1::PSEUDONYMIZE:
@@ -374,8 +451,8 @@ absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& p
             if (auto day = ParseDay(v)) out = absl::FormatCivilTime(Moved(*day, plan.action, shift_days));
             break;
           case pv1::AGE_BAND:
-            if (auto day = ParseDay(v); day && subject.as_of != absl::InfinitePast()) {
-              out = AgeBand(*day, subject.as_of, policy_.age_band_years());
+            if (auto day = ParseDay(v); day && context.as_of_day) {
+              out = AgeBand(*day, *context.as_of_day, policy_.age_band_years());
             }
             break;
           case pv1::POSTCODE_PREFIX: {
@@ -384,7 +461,7 @@ absl::Status Deidentifier::ApplyField(const Subject& subject, const FieldPlan& p
             break;
           }
           case pv1::SCRUB:
-            out = Scrub(v, subject.names);
+            out = Scrub(v, context.subject.names);
             break;
           default:
             break;

@@ -15,6 +15,7 @@
 #define MERIDIAN_LIBS_DEID_DEID_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message.h"
 #include "meridian/privacy/v1/policy.pb.h"
@@ -80,28 +82,39 @@ class Deidentifier {
     const google::protobuf::FieldDescriptor* field;
     pv1::Action action;
     Shape shape;
+    // kMessage fields not dropped: the plan of the message type.
+    const std::vector<FieldPlan>* sub;
   };
 
   struct HmacState;
+  // What one Apply call works with.
+  struct Context {
+    const Subject& subject;
+    int shift_days = 0;
+    std::optional<absl::CivilDay> as_of_day;  // the event's day, for age bands
+  };
 
   Deidentifier(pv1::Policy policy, std::vector<Key> keys);
 
   pv1::Action ActionFor(const google::protobuf::FieldDescriptor* field) const;
+  // Whether any field of `d` (or of the messages in it) is not simply kept.
+  bool NeedsVisit(const google::protobuf::Descriptor* d, int depth) const;
   // The generated prototype of an Any's type, or nullptr when unknown.
-  const google::protobuf::Message* PrototypeOf(const std::string& type_url) const;
+  static const google::protobuf::Message* PrototypeOf(const std::string& type_url);
   const std::vector<FieldPlan>& PlanFor(const google::protobuf::Descriptor* d) const;
-  absl::Status ApplyField(const Subject& subject, const FieldPlan& plan, int shift_days,
+  const std::vector<FieldPlan>* BuildPlanLocked(const google::protobuf::Descriptor* d) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ApplyPlan(const Context& context, const std::vector<FieldPlan>& fields,
+                         google::protobuf::Message* message) const;
+  absl::Status ApplyField(const Context& context, const FieldPlan& plan,
                           google::protobuf::Message* message) const;
-  absl::Status ApplyWithShift(const Subject& subject, int shift_days,
-                              google::protobuf::Message* message) const;
 
+  const uint64_t generation_;  // distinguishes guards in per-thread caches
   const pv1::Policy policy_;
   const std::vector<Key> keys_;
   const std::unique_ptr<HmacState> hmac_;  // of the active key
   bool shifts_dates_ = false;
   mutable absl::Mutex mu_;
-  mutable absl::flat_hash_map<std::string, const google::protobuf::Message*> prototypes_
-      ABSL_GUARDED_BY(mu_);
   mutable absl::flat_hash_map<const google::protobuf::Descriptor*,
                               std::unique_ptr<std::vector<FieldPlan>>>
       plans_ ABSL_GUARDED_BY(mu_);

@@ -164,6 +164,11 @@ TEST(Deid, FailsClosed) {
   patient::v1::RegisterPatientRequest r = Person();
   ASSERT_OK(guard->Apply({.id = "x"}, &r));
   EXPECT_TRUE(r.demographics().birth_date().empty());
+  // A birth date that is not a real date cannot become a band either.
+  r = Person();
+  r.mutable_demographics()->set_birth_date("1980-02-30");
+  ASSERT_OK(guard->Apply({.id = "x", .as_of = kEventTime}, &r));
+  EXPECT_TRUE(r.demographics().birth_date().empty());
   // A payload of a type nobody knows is dropped.
   events::v1::EventEnvelope env;
   env.mutable_payload()->set_type_url("type.googleapis.com/unknown.Secret");

@@ -2,7 +2,8 @@
 // of the same events.
 //
 // N synthetic events of the clinical topics (patient registrations,
-// encounters, prescriptions, lab reports, in equal shares), each an
+// encounters, prescriptions, lab reports, in equal shares) about N/10
+// people (--patients), each an
 // EventEnvelope with its payload packed in an Any, serialized as they sit on
 // Kafka. One pass de-identifies every event the way the de-identified
 // stream does (parse the envelope and its payload, apply the policy,
@@ -11,6 +12,7 @@
 // as one JSON object.
 #include "tools/bench/deid.h"
 
+#include <algorithm>
 #include <iostream>
 #include <random>
 
@@ -35,14 +37,15 @@ google::protobuf::Timestamp At(std::mt19937& rng) {
   return TimeUtil::SecondsToTimestamp(1767225600 + static_cast<int64_t>(rng() % 31536000));
 }
 
-// One synthetic event of kind `i % 4`.
-events::v1::EventEnvelope Event(int i, std::mt19937& rng) {
-  const std::string patient = absl::StrCat("MRN-", 100000 + rng() % 900000);
+// One synthetic event of kind `i % 4`, about one of `patients` people.
+events::v1::EventEnvelope Event(int i, int patients, std::mt19937& rng) {
+  const int person = static_cast<int>(rng() % patients);
+  const std::string patient = absl::StrCat("MRN-", 1000000 + person);
   events::v1::EventEnvelope env;
   env.set_event_id(absl::StrCat("00000000-0000-4000-8000-", 100000000000 + i));
   env.set_key(absl::StrCat("city-hosp-1/", patient));
   env.set_source_organisation("city-hosp-1");
-  env.set_regional_patient_id(absl::StrCat("6f1c2a7e-0000-4000-8000-", 200000000000 + i));
+  env.set_regional_patient_id(absl::StrCat("6f1c2a7e-0000-4000-8000-", 200000000000 + person));
   env.set_producer("bench");
   *env.mutable_occurred_at() = At(rng);
   switch (i % 4) {
@@ -150,6 +153,10 @@ std::unique_ptr<google::protobuf::Message> Payload(const events::v1::EventEnvelo
 int Deid(config::Reader& cfg) {
   const int n = static_cast<int>(cfg.Int("EVENTS", 100000, 100, 10000000));
   const int runs = static_cast<int>(cfg.Int("RUNS", 5, 1, 50));
+  // A region's stream has several events per person (visits, orders,
+  // results): by default ten on average. --patients=N: every event a new
+  // person (the worst case for the pseudonym cache).
+  const int patients = static_cast<int>(cfg.Int("PATIENTS", std::max(1, n / 10), 1, n));
   const std::string policy_file = cfg.String(
       "POLICY", cfg.String("ROOT", ".") + "/deploy/deid/public_health.textproto");
   cfg.ExitIfInvalid();
@@ -161,7 +168,7 @@ int Deid(config::Reader& cfg) {
   std::mt19937 rng(42);
   std::vector<std::string> events;
   events.reserve(n);
-  for (int i = 0; i < n; ++i) events.push_back(Event(i, rng).SerializeAsString());
+  for (int i = 0; i < n; ++i) events.push_back(Event(i, patients, rng).SerializeAsString());
 
   size_t sink = 0;  // keeps the work from being optimised away
   auto pass = [&](bool transform) {
@@ -192,7 +199,8 @@ int Deid(config::Reader& cfg) {
   }
   const double seconds = Median(deid_seconds);
   const double passthrough = Median(passthrough_seconds);
-  std::cout << "{\"benchmark\":\"deid\",\"events\":" << n << ",\"runs\":" << runs
+  std::cout << "{\"benchmark\":\"deid\",\"events\":" << n << ",\"patients\":" << patients
+            << ",\"runs\":" << runs
             << ",\"policy\":\"" << policy->purpose() << "\",\"seconds\":" << seconds
             << ",\"events_per_second\":" << n / seconds
             << ",\"passthrough_events_per_second\":" << n / passthrough

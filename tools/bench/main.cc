@@ -225,7 +225,7 @@ int main(int argc, char** argv) {
   if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent" &&
       which != "deid") {
     std::cerr << "usage: meridian_bench consent [--checks=N] [--concurrency=C]\n"
-                 "       meridian_bench deid [--events=N] [--runs=R] [--policy=FILE]\n"
+                 "       meridian_bench deid [--events=N] [--patients=P] [--runs=R] [--policy=FILE]\n"
                  "       meridian_bench ingest --service=records --rows=N [--runs=R] "
                  "[--streams=S]\n"
                  "       meridian_bench outbox [--events=N] [--runs=R] "
