@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor.h"
@@ -199,6 +200,28 @@ std::string Scrub(absl::string_view text, const std::vector<std::string>& names)
     absl::StrReplaceAll({{name, "[NAME]"}}, &out);
   }
   return out;
+}
+
+absl::StatusOr<std::vector<Key>> LoadKeys(const std::string& path) {
+  MERIDIAN_ASSIGN_OR_RETURN(std::string text, config::ReadFile(path));
+  std::vector<Key> keys;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<absl::string_view> parts = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    std::string secret;
+    if (parts.size() != 2 || !ValidKeyId(parts[0]) || parts[1].size() % 2 != 0 ||
+        !std::all_of(parts[1].begin(), parts[1].end(),
+                     [](char c) { return absl::ascii_isxdigit(c); })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number, ": expected \"<key id> <hex secret>\""));
+    }
+    keys.push_back({std::string(parts[0]), absl::HexStringToBytes(parts[1])});
+  }
+  if (keys.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no keys"));
+  return keys;
 }
 
 absl::StatusOr<pv1::Policy> LoadPolicy(const std::string& path) {

@@ -53,6 +53,11 @@ struct Subject {
 // "[ID]", "[PHONE]", "[NAME]").
 std::string Scrub(absl::string_view text, const std::vector<std::string>& names);
 
+// Pseudonym keys from `path`: one "<key id> <secret in hex>" per line, the
+// active key first ('#' lines ignored). The file is a secret (a Kubernetes
+// Secret, or tools/meridian certs locally).
+absl::StatusOr<std::vector<Key>> LoadKeys(const std::string& path);
+
 // The policy in `path` (protobuf text format), validated.
 absl::StatusOr<pv1::Policy> LoadPolicy(const std::string& path);
 

@@ -1,5 +1,7 @@
 #include "libs/deid/deid.h"
 
+#include <fstream>
+
 #include "gmock/gmock.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/util/time_util.h"
@@ -184,6 +186,18 @@ TEST(Deid, ScrubRemovesIdsPhonesAndTheOwnName) {
             "[NAME], ID [ID], tel [PHONE] or [PHONE]; [NAME] says hi");
   EXPECT_EQ(Scrub("glucose 7.8 mmol/L at 09:30", {}), "glucose 7.8 mmol/L at 09:30");
   EXPECT_EQ(Scrub("+86 13912345678.", {}), "[PHONE].");
+}
+
+TEST(Deid, KeysComeFromASecretFile) {
+  const std::string path = ::testing::TempDir() + "/deid-keys";
+  std::ofstream(path) << "# rotated 2026-12\nk2 " << std::string(64, 'a') << "\nk1 "
+                      << std::string(64, 'b') << "\n";
+  ASSERT_OK_AND_ASSIGN(std::vector<Key> keys, LoadKeys(path));
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].id, "k2");
+  EXPECT_EQ(keys[0].secret, std::string(32, '\xaa'));
+  std::ofstream(path) << "k1 nothex\n";
+  EXPECT_THAT(LoadKeys(path), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(":1:")));
 }
 
 TEST(Deid, PoliciesAndKeysAreValidated) {

@@ -75,27 +75,56 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   if (!consent_channel.ok()) return fail(consent_channel.status());
   consent::GrpcChecker consent(*consent_channel, absl::Milliseconds(consent_deadline_ms));
 
-  Context context{cfg, *directory, pool, xrefs, consent};
+  Context context{cfg, *directory, pool, xrefs, consent, **publisher};
   absl::StatusOr<Parts> parts = build(context);
   if (!parts.ok()) return fail(parts.status());
   cfg.ExitIfInvalid();  // the service's own settings
 
+  std::vector<std::unique_ptr<kafka::Consumer>> own_consumers;
+  for (const service::Consumer& c : parts->consumers) {
+    std::vector<kafka::TopicSpec> consumed;
+    for (const std::string& t : c.topics) {
+      consumed.push_back({t, 6, 1});
+      consumed.push_back({t + ".dlt", 1, 1});
+    }
+    absl::Status ensured = kafka::EnsureTopics(brokers, consumed);
+    if (!ensured.ok()) return fail(ensured);
+    auto made = kafka::MakeKafkaConsumer(
+        {.brokers = brokers,
+         .group_id = c.group_id,
+         .topics = c.topics,
+         .auto_offset_reset = c.start_at,
+         .client_id = spec.name},
+        publisher->get());
+    if (!made.ok()) return fail(made.status());
+    own_consumers.push_back(*std::move(made));
+  }
+
   outbox::Relay relay(&pool, publisher->get());
-  std::thread relay_thread([&] { relay.Run(); });
-  std::thread consumer_thread([&] {
+  std::vector<std::thread> threads;
+  threads.emplace_back([&] { relay.Run(); });
+  threads.emplace_back([&] {
     absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, xref_group),
                                              xref::EventHandler(&xrefs, xref_group), 500);
     if (!s.ok()) LogError(spec.name, s);
   });
+  for (size_t i = 0; i < own_consumers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      absl::Status s = own_consumers[i]->Run(parts->consumers[i].handler);
+      if (!s.ok()) LogError(spec.name, s);
+    });
+  }
   auto stop_background = [&] {
     relay.Stop();
     (*consumer)->Stop();
-    if (relay_thread.joinable()) relay_thread.join();
-    if (consumer_thread.joinable()) consumer_thread.join();
+    for (auto& c : own_consumers) c->Stop();
+    for (std::thread& t : threads) {
+      if (t.joinable()) t.join();
+    }
   };
 
   server::Server srv(server_options, &*directory);
-  srv.AddService(parts->service);
+  if (parts->service != nullptr) srv.AddService(parts->service);
   server::AddStandardChecks(srv, pool, brokers, &relay);
   for (const auto& fn : parts->periodic) {
     srv.AddPeriodic([&spec, fn] {

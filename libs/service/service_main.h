@@ -35,6 +35,7 @@
 #include "grpcpp/impl/service_type.h"
 #include "libs/config/config.h"
 #include "libs/consent/consent.h"
+#include "libs/kafka/kafka.h"
 #include "libs/orgs/directory.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
@@ -61,10 +62,27 @@ struct Context {
   pg::Pool& pool;
   xref::XrefStore& xrefs;
   consent::Checker& consent;
+  // The service's producer (idempotent, acks=all), besides its outbox.
+  kafka::Publisher& publisher;
+};
+
+// A consumer the service runs besides the cross-reference one: its topics,
+// its group and what it does with each message (libs/kafka's retry and
+// dead-letter rules apply).
+struct Consumer {
+  std::vector<std::string> topics;
+  std::string group_id;
+  kafka::Handler handler;
+  // Where a new group starts: "earliest" (the topics' whole history) or
+  // "latest".
+  std::string start_at = "earliest";
 };
 
 struct Parts {
+  // The gRPC service; none for a service that only consumes (the chassis
+  // still serves health and metrics).
   grpc::Service* service = nullptr;
+  std::vector<Consumer> consumers;
   // Run on every health tick (e.g. sweeps); errors are logged.
   std::vector<std::function<absl::Status()>> periodic;
 

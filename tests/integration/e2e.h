@@ -53,11 +53,11 @@ std::unique_ptr<typename Service::Stub> StubAs(const std::string& service,
 class PlatformTest : public ::testing::Test {
  protected:
   // The envelopes on `topic` (read from its start by a new consumer group)
-  // that `keep` accepts, in order, once there are `count` of them or 60 s
-  // have passed.
+  // that `keep` accepts, in order, once there are `count` of them or
+  // `timeout` has passed.
   std::vector<events::v1::EventEnvelope> AwaitEvents(
       const std::string& topic, const std::function<bool(const events::v1::EventEnvelope&)>& keep,
-      size_t count) {
+      size_t count, absl::Duration timeout = absl::Seconds(60)) {
     const std::string brokers = server::testing::Env("MERIDIAN_KAFKA_BROKERS");
     auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers});
     EXPECT_TRUE(publisher.ok());
@@ -79,7 +79,7 @@ class PlatformTest : public ::testing::Test {
         return absl::OkStatus();
       });
     });
-    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    const absl::Time deadline = absl::Now() + timeout;
     while (absl::Now() < deadline && seen.load() < count) absl::SleepFor(absl::Milliseconds(100));
     (*consumer)->Stop();
     consuming.join();

@@ -248,6 +248,12 @@ cmd_certs() {
   if [[ ! -s $CERTS_DIR/audit-signing.pub ]]; then
     quiet openssl pkey -in "$CERTS_DIR/audit-signing.key" -pubout -out "$CERTS_DIR/audit-signing.pub"
   fi
+  # The privacy guard's pseudonym key (libs/deid: "<key id> <hex secret>",
+  # the active key first). Kept like the signing key: a new one would break
+  # the linkage of everything already de-identified.
+  if [[ ! -s $CERTS_DIR/deid-keys ]]; then
+    (umask 077 && printf 'k1 %s\n' "$(openssl rand -hex 32)" >"$CERTS_DIR/deid-keys")
+  fi
   rm -rf "$CERTS_DIR/.work"
   chmod 600 "$CERTS_DIR"/*.key
 

@@ -1,0 +1,81 @@
+// The de-identified stream: consumes the clinical topics (patient index,
+// records, prescriptions, lab results, audit), keeps only the events of
+// patients whose consent allows the purpose, passes each through the privacy
+// guard (libs/deid) and produces it to the de-identified topic — the only
+// topic the analytics service reads.
+//
+// Delivery is at least once: a message's offset is committed only after its
+// de-identified event is acknowledged by the broker, so a crash between the
+// two produces it again. The event ID is kept (it is not personal data):
+// the consumer deduplicates on it.
+#ifndef MERIDIAN_SERVICES_DEID_STREAM_PIPELINE_H_
+#define MERIDIAN_SERVICES_DEID_STREAM_PIPELINE_H_
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "google/protobuf/descriptor.h"
+#include "libs/consent/consent.h"
+#include "libs/deid/deid.h"
+#include "libs/kafka/kafka.h"
+#include "libs/xref/xref.h"
+
+namespace meridian::deidstream {
+
+inline constexpr char kDeidTopic[] = "meridian.deid.v1";
+
+// The topics the pipeline reads.
+std::vector<std::string> ClinicalTopics();
+
+// Every payload type those topics carry (linked into the binary with it).
+std::vector<const google::protobuf::Descriptor*> PayloadTypes();
+
+struct PipelineOptions {
+  // Who receives the data, as consent sees it (the region's health
+  // authority), and why.
+  consent::Accessor recipient;
+  consent::v1::Purpose purpose = consent::v1::PUBLIC_HEALTH;
+  std::string output_topic = kDeidTopic;
+  absl::Duration publish_timeout = absl::Seconds(30);
+  // An event of a patient the links have not reached yet is retried for
+  // this long after it happened (the link is usually milliseconds behind);
+  // older, it goes to the dead-letter topic for a later replay instead of
+  // holding its partition.
+  absl::Duration link_grace = absl::Minutes(2);
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+};
+
+class Pipeline {
+ public:
+  // Every pointer must outlive this object.
+  Pipeline(xref::XrefStore* xrefs, consent::Checker* consent, const deid::Deidentifier* guard,
+           kafka::Publisher* publisher, PipelineOptions options);
+
+  // One consumed message (a kafka::Handler): OK once its de-identified event
+  // is acknowledged, or once it is withheld by consent. UNAVAILABLE when the
+  // consent service or the broker cannot be reached (retried);
+  // for a patient the links have not reached: UNAVAILABLE within
+  // `link_grace` of the event (retried), FAILED_PRECONDITION after it
+  // (dead-lettered for a later replay); INVALID_ARGUMENT for a message that
+  // is not an event.
+  absl::Status Handle(const kafka::ConsumedMessage& message);
+
+  int64_t forwarded() const { return forwarded_.load(); }
+  int64_t withheld() const { return withheld_.load(); }
+
+ private:
+  xref::XrefStore* xrefs_;
+  consent::Checker* consent_;
+  const deid::Deidentifier* guard_;
+  kafka::Publisher* publisher_;
+  const PipelineOptions options_;
+  std::atomic<int64_t> forwarded_{0};
+  std::atomic<int64_t> withheld_{0};
+};
+
+}  // namespace meridian::deidstream
+
+#endif  // MERIDIAN_SERVICES_DEID_STREAM_PIPELINE_H_
