@@ -360,6 +360,7 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     registered.set_decision(response.decision());
     registered.set_probability(response.probability());
     registered.set_updated(existing.has_value());
+    *registered.mutable_demographics() = record.request.demographics();
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
         PatientEvent("patient.registered", record.regional_id, organisation_id),
         registered));
