@@ -360,7 +360,13 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     registered.set_decision(response.decision());
     registered.set_probability(response.probability());
     registered.set_updated(existing.has_value());
-    *registered.mutable_demographics() = record.request.demographics();
+    const v1::Demographics& d = record.request.demographics();
+    v1::PatientRegistered::Profile* profile = registered.mutable_profile();
+    profile->set_sex(d.sex());
+    profile->set_birth_date(d.birth_date());
+    profile->set_province_code(d.address().province_code());
+    profile->set_city_code(d.address().city_code());
+    profile->set_district_code(d.address().district_code());
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
         PatientEvent("patient.registered", record.regional_id, organisation_id),
         registered));

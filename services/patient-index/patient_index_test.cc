@@ -4,6 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/status/status_matchers.h"
+#include "meridian/patient/v1/events.pb.h"
 #include "services/patient-index/in_memory_patient_store.h"
 #include "services/patient-index/test_util.h"
 
@@ -36,15 +37,23 @@ class PatientIndexTest : public ::testing::Test {
 
 TEST_F(PatientIndexTest, NewPatientGetsAnIdentityAndEvents) {
   ASSERT_OK_AND_ASSIGN(auto r, index_.Register("city-hosp-1",
-                                               Person("A1", "张", "伟", "1980-01-02")));
+                                               Person("A1", "张", "伟", "1980-01-02",
+                                                      "13912345678")));
   EXPECT_EQ(r.decision(), v1::NEW_IDENTITY);
   EXPECT_EQ(r.regional_id().size(), 36u);
   EXPECT_THAT(EventTypes(), ::testing::ElementsAre("patient.registered", "patient.linked"));
   for (const EmittedEvent& e : store_.events()) {
     EXPECT_EQ(e.header.key, r.regional_id());
     EXPECT_EQ(e.header.topic, "meridian.patient.v1");
-    EXPECT_THAT(e.payload, Not(HasSubstr("张")));  // events carry no names
+    // Events carry no names, phone numbers or address lines.
+    EXPECT_THAT(e.payload, AllOf(Not(HasSubstr("张")), Not(HasSubstr("13912345678")),
+                                 Not(HasSubstr("幸福路"))));
   }
+  // The registration carries the profile population statistics need.
+  v1::PatientRegistered registered;
+  ASSERT_TRUE(registered.ParseFromString(store_.events()[0].payload));
+  EXPECT_EQ(registered.profile().birth_date(), "1980-01-02");
+  EXPECT_EQ(registered.profile().district_code(), "330102");
 }
 
 TEST_F(PatientIndexTest, SameRequestAgainIsIdempotent) {

@@ -143,10 +143,10 @@ int main(int argc, char** argv) {
       absl::StatusOr<events::v1::EventEnvelope> e = outbox::ParseEnvelope(m);
       patient::v1::PatientRegistered registered;
       if (e.ok() && e->payload().UnpackTo(&registered)) {
-        const auto& d = registered.demographics();
+        const auto& d = registered.profile();
         const absl::CivilMonth month = absl::ToCivilMonth(
             absl::FromUnixSeconds(e->occurred_at().seconds()), absl::FixedTimeZone(8 * 3600));
-        ++classes[{d.birth_date(), d.sex(), d.address().district_code(),
+        ++classes[{d.birth_date(), d.sex(), d.district_code(),
                    absl::FormatCivilTime(month)}];
       }
       return absl::OkStatus();
