@@ -240,7 +240,9 @@ absl::StatusOr<std::unique_ptr<Deidentifier>> Deidentifier::Create(pv1::Policy p
   MERIDIAN_RETURN_IF_ERROR(ValidatePolicy(policy));
   if (keys.empty()) return absl::InvalidArgumentError("keys: at least one");
   for (const Key& k : keys) {
-    if (!ValidKeyId(k.id)) return absl::InvalidArgumentError("keys: an ID is 1-16 of [A-Za-z0-9_-]");
+    if (!ValidKeyId(k.id)) {
+      return absl::InvalidArgumentError("keys: an ID is 1-16 of [A-Za-z0-9_-]");
+    }
     if (k.secret.size() < 32) return absl::InvalidArgumentError("keys: a secret is >= 32 bytes");
   }
   return std::unique_ptr<Deidentifier>(new Deidentifier(std::move(policy), std::move(keys)));
@@ -379,7 +381,8 @@ const Message* Deidentifier::PrototypeOf(const std::string& type_url) {
   const Descriptor* d = google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(
       type_url.substr(type_url.rfind('/') + 1));
   const Message* prototype =
-      d == nullptr ? nullptr : google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
+      d == nullptr ? nullptr
+                   : google::protobuf::MessageFactory::generated_factory()->GetPrototype(d);
   prototypes.emplace(type_url, prototype);
   return prototype;
 }
@@ -471,7 +474,9 @@ absl::Status Deidentifier::ApplyField(const Context& context, const FieldPlan& p
           case pv1::SHIFT_DATE:
           case pv1::COARSEN_WEEK:
           case pv1::COARSEN_MONTH:
-            if (auto day = ParseDay(v)) out = absl::FormatCivilTime(Moved(*day, plan.action, shift_days));
+            if (auto day = ParseDay(v)) {
+              out = absl::FormatCivilTime(Moved(*day, plan.action, shift_days));
+            }
             break;
           case pv1::AGE_BAND:
             if (auto day = ParseDay(v); day && context.as_of_day) {

@@ -3,11 +3,11 @@
 // (lab_store_test.cc).
 //
 // A report (an order with its results) is one row keyed by the performing
-// institution and the order's local ID, holding the serialized v1::LabReport
-// (the truth) and the columns reads filter on: the patient (institution +
-// local ID), the earliest collection time and the LOINC codes it carries. Writing changed content makes a new current
-// version and moves the previous one into the history; identical content
-// changes nothing.
+// institution and the order's local ID, holding the serialized
+// v1::LabReport (the truth) and the columns reads filter on: the patient
+// (institution + local ID), the earliest collection time and the LOINC codes
+// it carries. Writing changed content makes a new current version and moves
+// the previous one into the history; identical content changes nothing.
 #ifndef MERIDIAN_SERVICES_LAB_RESULTS_LAB_STORE_H_
 #define MERIDIAN_SERVICES_LAB_RESULTS_LAB_STORE_H_
 

@@ -580,7 +580,9 @@ absl::StatusOr<v1::FindReusableResultsResponse> Labs::FindReusableResults(
   (void)found;
   for (const std::string& code : request.loinc_codes()) {
     if (std::none_of(response.results().begin(), response.results().end(),
-                     [&](const v1::ReusableResult& r) { return r.result().loinc_code() == code; })) {
+                     [&](const v1::ReusableResult& r) {
+                       return r.result().loinc_code() == code;
+                     })) {
       response.add_not_found(code);
     }
   }

@@ -103,7 +103,9 @@ absl::StatusOr<ReferenceInterval> IntervalOf(const std::vector<std::string>& f) 
   MERIDIAN_ASSIGN_OR_RETURN(r.high, tsv::OptionalNumber("high", f[5]));
   MERIDIAN_ASSIGN_OR_RETURN(r.critical_low, tsv::OptionalNumber("critical_low", f[6]));
   MERIDIAN_ASSIGN_OR_RETURN(r.critical_high, tsv::OptionalNumber("critical_high", f[7]));
-  if (r.low && r.high && *r.low >= *r.high) return absl::InvalidArgumentError("low: not below high");
+  if (r.low && r.high && *r.low >= *r.high) {
+    return absl::InvalidArgumentError("low: not below high");
+  }
   if (r.critical_low && r.low && *r.critical_low >= *r.low) {
     return absl::InvalidArgumentError("critical_low: not below low");
   }

@@ -114,7 +114,8 @@ absl::StatusOr<Formulary> Formulary::Parse(absl::string_view drugs_tsv,
                                            absl::string_view drugs_name,
                                            absl::string_view interactions_name) {
   Formulary f;
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<tsv::Row> drugs, tsv::Parse(drugs_tsv, drugs_name, kDrugColumns));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<tsv::Row> drugs,
+                            tsv::Parse(drugs_tsv, drugs_name, kDrugColumns));
   for (const tsv::Row& row : drugs) {
     absl::StatusOr<Drug> d = DrugOf(row.fields);
     if (!d.ok()) return tsv::At(drugs_name, row, d.status());

@@ -302,7 +302,9 @@ absl::StatusOr<Prescriptions::Active> Prescriptions::ActiveDrugsOf(
     MERIDIAN_ASSIGN_OR_RETURN(query.patients, xrefs_->LocalIdsOf(active.regional_id));
     const bool elsewhere =
         std::any_of(query.patients.begin(), query.patients.end(),
-                    [&](const xref::LocalId& l) { return l.organisation_id != caller.organisation_id; });
+                    [&](const xref::LocalId& l) {
+                      return l.organisation_id != caller.organisation_id;
+                    });
     active.cross_institution = !elsewhere;
     if (elsewhere) {
       // Other institutions' prescriptions inform the checks where consent
@@ -485,8 +487,8 @@ absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Verify(
             v->set_note(request.note());
             *v->mutable_verified_at() = timestamps::ToProto(now);
             p.set_status(v1::VERIFIED);
-            MERIDIAN_ASSIGN_OR_RETURN(regional_id, xrefs_->RegionalIdOf(
-                                                       {p.organisation_id(), p.patient_local_id()}));
+            MERIDIAN_ASSIGN_OR_RETURN(
+                regional_id, xrefs_->RegionalIdOf({p.organisation_id(), p.patient_local_id()}));
             MERIDIAN_ASSIGN_OR_RETURN(
                 outbox::PendingEvent e,
                 EventFor("prescription.verified", rx, caller.organisation_id, regional_id));
@@ -596,7 +598,9 @@ absl::StatusOr<v1::DispensePrescriptionResponse> Prescriptions::Dispense(
   MERIDIAN_RETURN_IF_ERROR(fields::CheckTime("dispensed_at", request.has_dispensed_at(),
                                              request.dispensed_at(), now, /*required=*/false));
   if (request.items_size() == 0) return Invalid("items", "at least one item");
-  if (request.items_size() > kMaxItems) return Invalid("items", absl::StrCat("at most ", kMaxItems));
+  if (request.items_size() > kMaxItems) {
+    return Invalid("items", absl::StrCat("at most ", kMaxItems));
+  }
   std::set<int> indices;
   for (int i = 0; i < request.items_size(); ++i) {
     const v1::DispensedItem& d = request.items(i);
