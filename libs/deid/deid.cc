@@ -16,6 +16,7 @@
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "libs/config/config.h"
 #include "libs/status/status_macros.h"
@@ -300,9 +301,9 @@ pv1::Action Deidentifier::ActionFor(const FieldDescriptor* field) const {
   const pv1::Kind k = field->options().GetExtension(pv1::kind);
   if (c == pv1::DATA_CLASS_UNSPECIFIED) return pv1::DROP;  // fail closed
   for (const pv1::Rule& r : policy_.rules()) {
-    if (r.data_class() == c && (r.kind() == pv1::KIND_UNSPECIFIED || r.kind() == k)) {
-      return r.action();
-    }
+    // A rule without a kind is for the fields without one: a field whose
+    // kind no rule names is dropped, never kept by a wildcard.
+    if (r.data_class() == c && r.kind() == k) return r.action();
   }
   return pv1::DROP;
 }
@@ -342,10 +343,10 @@ const std::vector<Deidentifier::FieldPlan>* Deidentifier::BuildPlanLocked(
                                                   : Shape::kMessage;
     }
     const pv1::Action action = ActionFor(f);
-    // Fields kept as they are need no visit: only the others are planned.
-    if (action == pv1::KEEP &&
-        (shape == Shape::kScalar || shape == Shape::kTimestamp ||
-         (shape == Shape::kMessage && !NeedsVisit(f->message_type(), 0)))) {
+    // Scalars and times kept as they are need no visit; kept messages do
+    // (their fields are judged, and fields their type does not know are
+    // cleared).
+    if (action == pv1::KEEP && (shape == Shape::kScalar || shape == Shape::kTimestamp)) {
       continue;
     }
     FieldPlan fp{f, action, shape, nullptr};
@@ -356,21 +357,6 @@ const std::vector<Deidentifier::FieldPlan>* Deidentifier::BuildPlanLocked(
   }
   *plan = std::move(fields);
   return plan;
-}
-
-bool Deidentifier::NeedsVisit(const Descriptor* d, int depth) const {
-  if (depth > 16) return true;  // deep or recursive: visit to be safe
-  for (int i = 0; i < d->field_count(); ++i) {
-    const FieldDescriptor* f = d->field(i);
-    if (ActionFor(f) != pv1::KEEP) return true;
-    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) continue;
-    const std::string& type = f->message_type()->full_name();
-    if (type == "google.protobuf.Any") return true;
-    if (type != "google.protobuf.Timestamp" && NeedsVisit(f->message_type(), depth + 1)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 const Message* Deidentifier::PrototypeOf(const std::string& type_url) {
@@ -388,6 +374,8 @@ const Message* Deidentifier::PrototypeOf(const std::string& type_url) {
 }
 
 absl::Status Deidentifier::Apply(const Subject& subject, Message* message) const {
+  // Fields this binary's schema does not know (a newer writer's) would
+  // otherwise be written back out untouched.
   Context context{.subject = subject};
   // The shift costs a keyed hash: only for a policy that shifts dates.
   if (shifts_dates_) context.shift_days = DateShiftDays(subject.id);
@@ -400,6 +388,10 @@ absl::Status Deidentifier::Apply(const Subject& subject, Message* message) const
 absl::Status Deidentifier::ApplyPlan(const Context& context,
                                      const std::vector<FieldPlan>& fields,
                                      Message* message) const {
+  // Fields this binary's schema does not know (a newer writer's) would
+  // otherwise be written back out untouched.
+  const Reflection* r = message->GetReflection();
+  if (!r->GetUnknownFields(*message).empty()) r->MutableUnknownFields(message)->Clear();
   for (const FieldPlan& plan : fields) {
     MERIDIAN_RETURN_IF_ERROR(ApplyField(context, plan, message));
   }

@@ -102,8 +102,6 @@ class Deidentifier {
   Deidentifier(pv1::Policy policy, std::vector<Key> keys);
 
   pv1::Action ActionFor(const google::protobuf::FieldDescriptor* field) const;
-  // Whether any field of `d` (or of the messages in it) is not simply kept.
-  bool NeedsVisit(const google::protobuf::Descriptor* d, int depth) const;
   // The generated prototype of an Any's type, or nullptr when unknown.
   static const google::protobuf::Message* PrototypeOf(const std::string& type_url);
   const std::vector<FieldPlan>& PlanFor(const google::protobuf::Descriptor* d) const;

@@ -179,6 +179,31 @@ TEST(Deid, FailsClosed) {
   EXPECT_FALSE(env.has_payload());
 }
 
+TEST(Deid, FieldsUnknownToThisSchemaDoNotPassThrough) {
+  // A newer writer added field 99 (a name) to the payload and field 98 to
+  // the envelope: this binary's schema does not know them.
+  const std::string name = "张三丰123";  // 12 bytes
+  auto unknown = [&](const std::string& bytes) {
+    return bytes + std::string("\x9a\x06\x0c", 3) + name;  // field 99, length-delimited
+  };
+  prescriptions::v1::PrescriptionChanged rx;
+  rx.set_organisation_id("city-hosp-1");
+  prescriptions::v1::PrescriptionChanged with_extra;
+  ASSERT_TRUE(with_extra.ParseFromString(unknown(rx.SerializeAsString())));
+  events::v1::EventEnvelope env;
+  env.set_type("prescription.issued");
+  env.mutable_payload()->PackFrom(with_extra);
+  events::v1::EventEnvelope parsed;
+  ASSERT_TRUE(parsed.ParseFromString(
+      env.SerializeAsString() + std::string("\x92\x06\x0c", 3) + name));  // field 98
+  ASSERT_THAT(parsed.SerializeAsString(), HasSubstr("张三丰"));
+  ASSERT_OK(Guard("public_health.textproto")->Apply({.id = "x"}, &parsed));
+  EXPECT_THAT(parsed.SerializeAsString(), Not(HasSubstr("张三丰")));
+  prescriptions::v1::PrescriptionChanged got;
+  ASSERT_TRUE(parsed.payload().UnpackTo(&got));
+  EXPECT_EQ(got.organisation_id(), "city-hosp-1");
+}
+
 TEST(Deid, ScrubRemovesIdsPhonesAndTheOwnName) {
   EXPECT_EQ(Scrub("张三丰, ID 11010519491231002X, tel 138-0013-8000 or 0571-87654321; "
                   "三丰 says hi",

@@ -29,6 +29,14 @@ int main(int argc, char** argv) {
         absl::StatusOr<privacy::v1::Policy> policy = deid::LoadPolicy(
             c.cfg.String("DEID_POLICY", "deploy/deid/public_health.textproto"));
         if (!policy.ok()) return policy.status();
+        for (const privacy::v1::Rule& r : policy->rules()) {
+          if (r.action() == privacy::v1::SCRUB) {
+            // Scrubbing promises the patient's own names are gone: the
+            // stream has no source of names to give it.
+            return absl::InvalidArgumentError(
+                "DEID_POLICY: free text is scrubbed, but the stream knows no names to scrub");
+          }
+        }
         auto guard = deid::Deidentifier::Create(*std::move(policy), *std::move(keys));
         if (!guard.ok()) return guard.status();
         const std::string recipient = c.cfg.String("DEID_RECIPIENT", "health-commission");

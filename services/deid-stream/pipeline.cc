@@ -90,7 +90,10 @@ absl::Status Pipeline::Handle(const kafka::ConsumedMessage& message) {
   // at the event's time.
   event.set_regional_patient_id(regional);
   MERIDIAN_RETURN_IF_ERROR(guard_->Apply(
-      {.id = regional, .as_of = absl::FromUnixSeconds(event.occurred_at().seconds()), .names = {}},
+      {.id = regional,
+       .as_of = event.has_occurred_at() ? absl::FromUnixSeconds(event.occurred_at().seconds())
+                                        : absl::InfinitePast(),
+       .names = {}},
       &event));
   const kafka::Message out{options_.output_topic, event.regional_patient_id(),
                            event.SerializeAsString(), {}};

@@ -120,7 +120,7 @@ absl::Status CompleteResult(const ReferenceTable& table, const std::string& fiel
       }
       if (!canonical) {
         return Invalid(field + ".unit",
-                       absl::StrCat("cannot be converted for ", r->loinc_code(), " (use ",
+                       absl::StrCat("cannot be converted for this analyte (use ",
                                     analyte->canonical_unit, " or another unit of its list)"));
       }
       r->set_canonical_value(*canonical);
@@ -131,13 +131,10 @@ absl::Status CompleteResult(const ReferenceTable& table, const std::string& fiel
 
   // Flags: the laboratory's own; else from the result's range, else from
   // the reference table; critical limits from the table in either case.
-  if (r->flag() != v1::FLAG_UNSPECIFIED) {
-    r->set_flag_source(v1::LABORATORY);
-    return absl::OkStatus();
-  }
-  r->set_flag_source(v1::NOT_FLAGGED);
+  const bool lab_flagged = r->flag() != v1::FLAG_UNSPECIFIED;
+  r->set_flag_source(lab_flagged ? v1::LABORATORY : v1::NOT_FLAGGED);
   if (r->value_case() != v1::LabResult::kNumeric) return absl::OkStatus();
-  if (range.has_low() || range.has_high()) {
+  if (!lab_flagged && (range.has_low() || range.has_high())) {
     r->set_flag(Against(r->numeric(),
                         range.has_low() ? std::optional<double>(range.low()) : std::nullopt,
                         range.has_high() ? std::optional<double>(range.high()) : std::nullopt));
@@ -148,12 +145,13 @@ absl::Status CompleteResult(const ReferenceTable& table, const std::string& fiel
       table.IntervalFor(r->loinc_code(), sex, AgeAt(birth, collected));
   if (interval == nullptr) return absl::OkStatus();
   const double v = r->canonical_value();
-  if (r->flag_source() == v1::NOT_FLAGGED && (interval->low || interval->high)) {
+  if (!lab_flagged && r->flag_source() == v1::NOT_FLAGGED && (interval->low || interval->high)) {
     r->set_flag(Against(v, interval->low, interval->high));
     r->set_flag_source(v1::REFERENCE_TABLE);
   }
-  if ((interval->critical_low && v < *interval->critical_low) ||
-      (interval->critical_high && v > *interval->critical_high)) {
+  // A critical value is critical whatever the laboratory flagged.
+  if (!Critical(r->flag()) && ((interval->critical_low && v < *interval->critical_low) ||
+                               (interval->critical_high && v > *interval->critical_high))) {
     r->set_flag(interval->critical_low && v < *interval->critical_low ? v1::CRITICAL_LOW
                                                                       : v1::CRITICAL_HIGH);
     r->set_flag_source(v1::REFERENCE_TABLE);

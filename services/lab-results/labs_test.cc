@@ -173,6 +173,20 @@ TEST_F(LabsTest, FlagsAreComputedWhereTheLabSentNoneAndCriticalValuesRaiseEvents
               StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(LabsTest, ACriticalValueIsCriticalWhateverTheLabFlagged) {
+  v1::LabResult k = Numeric("2823-3", 7.5, "mmol/L");  // potassium above 6.2
+  k.set_flag(v1::HIGH);
+  v1::PushResult r = Push("lab-regional", Report("ORD-K", "city-hosp-1", "P-1", {k}));
+  EXPECT_EQ(r.critical(), 1);
+  EXPECT_THAT(r.flags(), ElementsAre(v1::CRITICAL_HIGH));
+  EXPECT_THAT(EventTypes(), ElementsAre("lab.reported", "lab.critical"));
+  // A flag the lab sent is otherwise kept as sent.
+  v1::LabResult n = Numeric("2823-3", 4.0, "mmol/L");
+  n.set_flag(v1::LOW);
+  EXPECT_THAT(Push("lab-regional", Report("ORD-N", "city-hosp-1", "P-1", {n})).flags(),
+              ElementsAre(v1::LOW));
+}
+
 TEST_F(LabsTest, AgeAndSexChooseTheBandAndUnknownCodesKeepTheirOwnRange) {
   // Haemoglobin 125 g/L (12.5 g/dL): normal for a woman, low for a man.
   v1::LabReport woman = Report("ORD-W", "city-hosp-1", "P-1", {Numeric("718-7", 12.5, "g/dL")});

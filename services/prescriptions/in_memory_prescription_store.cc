@@ -93,8 +93,7 @@ absl::StatusOr<std::vector<StoredPrescription>> InMemoryPrescriptionStore::Query
     if (!patients.contains(xref::LocalId{p.organisation_id(), p.patient_local_id()})) continue;
     if (!q.include_other_institutions && p.organisation_id() != q.caller_organisation) continue;
     if (q.active_at.has_value() &&
-        (rx.active_until <= *q.active_at || p.status() == v1::CANCELLED ||
-         p.status() == v1::EXPIRED)) {
+        (rx.active_until <= *q.active_at || p.status() == v1::CANCELLED)) {
       continue;
     }
     if (q.after.has_value() &&

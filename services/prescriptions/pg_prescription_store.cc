@@ -174,9 +174,9 @@ absl::StatusOr<std::vector<StoredPrescription>> PgPrescriptionStore::Query(
             " JOIN unnest($1::text[], $2::text[]) AS p(org, pid)"
             " ON r.organisation_id = p.org AND r.patient_local_id = p.pid"
             " WHERE ($3::boolean OR r.organisation_id = $4)"
-            // Neither CANCELLED (5) nor EXPIRED (6).
+            // Not CANCELLED (5).
             " AND (NOT $5::boolean OR (r.active_until > $6::timestamptz"
-            "      AND r.status NOT IN (5, 6)))"
+            "      AND r.status <> 5))"
             " AND (NOT $7::boolean OR (r.issued_at, r.prescription_id)"
             "      < ($8::timestamptz, $9::uuid))"
             " ORDER BY r.issued_at DESC, r.prescription_id DESC LIMIT $10"),

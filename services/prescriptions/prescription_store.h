@@ -58,8 +58,8 @@ struct PatientQuery {
   // otherwise.
   bool include_other_institutions = true;
   std::string caller_organisation;
-  // Only rows with active_until > active_at whose status is neither
-  // CANCELLED nor EXPIRED.
+  // Only rows with active_until > active_at that are not CANCELLED (an
+  // EXPIRED one may have been dispensed in part: the patient takes it).
   std::optional<absl::Time> active_at;
   std::optional<Cursor> after;
   int limit = 100;

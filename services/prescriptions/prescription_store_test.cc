@@ -274,10 +274,11 @@ TEST_P(PrescriptionStoreTest, QueryFiltersOrdersPagesAndAudits) {
   // The caller's own only.
   q.include_other_institutions = false;
   EXPECT_THAT(Locals(*store_->Query(q, audit)), ElementsAre(b1, b2, "A"));
-  // Active on day 8: not cancelled, expired or with the therapy ended.
+  // Active on day 8: not cancelled, therapy not ended (expired ones are
+  // kept: the logic judges whether anything of them was dispensed).
   q.include_other_institutions = true;
   q.active_at = Day(8);
-  EXPECT_THAT(Locals(*store_->Query(q, audit)), ElementsAre(b1, b2, "A", "J"));
+  EXPECT_THAT(Locals(*store_->Query(q, audit)), ElementsAre("D", b1, b2, "A", "J"));
   q.include_other_institutions = false;
   EXPECT_THAT(Locals(*store_->Query(q, audit)), ElementsAre(b1, b2, "A"));
   // Everything in pages of two.

@@ -33,7 +33,7 @@ constexpr char kCodeAlphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 // cannot probe which prescription IDs exist.
 absl::Status NoSuchPrescription() {
   return absl::NotFoundError(
-      "prescription_id: no prescription with this ID and verification code");
+      "prescription_id: not found, or not with this verification code");
 }
 
 bool Dispensable(v1::PrescriptionStatus s) {
@@ -61,6 +61,12 @@ absl::Status NotDispensable(v1::PrescriptionStatus status) {
     default:
       return absl::OkStatus();
   }
+}
+
+// Whether the patient is taking `rx`'s drugs (its therapy window is the
+// store's to check): not when it expired before anything was dispensed.
+bool Taken(const v1::Prescription& rx, absl::Time now) {
+  return !(StatusAt(rx, now) == v1::EXPIRED && rx.dispensings_size() == 0);
 }
 
 bool SameCode(const std::string& a, const std::string& b) {
@@ -172,6 +178,7 @@ v1::Prescription AsIssued(const v1::Prescription& p) {
   out.clear_dispensings();
   out.clear_findings();
   out.clear_overrides();
+  out.clear_cross_institution_checked();
   for (v1::PrescriptionItem& item : *out.mutable_items()) {
     item.clear_drug_name();
     item.clear_atc_code();
@@ -211,7 +218,7 @@ std::vector<v1::SafetyFinding> Deduplicated(std::vector<v1::SafetyFinding> findi
 }
 
 v1::IssuePrescriptionResponse AnswerOf(const StoredPrescription& s, v1::IssueOutcome outcome,
-                                       bool cross_institution_checked, absl::Time now) {
+                                       absl::Time now) {
   v1::IssuePrescriptionResponse r;
   r.set_outcome(outcome);
   r.set_prescription_id(s.prescription.prescription_id());
@@ -219,7 +226,7 @@ v1::IssuePrescriptionResponse AnswerOf(const StoredPrescription& s, v1::IssueOut
   r.set_status(StatusAt(s.prescription, now));
   *r.mutable_expires_at() = s.prescription.expires_at();
   *r.mutable_findings() = s.prescription.findings();
-  r.set_cross_institution_checked(cross_institution_checked);
+  r.set_cross_institution_checked(s.prescription.cross_institution_checked());
   return r;
 }
 
@@ -339,6 +346,7 @@ absl::StatusOr<Prescriptions::Active> Prescriptions::ActiveDrugsOf(
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredPrescription> found,
                             store_->Query(query, audit_for));
   for (const StoredPrescription& s : found) {
+    if (!Taken(s.prescription, now)) continue;
     const bool other = s.prescription.organisation_id() != caller.organisation_id;
     for (const v1::PrescriptionItem& item : s.prescription.items()) {
       active.drugs.push_back({item.drug_code(), other});
@@ -363,7 +371,7 @@ absl::StatusOr<v1::IssuePrescriptionResponse> Prescriptions::Issue(
           "prescription.local_id: already issued with different content; a prescription "
           "does not change after issue (cancel it and issue a new one)");
     }
-    return AnswerOf(s, dry_run ? v1::CHECKED : v1::UNCHANGED, true, now);
+    return AnswerOf(s, dry_run ? v1::CHECKED : v1::UNCHANGED, now);
   };
   MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredPrescription> existing,
                             store_->FindByLocal(org, p.local_id()));
@@ -415,6 +423,7 @@ absl::StatusOr<v1::IssuePrescriptionResponse> Prescriptions::Issue(
   p.set_status(issued_at + absl::Hours(24 * validity) <= now ? v1::EXPIRED : v1::ISSUED);
   *p.mutable_findings() = response.findings();
   *p.mutable_overrides() = request.overrides();
+  p.set_cross_institution_checked(active.cross_institution);
   s.prescription = std::move(p);
   s.verification_code = options_.new_code ? options_.new_code()
                                           : ids::RandomCode(8, kCodeAlphabet);
@@ -439,7 +448,7 @@ absl::StatusOr<v1::IssuePrescriptionResponse> Prescriptions::Issue(
   }
   MERIDIAN_ASSIGN_OR_RETURN(PrescriptionStore::InsertResult inserted, store_->Insert(s, events));
   if (!inserted.inserted) return replay(inserted.stored);  // a concurrent retry won
-  return AnswerOf(inserted.stored, v1::CREATED, active.cross_institution, now);
+  return AnswerOf(inserted.stored, v1::CREATED, now);
 }
 
 absl::StatusOr<StoredPrescription> Prescriptions::UpdateWithRetries(const std::string& id,
@@ -449,6 +458,8 @@ absl::StatusOr<StoredPrescription> Prescriptions::UpdateWithRetries(const std::s
     result = store_->Update(id, mutate);
     if (result.status().code() != absl::StatusCode::kAborted) break;
   }
+  // An unknown ID answers exactly as a wrong verification code does.
+  if (result.status().code() == absl::StatusCode::kNotFound) return NoSuchPrescription();
   return result;
 }
 
@@ -743,6 +754,7 @@ absl::StatusOr<v1::GetPatientPrescriptionsResponse> Prescriptions::GetPatientPre
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredPrescription> found,
                             store_->Query(query, audit_for));
   for (const StoredPrescription& s : found) {
+    if (request.active_only() && !Taken(s.prescription, now)) continue;
     v1::Prescription* p = response.add_prescriptions();
     *p = s.prescription;
     p->set_status(StatusAt(*p, now));

@@ -1,6 +1,8 @@
 // The prescriptions logic over the in-memory stores.
 #include "services/prescriptions/prescriptions.h"
 
+#include <set>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/audit/audit.h"
@@ -310,6 +312,13 @@ TEST_F(PrescriptionsTest, WithoutConsentTheChecksCoverThisInstitutionOnlyAndSayS
   v1::IssuePrescriptionResponse issued = Issue("city-hosp-1", clarithromycin);
   EXPECT_EQ(issued.outcome(), v1::CREATED);
   EXPECT_FALSE(issued.cross_institution_checked());
+  // A retry answers as the first time did, consent back or not.
+  consent_.fail_with = absl::OkStatus();
+  consent_.Permit(consent::v1::PRESCRIPTIONS);
+  v1::IssuePrescriptionResponse again = Issue("city-hosp-1", clarithromycin);
+  EXPECT_EQ(again.outcome(), v1::UNCHANGED);
+  EXPECT_FALSE(again.cross_institution_checked());
+  consent_.decisions.clear();
 
   // The institution's own active prescriptions are always checked.
   v1::IssuePrescriptionResponse own = Issue(
@@ -415,6 +424,29 @@ TEST_F(PrescriptionsTest, ExpiryStopsDispensingAndIsAnnouncedOnce) {
   EXPECT_EQ(historic.status(), v1::EXPIRED);
 }
 
+TEST_F(PrescriptionsTest, APartlyDispensedPrescriptionPastItsValidityIsStillTaken) {
+  Link("city-hosp-1", "P-1", patient_);
+  // Simvastatin for 30 days, valid for 3: half dispensed, then expired.
+  v1::IssuePrescriptionResponse statin =
+      Issue("city-hosp-1", Rx("S-1", "P-1", {Item("C10AA01-T20", 20, "mg", v1::QN, 30, 30)}));
+  ASSERT_OK(logic_.Dispense(As("pharm-central"), Dispensing(statin, "D-1", {{0, 15}})));
+  // Atorvastatin, never dispensed: the patient is not taking it.
+  ASSERT_EQ(Issue("city-hosp-1",
+                  Rx("S-2", "P-1", {Item("C10AA05-T10", 10, "mg", v1::QN, 30, 30)}))
+                .outcome(),
+            v1::CREATED);
+  now_ += absl::Hours(24 * 5);
+  ASSERT_OK(logic_.ExpireDue());
+  // Rosuvastatin now: a duplicate of the simvastatin still being taken, not
+  // of the atorvastatin that expired undispensed.
+  auto check = Rx("S-3", "P-1", {Item("C10AA07-T10", 10, "mg", v1::QN, 30, 30)});
+  ASSERT_OK_AND_ASSIGN(auto checked, logic_.Issue(As("city-hosp-1"), check, true));
+  std::set<std::string> others;
+  for (const auto& f : checked.findings()) others.insert(f.other_drug_code());
+  EXPECT_TRUE(others.contains("C10AA01-T20"));
+  EXPECT_FALSE(others.contains("C10AA05-T10"));
+}
+
 TEST_F(PrescriptionsTest, LookupShowsThePharmacyNothingElseAboutThePatientAndIsAudited) {
   Link("city-hosp-1", "P-1", patient_);
   v1::IssuePrescriptionRequest request = Rx("RX-1", "P-1");
@@ -429,6 +461,13 @@ TEST_F(PrescriptionsTest, LookupShowsThePharmacyNothingElseAboutThePatientAndIsA
   lookup.set_verification_code(rx.verification_code());
   EXPECT_THAT(logic_.Lookup(As("pharm-central"), lookup),
               StatusIs(absl::StatusCode::kNotFound));
+  // An unknown ID and a wrong code are told apart by nothing.
+  lookup.set_verification_code("WRONG");
+  const absl::Status unknown = logic_.Lookup(As("pharm-central"), lookup).status();
+  lookup.set_prescription_id(rx.prescription_id());
+  const absl::Status wrong = logic_.Lookup(As("pharm-central"), lookup).status();
+  EXPECT_EQ(unknown, wrong);
+  lookup.set_verification_code(rx.verification_code());
   lookup.set_prescription_id("not-an-id");
   EXPECT_THAT(logic_.Lookup(As("pharm-central"), lookup),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("prescription_id")));

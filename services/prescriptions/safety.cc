@@ -106,7 +106,7 @@ absl::StatusOr<double> DailyDose(const Drug& drug, const v1::PrescriptionItem& i
   if (amount) in_max_unit = Convert(*amount, amount_unit, drug.max_daily_unit);
   if (!in_max_unit) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dose_unit: cannot be converted for ", drug.code, " (use ",
+        absl::StrCat("dose_unit: cannot be converted for this drug (use ",
                      drug.max_daily_unit, ", another unit of mass, or ", drug.dispense_unit,
                      ")"));
   }

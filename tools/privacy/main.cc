@@ -85,6 +85,9 @@ Needles IdentifiersFromThePatientIndex(pg::Pool& pool) {
       const auto& d = r.demographics();
       needles.Add(d.family_name() + d.given_name(), "name");
       if (Characters(d.given_name()) >= 2) needles.Add(d.given_name(), "name");
+      needles.Add(d.name_pinyin(), "name");
+      needles.Add(d.birth_date(), "birth date");
+      needles.Add(d.address().locality(), "address");
       needles.Add(d.phone(), "phone");
       needles.Add(d.address().line(), "address");
       for (const auto& id : r.identifiers()) needles.Add(id.value(), "identifier");
@@ -153,9 +156,15 @@ int main(int argc, char** argv) {
     });
     if (!s.ok()) Die(s.ToString());
   });
-  // Stop at the sample size, or when the topic has been quiet for 5 s.
-  while (scanned.load() < sample &&
-         absl::Now() - absl::FromUnixNanos(last_message_ns.load()) < absl::Seconds(5)) {
+  // Stop at the sample size, or when the topic has been quiet for 5 s
+  // after its first message (joining the group takes seconds: up to 60 s
+  // for the first).
+  const absl::Time started = absl::Now();
+  while (scanned.load() < sample) {
+    const absl::Duration quiet = absl::Now() - absl::FromUnixNanos(last_message_ns.load());
+    if (scanned.load() > 0 ? quiet > absl::Seconds(5) : absl::Now() - started > absl::Seconds(60)) {
+      break;
+    }
     absl::SleepFor(absl::Milliseconds(100));
   }
   (*consumer)->Stop();
@@ -176,5 +185,9 @@ int main(int argc, char** argv) {
             << (records == 0 ? 0.0 : static_cast<double>(in_small) / records) << "}"
             << std::endl;
   for (const std::string& h : hits) std::cerr << "meridian-privacy: found a " << h << std::endl;
+  if (scanned.load() == 0) {
+    std::cerr << "meridian-privacy: nothing to scan: no proof either way" << std::endl;
+    return 1;
+  }
   return hits.empty() ? 0 : 1;
 }
