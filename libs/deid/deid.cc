@@ -393,16 +393,15 @@ absl::Status Deidentifier::ApplyPlan(const Context& context,
   const Reflection* r = message->GetReflection();
   if (!r->GetUnknownFields(*message).empty()) r->MutableUnknownFields(message)->Clear();
   for (const FieldPlan& plan : fields) {
-    MERIDIAN_RETURN_IF_ERROR(ApplyField(context, plan, message));
+    MERIDIAN_RETURN_IF_ERROR(ApplyField(context, plan, r, message));
   }
   return absl::OkStatus();
 }
 
 absl::Status Deidentifier::ApplyField(const Context& context, const FieldPlan& plan,
-                                      Message* message) const {
+                                      const Reflection* r, Message* message) const {
   const int shift_days = context.shift_days;
   const FieldDescriptor* f = plan.field;
-  const Reflection* r = message->GetReflection();
   if (plan.action == pv1::DROP) {  // no need to look first
     r->ClearField(message, f);
     return absl::OkStatus();

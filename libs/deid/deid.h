@@ -109,7 +109,9 @@ class Deidentifier {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ApplyPlan(const Context& context, const std::vector<FieldPlan>& fields,
                          google::protobuf::Message* message) const;
+  // `r` is `message`'s reflection (looked up once per message).
   absl::Status ApplyField(const Context& context, const FieldPlan& plan,
+                          const google::protobuf::Reflection* r,
                           google::protobuf::Message* message) const;
 
   const uint64_t generation_;  // distinguishes guards in per-thread caches
