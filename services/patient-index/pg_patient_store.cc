@@ -48,7 +48,7 @@ StoredRecord FromRow(const pqxx::row& row) {
   return r;
 }
 
-std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
+std::optional<StoredRecord> FindIn(pqxx::transaction_base& tx, const std::string& org,
                                    const std::string& local, bool for_update) {
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", Columns(),
@@ -61,7 +61,7 @@ std::optional<StoredRecord> FindIn(pqxx::work& tx, const std::string& org,
   return FromRow(r[0]);
 }
 
-std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
+std::vector<StoredRecord> CandidatesIn(pqxx::transaction_base& tx, const MatchRecord& m,
                                        int per_key, int total) {
   std::vector<std::string> keys = BlockingKeys(m);
   if (keys.empty()) return {};
@@ -79,7 +79,7 @@ std::vector<StoredRecord> CandidatesIn(pqxx::work& tx, const MatchRecord& m,
   return out;
 }
 
-absl::StatusOr<StoredRecord> ById(pqxx::work& tx, int64_t id, bool for_update) {
+absl::StatusOr<StoredRecord> ById(pqxx::transaction_base& tx, int64_t id, bool for_update) {
   pqxx::result r = tx.exec_params(
       absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE id = $1",
                    for_update ? " FOR UPDATE" : ""),
@@ -315,13 +315,13 @@ absl::Status PgPatientStore::Run(
 
 absl::StatusOr<std::optional<StoredRecord>> PgPatientStore::FindSource(
     const std::string& org, const std::string& local) {
-  return pool_->Transact(
-      [&](pqxx::work& tx) { return FindIn(tx, org, local, /*for_update=*/false); });
+  return pool_->Read(
+      [&](pqxx::nontransaction& tx) { return FindIn(tx, org, local, /*for_update=*/false); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
     const std::string& regional_id) {
-  return pool_->Transact([&](pqxx::work& tx) {
+  return pool_->Read([&](pqxx::nontransaction& tx) {
     std::vector<StoredRecord> out;
     for (const auto& row : tx.exec_params(
              absl::StrCat("SELECT ", Columns(),
@@ -335,7 +335,7 @@ absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
 
 absl::StatusOr<std::vector<ReviewTaskRow>> PgPatientStore::OpenReviewTasks(
     const std::string& after_id, int limit) {
-  return pool_->Transact([&](pqxx::work& tx) {
+  return pool_->Read([&](pqxx::nontransaction& tx) {
     std::vector<ReviewTaskRow> out;
     pqxx::result rows =
         after_id.empty()
@@ -357,7 +357,7 @@ absl::StatusOr<std::vector<ReviewTaskRow>> PgPatientStore::OpenReviewTasks(
 
 absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
     const std::string& regional_id) {
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+  return pool_->Read([&](pqxx::nontransaction& tx) -> absl::StatusOr<std::string> {
     std::string id = regional_id;
     for (int hops = 0; hops < 100; ++hops) {
       pqxx::result r = tx.exec_params(
@@ -374,7 +374,7 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
 }
 
 absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {
-  return pool_->Transact([&](pqxx::work& tx) {
+  return pool_->Read([&](pqxx::nontransaction& tx) {
     std::vector<MatchRecord> out;
     for (const auto& row : tx.exec(absl::StrCat(
              "SELECT ", kMatchColumns, " FROM source_record ORDER BY id"))) {
@@ -400,7 +400,7 @@ absl::StatusOr<TermFrequencies> PgPatientStore::LoadTermFrequencies() {
   static constexpr std::pair<Field, const char*> kColumnsOf[] = {
       {kFamily, "family"}, {kGiven, "given"}, {kLocality, "locality"},
       {kPostcode, "postcode"}};
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<TermFrequencies> {
+  return pool_->Read([&](pqxx::nontransaction& tx) -> absl::StatusOr<TermFrequencies> {
     TermFrequencies tf;
     for (const auto& [field, column] : kColumnsOf) {
       if (!TermFrequencies::Adjusts(field)) continue;
@@ -415,7 +415,7 @@ absl::StatusOr<TermFrequencies> PgPatientStore::LoadTermFrequencies() {
 }
 
 absl::StatusOr<std::string> PgPatientStore::LoadModel() {
-  return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+  return pool_->Read([&](pqxx::nontransaction& tx) -> absl::StatusOr<std::string> {
     pqxx::result r = tx.exec(
         "SELECT parameters FROM model_parameters ORDER BY id DESC LIMIT 1");
     if (r.empty()) return std::string();
@@ -424,13 +424,14 @@ absl::StatusOr<std::string> PgPatientStore::LoadModel() {
 }
 
 absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
-  return pool_->Transact([&](pqxx::work& tx) { return ById(tx, id, /*for_update=*/false); });
+  return pool_->Read(
+      [&](pqxx::nontransaction& tx) { return ById(tx, id, /*for_update=*/false); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
     const MatchRecord& r, int per_key, int total) {
-  return pool_->Transact(
-      [&](pqxx::work& tx) { return CandidatesIn(tx, r, per_key, total); });
+  return pool_->Read(
+      [&](pqxx::nontransaction& tx) { return CandidatesIn(tx, r, per_key, total); });
 }
 
 }  // namespace meridian::patient
