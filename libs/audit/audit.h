@@ -10,6 +10,9 @@
 #define MERIDIAN_LIBS_AUDIT_AUDIT_H_
 
 #include "absl/status/statusor.h"
+#include <set>
+#include <string>
+
 #include "absl/strings/string_view.h"
 #include "libs/consent/consent.h"
 #include "libs/outbox/outbox.h"
@@ -34,6 +37,18 @@ v1::AccessRecorded NewAccess(absl::string_view service, absl::string_view operat
                              const std::string& regional_id,
                              consent::v1::Purpose purpose,
                              const std::string& break_glass_reason = "");
+
+// Sets what a read disclosed: the institutions `organisation_of` gives for
+// `items` (each once, sorted) and how many items it returned.
+template <typename Items, typename OrganisationOf>
+void SetDisclosed(const Items& items, const OrganisationOf& organisation_of,
+                  v1::AccessRecorded* access) {
+  std::set<std::string> organisations;
+  for (const auto& item : items) organisations.insert(organisation_of(item));
+  access->clear_disclosed_organisations();
+  for (const std::string& o : organisations) access->add_disclosed_organisations(o);
+  access->set_items_returned(static_cast<int>(items.size()));
+}
 
 // Adds the decision about `category` to `access`.
 void AddDecision(consent::v1::DataCategory category, const consent::Decision& decision,

@@ -19,6 +19,7 @@
 #include "google/protobuf/unknown_field_set.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "libs/config/config.h"
+#include "libs/fields/fields.h"
 #include "libs/status/status_macros.h"
 #include "meridian/privacy/v1/privacy.pb.h"
 #include "re2/re2.h"
@@ -85,25 +86,6 @@ struct Deidentifier::HmacState {
 #pragma GCC diagnostic pop
 
 namespace {
-
-// "YYYY-MM-DD" exactly (a real date), or nullopt. By hand: the general
-// civil-time parser and formatter cost more than the rest of a field's
-// treatment.
-std::optional<absl::CivilDay> ParseDay(absl::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
-  int v[3] = {0, 0, 0};
-  const int starts[3] = {0, 5, 8}, lengths[3] = {4, 2, 2};
-  for (int part = 0; part < 3; ++part) {
-    for (int i = 0; i < lengths[part]; ++i) {
-      const char c = s[starts[part] + i];
-      if (c < '0' || c > '9') return std::nullopt;
-      v[part] = v[part] * 10 + (c - '0');
-    }
-  }
-  const absl::CivilDay day(v[0], v[1], v[2]);
-  if (day.year() != v[0] || day.month() != v[1] || day.day() != v[2]) return std::nullopt;
-  return day;
-}
 
 // The day moved as `action` says (SHIFT_DATE, COARSEN_WEEK, COARSEN_MONTH).
 absl::CivilDay Moved(absl::CivilDay day, pv1::Action action, int shift_days) {
@@ -465,12 +447,12 @@ absl::Status Deidentifier::ApplyField(const Context& context, const FieldPlan& p
           case pv1::SHIFT_DATE:
           case pv1::COARSEN_WEEK:
           case pv1::COARSEN_MONTH:
-            if (auto day = ParseDay(v)) {
+            if (auto day = fields::ParseDate(v)) {
               out = absl::FormatCivilTime(Moved(*day, plan.action, shift_days));
             }
             break;
           case pv1::AGE_BAND:
-            if (auto day = ParseDay(v); day && context.as_of_day) {
+            if (auto day = fields::ParseDate(v); day && context.as_of_day) {
               out = AgeBand(*day, *context.as_of_day, policy_.age_band_years());
             }
             break;

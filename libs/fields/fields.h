@@ -7,12 +7,14 @@
 #define MERIDIAN_LIBS_FIELDS_FIELDS_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "google/protobuf/timestamp.pb.h"
 
@@ -44,6 +46,9 @@ absl::Status CheckText(absl::string_view field, absl::string_view text, size_t m
 absl::Status CheckTime(absl::string_view field, bool present,
                        const google::protobuf::Timestamp& t, absl::Time now,
                        bool required = true);
+
+// "YYYY-MM-DD" exactly, a real date (no 02-30), or nullopt.
+std::optional<absl::CivilDay> ParseDate(absl::string_view s);
 
 // Page tokens: where a page ended (a time and the keys that break its
 // ties), opaque to clients. Keys must not contain '\n' (identifiers never

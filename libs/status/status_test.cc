@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/status/grpc_status.h"
+#include "libs/status/retry.h"
 #include "libs/status/status_macros.h"
 #include "libs/status/status_matchers.h"
 
@@ -82,6 +83,27 @@ TEST(GrpcStatus, EveryCodeRoundTrips) {
   EXPECT_EQ(ToGrpcStatus(absl::InvalidArgumentError("local_id: empty"))
                 .error_message(),
             "local_id: empty");
+}
+
+TEST(RetryIfAborted, RetriesOnlyLostRacesAndStopsAtTheLimit) {
+  int calls = 0;
+  absl::StatusOr<int> r = status::RetryIfAborted(4, [&]() -> absl::StatusOr<int> {
+    return ++calls < 3 ? absl::StatusOr<int>(absl::AbortedError("race")) : calls;
+  });
+  EXPECT_EQ(*r, 3);
+  calls = 0;
+  absl::Status s = status::RetryIfAborted(4, [&] {
+    ++calls;
+    return absl::AbortedError("race");
+  });
+  EXPECT_TRUE(absl::IsAborted(s));
+  EXPECT_EQ(calls, 4);
+  calls = 0;
+  s = status::RetryIfAborted(4, [&] {
+    ++calls;
+    return absl::UnavailableError("down");
+  });
+  EXPECT_EQ(calls, 1);  // not a race: not retried
 }
 
 }  // namespace

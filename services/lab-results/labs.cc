@@ -10,6 +10,7 @@
 #include "libs/audit/audit.h"
 #include "libs/fields/fields.h"
 #include "libs/ids/uuid.h"
+#include "libs/status/retry.h"
 #include "libs/status/status_macros.h"
 #include "libs/timestamps/timestamps.h"
 
@@ -213,17 +214,12 @@ absl::StatusOr<v1::LabReport> Complete(const ReferenceTable& table,
   if (!v1::Sex_IsValid(report.patient_sex())) return Invalid("patient_sex", "unknown");
   std::optional<absl::CivilDay> birth;
   if (!report.patient_birth_date().empty()) {
-    absl::CivilDay day;
-    if (report.patient_birth_date().size() != 10 ||
-        !absl::ParseCivilTime(report.patient_birth_date(), &day) ||
-        absl::FormatCivilTime(day) != report.patient_birth_date()) {
-      return Invalid("patient_birth_date", "must be a date YYYY-MM-DD");
-    }
-    if (day > absl::ToCivilDay(now + fields::kMaxClockSkew, absl::UTCTimeZone()) + 1 ||
-        day.year() < 1880) {
+    birth = fields::ParseDate(report.patient_birth_date());
+    if (!birth) return Invalid("patient_birth_date", "must be a date YYYY-MM-DD");
+    if (*birth > absl::ToCivilDay(now + fields::kMaxClockSkew, absl::UTCTimeZone()) + 1 ||
+        birth->year() < 1880) {
       return Invalid("patient_birth_date", "not a plausible birth date");
     }
-    birth = day;
   }
   MERIDIAN_RETURN_IF_ERROR(CheckOrganisation(directory, "ordering_organisation_id",
                                              report.ordering_organisation_id(), false));
@@ -316,17 +312,15 @@ absl::StatusOr<v1::PushResult> Labs::Push(const std::string& organisation,
     }
     return events;
   };
-  absl::StatusOr<WriteResult> written;
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    written = store_->Write(row, events_for);
-    if (written.status().code() != absl::StatusCode::kAborted) break;
-  }
-  MERIDIAN_RETURN_IF_ERROR(written.status());
+  MERIDIAN_ASSIGN_OR_RETURN(
+      const WriteResult written,
+      status::RetryIfAborted(options_.max_attempts,
+                             [&] { return store_->Write(row, events_for); }));
   v1::PushResult result;
-  result.set_outcome(written->outcome == WriteOutcome::kCreated     ? v1::CREATED
-                     : written->outcome == WriteOutcome::kUnchanged ? v1::UNCHANGED
+  result.set_outcome(written.outcome == WriteOutcome::kCreated     ? v1::CREATED
+                     : written.outcome == WriteOutcome::kUnchanged ? v1::UNCHANGED
                                                                     : v1::UPDATED);
-  result.set_version(written->version);
+  result.set_version(written.version);
   for (const v1::LabResult& r : report.results()) {
     result.add_flags(r.flag());
     if (Critical(r.flag()) && r.status() != v1::CANCELLED) {
@@ -381,10 +375,7 @@ absl::StatusOr<outbox::PendingEvent> Labs::AuditOf(const consent::Accessor& call
   audit::v1::AccessRecorded a = audit::NewAccess(kServiceName, operation, caller, regional_id,
                                                  access.purpose, break_glass_reason);
   audit::AddDecision(consent::v1::LABS, access.decision, &a);
-  std::set<std::string> disclosed;
-  for (const StoredReport& s : found) disclosed.insert(s.row.organisation_id);
-  for (const std::string& o : disclosed) a.add_disclosed_organisations(o);
-  a.set_items_returned(static_cast<int>(found.size()));
+  audit::SetDisclosed(found, [](const StoredReport& s) { return s.row.organisation_id; }, &a);
   return audit::AccessEvent(a);
 }
 

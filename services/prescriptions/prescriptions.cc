@@ -12,6 +12,7 @@
 #include "libs/fields/fields.h"
 #include "libs/ids/hash.h"
 #include "libs/ids/uuid.h"
+#include "libs/status/retry.h"
 #include "libs/status/status_macros.h"
 #include "libs/timestamps/timestamps.h"
 #include "services/prescriptions/safety.h"
@@ -230,6 +231,24 @@ v1::IssuePrescriptionResponse AnswerOf(const StoredPrescription& s, v1::IssueOut
   return r;
 }
 
+// The audit event of a read of `regional_id`'s prescriptions that returned
+// `found`.
+absl::StatusOr<outbox::PendingEvent> AuditOf(const consent::Accessor& caller,
+                                             const char* operation,
+                                             const std::string& regional_id,
+                                             consent::v1::Purpose purpose,
+                                             const std::string& break_glass_reason,
+                                             const consent::Decision& decision,
+                                             const std::vector<StoredPrescription>& found) {
+  audit::v1::AccessRecorded access =
+      audit::NewAccess(kServiceName, operation, caller, regional_id, purpose, break_glass_reason);
+  audit::AddDecision(consent::v1::PRESCRIPTIONS, decision, &access);
+  audit::SetDisclosed(
+      found, [](const StoredPrescription& s) { return s.prescription.organisation_id(); },
+      &access);
+  return audit::AccessEvent(access);
+}
+
 std::string EncodeCursor(const v1::Prescription& p) {
   return fields::EncodePageToken(timestamps::FromProto(p.issued_at()), {p.prescription_id()});
 }
@@ -326,19 +345,9 @@ absl::StatusOr<Prescriptions::Active> Prescriptions::ActiveDrugsOf(
       if (d.ok() && d->permitted()) {
         query.include_other_institutions = true;
         active.cross_institution = true;
-        audit_for = [&, decision = *d](const std::vector<StoredPrescription>& found)
-            -> absl::StatusOr<outbox::PendingEvent> {
-          audit::v1::AccessRecorded access =
-              audit::NewAccess(kServiceName, "IssuePrescription.SafetyCheck", caller,
-                               active.regional_id, consent::v1::TREATMENT);
-          audit::AddDecision(consent::v1::PRESCRIPTIONS, decision, &access);
-          std::set<std::string> disclosed;
-          for (const StoredPrescription& s : found) {
-            disclosed.insert(s.prescription.organisation_id());
-          }
-          for (const std::string& o : disclosed) access.add_disclosed_organisations(o);
-          access.set_items_returned(static_cast<int>(found.size()));
-          return audit::AccessEvent(access);
+        audit_for = [&, decision = *d](const std::vector<StoredPrescription>& found) {
+          return AuditOf(caller, "IssuePrescription.SafetyCheck", active.regional_id,
+                         consent::v1::TREATMENT, "", decision, found);
         };
       }
     }
@@ -452,15 +461,23 @@ absl::StatusOr<v1::IssuePrescriptionResponse> Prescriptions::Issue(
 }
 
 absl::StatusOr<StoredPrescription> Prescriptions::UpdateWithRetries(const std::string& id,
-                                                                    const Mutation& mutate) {
-  absl::StatusOr<StoredPrescription> result;
-  for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
-    result = store_->Update(id, mutate);
-    if (result.status().code() != absl::StatusCode::kAborted) break;
-  }
+                                                                    const Change& change) {
+  // The patient's regional ID for the events, looked up before the row is
+  // locked: under the lock the lookup would hold the row and a connection
+  // while it waits for another one (a pool full of such waits stalls).
+  // The institution and patient of a prescription never change.
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredPrescription> current, store_->Get(id));
   // An unknown ID answers exactly as a wrong verification code does.
-  if (result.status().code() == absl::StatusCode::kNotFound) return NoSuchPrescription();
-  return result;
+  if (!current.has_value()) return NoSuchPrescription();
+  MERIDIAN_ASSIGN_OR_RETURN(const std::string regional_id,
+                            xrefs_->RegionalIdOf({current->prescription.organisation_id(),
+                                                  current->prescription.patient_local_id()}));
+  return status::RetryIfAborted(options_.max_attempts, [&] {
+    return store_->Update(id, [&](StoredPrescription& rx,
+                                  std::vector<outbox::PendingEvent>* events) {
+      return change(rx, regional_id, events);
+    });
+  });
 }
 
 absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Verify(
@@ -472,12 +489,12 @@ absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Verify(
   MERIDIAN_RETURN_IF_ERROR(fields::CheckText("pharmacist", request.pharmacist(), kMaxShortText));
   MERIDIAN_RETURN_IF_ERROR(fields::CheckText("note", request.note(), kMaxNote));
   const absl::Time now = options_.clock();
-  std::string regional_id;
   MERIDIAN_ASSIGN_OR_RETURN(
       StoredPrescription s,
       UpdateWithRetries(
           absl::AsciiStrToLower(request.prescription_id()),
-          [&](StoredPrescription& rx, std::vector<outbox::PendingEvent>* events) -> absl::Status {
+          [&](StoredPrescription& rx, const std::string& regional_id,
+              std::vector<outbox::PendingEvent>* events) -> absl::Status {
             v1::Prescription& p = rx.prescription;
             if (p.organisation_id() != caller.organisation_id &&
                 !SameCode(request.verification_code(), rx.verification_code)) {
@@ -498,8 +515,6 @@ absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Verify(
             v->set_note(request.note());
             *v->mutable_verified_at() = timestamps::ToProto(now);
             p.set_status(v1::VERIFIED);
-            MERIDIAN_ASSIGN_OR_RETURN(
-                regional_id, xrefs_->RegionalIdOf({p.organisation_id(), p.patient_local_id()}));
             MERIDIAN_ASSIGN_OR_RETURN(
                 outbox::PendingEvent e,
                 EventFor("prescription.verified", rx, caller.organisation_id, regional_id));
@@ -524,7 +539,8 @@ absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Cancel(
       StoredPrescription s,
       UpdateWithRetries(
           absl::AsciiStrToLower(request.prescription_id()),
-          [&](StoredPrescription& rx, std::vector<outbox::PendingEvent>* events) -> absl::Status {
+          [&](StoredPrescription& rx, const std::string& regional_id,
+              std::vector<outbox::PendingEvent>* events) -> absl::Status {
             v1::Prescription& p = rx.prescription;
             if (p.organisation_id() != caller.organisation_id) {
               return absl::PermissionDeniedError(
@@ -538,9 +554,6 @@ absl::StatusOr<v1::PrescriptionStateResponse> Prescriptions::Cancel(
             p.mutable_cancellation()->set_reason(request.reason());
             *p.mutable_cancellation()->mutable_cancelled_at() = timestamps::ToProto(now);
             p.set_status(v1::CANCELLED);
-            MERIDIAN_ASSIGN_OR_RETURN(std::string regional_id,
-                                      xrefs_->RegionalIdOf(
-                                          {p.organisation_id(), p.patient_local_id()}));
             MERIDIAN_ASSIGN_OR_RETURN(
                 outbox::PendingEvent e,
                 EventFor("prescription.cancelled", rx, caller.organisation_id, regional_id));
@@ -566,14 +579,12 @@ absl::StatusOr<v1::LookupPrescriptionResponse> Prescriptions::Lookup(
   MERIDIAN_RETURN_IF_ERROR(
       UpdateWithRetries(
           absl::AsciiStrToLower(request.prescription_id()),
-          [&](StoredPrescription& rx, std::vector<outbox::PendingEvent>* events) -> absl::Status {
+          [&](StoredPrescription& rx, const std::string& regional_id,
+              std::vector<outbox::PendingEvent>* events) -> absl::Status {
             if (!SameCode(request.verification_code(), rx.verification_code)) {
               return NoSuchPrescription();
             }
             v1::Prescription p = rx.prescription;
-            MERIDIAN_ASSIGN_OR_RETURN(std::string regional_id,
-                                      xrefs_->RegionalIdOf(
-                                          {p.organisation_id(), p.patient_local_id()}));
             p.set_status(StatusAt(p, now));
             p.clear_patient_local_id();
             p.clear_encounter_local_id();
@@ -642,7 +653,8 @@ absl::StatusOr<v1::DispensePrescriptionResponse> Prescriptions::Dispense(
       StoredPrescription s,
       UpdateWithRetries(
           absl::AsciiStrToLower(request.prescription_id()),
-          [&](StoredPrescription& rx, std::vector<outbox::PendingEvent>* events) -> absl::Status {
+          [&](StoredPrescription& rx, const std::string& regional_id,
+              std::vector<outbox::PendingEvent>* events) -> absl::Status {
             outcome = v1::CREATED;
             v1::Prescription& p = rx.prescription;
             if (!SameCode(request.verification_code(), rx.verification_code)) {
@@ -686,9 +698,6 @@ absl::StatusOr<v1::DispensePrescriptionResponse> Prescriptions::Dispense(
             }
             p.set_status(all ? v1::DISPENSED : v1::PARTIALLY_DISPENSED);
             *p.add_dispensings() = dispensing;
-            MERIDIAN_ASSIGN_OR_RETURN(std::string regional_id,
-                                      xrefs_->RegionalIdOf(
-                                          {p.organisation_id(), p.patient_local_id()}));
             MERIDIAN_ASSIGN_OR_RETURN(outbox::PendingEvent e,
                                       EventFor("prescription.dispensed", rx,
                                                caller.organisation_id, regional_id, &dispensing));
@@ -738,18 +747,9 @@ absl::StatusOr<v1::GetPatientPrescriptionsResponse> Prescriptions::GetPatientPre
   v1::GetPatientPrescriptionsResponse response;
   query.include_other_institutions = decision.permitted();
   if (!decision.permitted()) response.set_withheld_reason(decision.reason);
-  audit::v1::AccessRecorded access = audit::NewAccess(
-      kServiceName, "GetPatientPrescriptions", caller, regional_id, purpose,
-      request.break_glass_reason());
-  audit::AddDecision(consent::v1::PRESCRIPTIONS, decision, &access);
-  auto audit_for = [&](const std::vector<StoredPrescription>& found)
-      -> absl::StatusOr<outbox::PendingEvent> {
-    access.clear_disclosed_organisations();
-    std::set<std::string> disclosed;
-    for (const StoredPrescription& s : found) disclosed.insert(s.prescription.organisation_id());
-    for (const std::string& o : disclosed) access.add_disclosed_organisations(o);
-    access.set_items_returned(static_cast<int>(found.size()));
-    return audit::AccessEvent(access);
+  auto audit_for = [&](const std::vector<StoredPrescription>& found) {
+    return AuditOf(caller, "GetPatientPrescriptions", regional_id, purpose,
+                   request.break_glass_reason(), decision, found);
   };
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredPrescription> found,
                             store_->Query(query, audit_for));
@@ -772,7 +772,7 @@ absl::StatusOr<int> Prescriptions::ExpireDue(int limit) {
   for (const std::string& id : due) {
     bool changed = false;
     MERIDIAN_RETURN_IF_ERROR(
-        UpdateWithRetries(id, [&](StoredPrescription& rx,
+        UpdateWithRetries(id, [&](StoredPrescription& rx, const std::string& regional_id,
                                   std::vector<outbox::PendingEvent>* events) -> absl::Status {
           changed = false;
           v1::Prescription& p = rx.prescription;
@@ -780,9 +780,6 @@ absl::StatusOr<int> Prescriptions::ExpireDue(int limit) {
             return absl::OkStatus();  // dispensed or cancelled meanwhile
           }
           p.set_status(v1::EXPIRED);
-          MERIDIAN_ASSIGN_OR_RETURN(std::string regional_id,
-                                    xrefs_->RegionalIdOf(
-                                        {p.organisation_id(), p.patient_local_id()}));
           MERIDIAN_ASSIGN_OR_RETURN(outbox::PendingEvent e,
                                     EventFor("prescription.expired", rx, kServiceName,
                                              regional_id));

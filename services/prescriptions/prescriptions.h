@@ -92,9 +92,14 @@ class Prescriptions {
   };
   absl::StatusOr<Active> ActiveDrugsOf(const consent::Accessor& caller,
                                        const std::string& patient_local_id, absl::Time now);
-  // Update with retries of lost races.
+  // A change of prescription `id` under its row lock, given the patient's
+  // regional ID (for the events), retried when it lost a race; NOT_FOUND
+  // for an unknown ID as for a wrong verification code.
+  using Change = std::function<absl::Status(StoredPrescription& rx,
+                                            const std::string& regional_id,
+                                            std::vector<outbox::PendingEvent>* events)>;
   absl::StatusOr<StoredPrescription> UpdateWithRetries(const std::string& id,
-                                                       const Mutation& mutate);
+                                                       const Change& change);
   // The event for a change of `rx` by `actor`.
   absl::StatusOr<outbox::PendingEvent> EventFor(const char* type, const StoredPrescription& rx,
                                                 const std::string& actor,

@@ -97,7 +97,9 @@ class PrescriptionsGrpcTest : public ::testing::Test {
     return f;
   }
 
-  pg::testing::ScratchSchema schema_{"rxgrpc", 20};
+  // Fewer connections than the concurrency test's 16 clients: a call must
+  // never hold one connection while it waits for another.
+  pg::testing::ScratchSchema schema_{"rxgrpc", 4};
   orgs::Directory directory_ = server::testing::LoadDirectory();
   PgPrescriptionStore store_{&schema_.pool()};
   xref::PgXrefStore xrefs_{&schema_.pool()};

@@ -15,6 +15,7 @@
 #include "google/protobuf/wire_format_lite.h"
 #include "libs/audit/audit.h"
 #include "libs/ids/uuid.h"
+#include "libs/status/retry.h"
 #include "libs/status/status_macros.h"
 #include "libs/timestamps/timestamps.h"
 #include "services/records/validation.h"
@@ -270,18 +271,16 @@ absl::StatusOr<std::vector<WriteResult>> Records::WriteBatch(
 
 absl::StatusOr<v1::PushResult> Records::PushOne(const std::string& organisation,
                                                 const v1::RecordItem& item) {
-  absl::Status last;
-  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    MERIDIAN_ASSIGN_OR_RETURN(WriteRequest request,
-                              Prepare(organisation, item, options_.clock()));
-    std::vector<WriteRequest> one;
-    one.push_back(std::move(request));
-    absl::StatusOr<std::vector<WriteResult>> written = WriteBatch(organisation, one);
-    if (written.ok()) return ResultOf(one[0].row, written->at(0));
-    last = written.status();
-    if (!absl::IsAborted(last)) break;
-  }
-  return last;
+  return status::RetryIfAborted(
+      options_.max_attempts, [&]() -> absl::StatusOr<v1::PushResult> {
+        MERIDIAN_ASSIGN_OR_RETURN(WriteRequest request,
+                                  Prepare(organisation, item, options_.clock()));
+        std::vector<WriteRequest> one;
+        one.push_back(std::move(request));
+        MERIDIAN_ASSIGN_OR_RETURN(std::vector<WriteResult> written,
+                                  WriteBatch(organisation, one));
+        return ResultOf(one[0].row, written.at(0));
+      });
 }
 
 absl::StatusOr<v1::PushResult> Records::Push(const std::string& organisation,
@@ -375,42 +374,39 @@ absl::StatusOr<v1::PushResult> Records::UpdateReferralStatus(
   }
   const absl::Status not_found = absl::NotFoundError(
       "no referral with this ID was made to your institution");
-  absl::Status last;
-  for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    MERIDIAN_ASSIGN_OR_RETURN(
-        std::optional<StoredRecord> current,
-        store_->Get({Kind::kReferral, request.from_organisation_id(), request.local_id()}));
-    // Only the receiving institution may see that the referral exists.
-    if (!current.has_value() || current->row.counterpart_organisation != organisation) {
-      return not_found;
-    }
-    v1::Referral referral;
-    if (!referral.ParseFromString(current->row.body)) {
-      return absl::InternalError("stored referral does not parse");
-    }
-    if (referral.entered_in_error()) {
-      return absl::FailedPreconditionError("the referral was withdrawn (entered in error)");
-    }
-    if (referral.status() == request.status() && referral.status_note() == request.note()) {
-      return ResultOf(current->row, {v1::UNCHANGED, current->version});  // a retry
-    }
-    if (referral.status() != request.status() &&
-        !CanMove(referral.status(), request.status())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "status: a ", v1::ReferralStatus_Name(referral.status()),
-          " referral cannot become ", v1::ReferralStatus_Name(request.status())));
-    }
-    referral.set_status(request.status());
-    referral.set_status_note(request.note());
-    *referral.mutable_status_changed_at() = timestamps::ToProto(options_.clock());
-    std::vector<WriteRequest> one;
-    one.push_back({RowOf(current->row.organisation_id, referral), current->version});
-    absl::StatusOr<std::vector<WriteResult>> written = WriteBatch(organisation, one);
-    if (written.ok()) return ResultOf(one[0].row, written->at(0));
-    last = written.status();
-    if (!absl::IsAborted(last)) break;
-  }
-  return last;
+  return status::RetryIfAborted(
+      options_.max_attempts, [&]() -> absl::StatusOr<v1::PushResult> {
+        MERIDIAN_ASSIGN_OR_RETURN(
+            std::optional<StoredRecord> current,
+            store_->Get({Kind::kReferral, request.from_organisation_id(), request.local_id()}));
+        // Only the receiving institution may see that the referral exists.
+        if (!current.has_value() || current->row.counterpart_organisation != organisation) {
+          return not_found;
+        }
+        v1::Referral referral;
+        if (!referral.ParseFromString(current->row.body)) {
+          return absl::InternalError("stored referral does not parse");
+        }
+        if (referral.entered_in_error()) {
+          return absl::FailedPreconditionError("the referral was withdrawn (entered in error)");
+        }
+        if (referral.status() == request.status() && referral.status_note() == request.note()) {
+          return ResultOf(current->row, {v1::UNCHANGED, current->version});  // a retry
+        }
+        if (referral.status() != request.status() &&
+            !CanMove(referral.status(), request.status())) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "status: a ", v1::ReferralStatus_Name(referral.status()),
+              " referral cannot become ", v1::ReferralStatus_Name(request.status())));
+        }
+        referral.set_status(request.status());
+        referral.set_status_note(request.note());
+        *referral.mutable_status_changed_at() = timestamps::ToProto(options_.clock());
+        std::vector<WriteRequest> one;
+        one.push_back({RowOf(current->row.organisation_id, referral), current->version});
+        MERIDIAN_ASSIGN_OR_RETURN(std::vector<WriteResult> written, WriteBatch(organisation, one));
+        return ResultOf(one[0].row, written.at(0));
+      });
 }
 
 absl::StatusOr<v1::GetPatientRecordResponse> Records::GetPatientRecord(
