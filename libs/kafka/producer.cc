@@ -12,53 +12,71 @@
 namespace meridian::kafka {
 namespace {
 
-// Shared by the messages of one Send call; freed by whichever of the
-// caller and the last delivery report lets go of it last.
+// Shared by the messages of one Send call. Counted by hand rather than with
+// a shared_ptr per message: a delivery report costs one atomic decrement, and
+// the waiter is woken once, by the last report, not once per message.
 struct BatchState {
+  explicit BatchState(int total) : remaining(total), refs(total + 1) {}
+
+  // Drops one reference (a message's, or the caller's); frees on the last.
+  void Unref() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // One message is done (delivered, failed, or never enqueued).
+  void Done(int n, const absl::Status& error) {
+    if (!error.ok()) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = error;
+    }
+    if (remaining.fetch_sub(n, std::memory_order_acq_rel) == n || !error.ok()) {
+      std::lock_guard<std::mutex> lock(mu);  // no lost wake-up
+      cv.notify_all();
+    }
+  }
+
   std::mutex mu;
   std::condition_variable cv;
-  int remaining = 0;
-  absl::Status first_error;
+  std::atomic<int> remaining;
+  std::atomic<int> refs;
+  absl::Status first_error;  // guarded by mu
 };
 
 class BatchDelivery : public Delivery {
  public:
-  BatchDelivery(std::shared_ptr<BatchState> state, int total)
-      : state_(std::move(state)), total_(total) {}
+  BatchDelivery(BatchState* state, int total) : state_(state), total_(total) {}
+  ~BatchDelivery() override { state_->Unref(); }
+
   absl::Status Wait(absl::Duration timeout) override {
     std::unique_lock<std::mutex> lock(state_->mu);
     bool done = state_->cv.wait_for(
-        lock, absl::ToChronoMilliseconds(timeout),
-        [&] { return state_->remaining == 0; });
+        lock, absl::ToChronoMilliseconds(timeout), [&] {
+          return state_->remaining.load(std::memory_order_acquire) == 0 ||
+                 !state_->first_error.ok();
+        });
     if (!state_->first_error.ok()) return state_->first_error;
     if (!done) {
       return absl::DeadlineExceededError(
-          absl::StrCat("kafka: ", state_->remaining, " of ", total_,
+          absl::StrCat("kafka: ", state_->remaining.load(), " of ", total_,
                        " messages not acknowledged in time"));
     }
     return absl::OkStatus();
   }
 
  private:
-  std::shared_ptr<BatchState> state_;
+  BatchState* state_;
   const int total_;
 };
 
 class DeliveryReports : public RdKafka::DeliveryReportCb {
  public:
   void dr_cb(RdKafka::Message& message) override {
-    auto* state = static_cast<std::shared_ptr<BatchState>*>(message.msg_opaque());
+    auto* state = static_cast<BatchState*>(message.msg_opaque());
     if (state == nullptr) return;
-    {
-      std::lock_guard<std::mutex> lock((*state)->mu);
-      if (message.err() != RdKafka::ERR_NO_ERROR &&
-          (*state)->first_error.ok()) {
-        (*state)->first_error = StatusFromKafka(message.err(), "delivery");
-      }
-      --(*state)->remaining;
-    }
-    (*state)->cv.notify_all();
-    delete state;
+    state->Done(1, message.err() == RdKafka::ERR_NO_ERROR
+                       ? absl::OkStatus()
+                       : StatusFromKafka(message.err(), "delivery"));
+    state->Unref();
   }
 };
 
@@ -82,26 +100,22 @@ class KafkaPublisher : public Publisher {
   }
 
   std::unique_ptr<Delivery> Send(absl::Span<const Message> messages) override {
-    auto state = std::make_shared<BatchState>();
-    state->remaining = static_cast<int>(messages.size());
+    const int total = static_cast<int>(messages.size());
+    auto* state = new BatchState(total);
     const absl::Time enqueue_deadline = absl::Now() + enqueue_timeout_;
     int enqueued = 0;
+    absl::Status error;
     for (const Message& m : messages) {
-      absl::Status s = Enqueue(m, state, enqueue_deadline);
-      if (!s.ok()) {
-        std::lock_guard<std::mutex> lock(state->mu);
-        state->first_error = s;
-        break;
-      }
+      error = Enqueue(m, state, enqueue_deadline);
+      if (!error.ok()) break;
       ++enqueued;
     }
-    {
-      // Messages never enqueued will get no report.
-      std::lock_guard<std::mutex> lock(state->mu);
-      state->remaining -= static_cast<int>(messages.size()) - enqueued;
+    if (enqueued < total) {
+      // Messages never enqueued get no report: account for them here.
+      state->Done(total - enqueued, error);
+      for (int i = enqueued; i < total; ++i) state->Unref();
     }
-    return std::make_unique<BatchDelivery>(std::move(state),
-                                           static_cast<int>(messages.size()));
+    return std::make_unique<BatchDelivery>(state, total);
   }
 
   absl::Status Flush(absl::Duration timeout) override {
@@ -112,23 +126,20 @@ class KafkaPublisher : public Publisher {
   }
 
  private:
-  absl::Status Enqueue(const Message& m, const std::shared_ptr<BatchState>& state,
-                       absl::Time deadline) {
+  absl::Status Enqueue(const Message& m, BatchState* state, absl::Time deadline) {
     RdKafka::Headers* headers = RdKafka::Headers::create();
     for (const auto& [k, v] : m.headers) headers->add(k, v.data(), v.size());
-    auto* opaque = new std::shared_ptr<BatchState>(state);
     while (true) {
       RdKafka::ErrorCode err = producer_->produce(
           m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
           const_cast<char*>(m.value.data()), m.value.size(), m.key.data(),
-          m.key.size(), 0, headers, opaque);
+          m.key.size(), 0, headers, state);
       if (err == RdKafka::ERR_NO_ERROR) return absl::OkStatus();  // owns headers
       if (err == RdKafka::ERR__QUEUE_FULL && absl::Now() < deadline) {
         absl::SleepFor(absl::Milliseconds(5));  // the poll thread drains it
         continue;
       }
       delete headers;
-      delete opaque;
       return StatusFromKafka(err, "produce");
     }
   }

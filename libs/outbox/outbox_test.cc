@@ -65,13 +65,20 @@ class OutboxTest : public ::testing::Test {
 
 TEST_F(OutboxTest, RelayPublishesCommittedEventsInOrderAndMarksThem) {
   std::vector<std::string> ids = AppendN(25);
-  Relay relay(&schema_.pool(), &publisher_, {.batch_size = 10});
+  Relay relay(&schema_.pool(), &publisher_, {.batch_size = 10, .batches_per_commit = 1});
   EXPECT_EQ(*relay.RunOnce(), 10);
   EXPECT_EQ(*relay.RunOnce(), 10);
   EXPECT_EQ(*relay.RunOnce(), 5);
   EXPECT_EQ(*relay.RunOnce(), 0);
+  // Several batches per commit: sent in order, committed together.
+  std::vector<std::string> more = AppendN(25);
+  Relay pipelined(&schema_.pool(), &publisher_, {.batch_size = 10, .batches_per_commit = 2});
+  EXPECT_EQ(*pipelined.RunOnce(), 20);
+  EXPECT_EQ(*pipelined.RunOnce(), 5);
+  EXPECT_EQ(*pipelined.RunOnce(), 0);
+  ids.insert(ids.end(), more.begin(), more.end());
   std::vector<kafka::Message> sent = publisher_.published();
-  ASSERT_EQ(sent.size(), 25u);
+  ASSERT_EQ(sent.size(), 50u);
   for (size_t i = 0; i < sent.size(); ++i) {
     kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
                               sent[i].headers};
@@ -84,7 +91,7 @@ TEST_F(OutboxTest, RelayPublishesCommittedEventsInOrderAndMarksThem) {
     EXPECT_EQ(env->source_organisation(), "org-1");
     google::protobuf::StringValue payload;
     ASSERT_TRUE(env->payload().UnpackTo(&payload));
-    EXPECT_EQ(payload.value(), absl::StrCat("payload-", i));
+    EXPECT_EQ(payload.value(), absl::StrCat("payload-", i % 25));
     EXPECT_THAT(sent[i].headers,
                 ::testing::Contains(::testing::Pair("meridian-event-id", ids[i])));
   }

@@ -60,16 +60,16 @@ Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
   std::vector<kafka::Message> messages;
   messages.reserve(claim.count);
   for (const auto& [id, row] : claimed) {
-    pqxx::binarystring stored(row[3]);
+    std::string stored = pg::ReadBytea(row[3]);
     if (row[6].as<int>() == 1) {
       messages.push_back(
-          {row[1].as<std::string>(), row[2].as<std::string>(), stored.str(),
+          {row[1].as<std::string>(), row[2].as<std::string>(), std::move(stored),
            {{"meridian-event-id", row[4].as<std::string>()},
             {"meridian-event-type", row[5].as<std::string>()}}});
       continue;
     }
     events::v1::OutboxBatch batch;
-    if (!batch.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+    if (!batch.ParseFromString(stored)) {
       claim.count = -1;  // corrupt row: never publish around it
       return claim;
     }
@@ -94,14 +94,26 @@ absl::StatusOr<int> Relay::RunOnce() {
     // published again (consumers deduplicate), so it need not wait for the
     // WAL flush.
     tx.exec("SET LOCAL synchronous_commit = off");
-    Claim claim = ClaimAndSend(tx, options_.batch_size, *publisher_);
-    if (claim.count < 0) {
-      return absl::DataLossError("outbox: a batched row does not parse");
+    // Claim and send batch after batch without waiting: while the broker
+    // acknowledges one, the next is read from the database. Then wait for
+    // every acknowledgement and commit them all.
+    std::vector<std::unique_ptr<kafka::Delivery>> deliveries;
+    int total = 0;
+    for (int i = 0; i < options_.batches_per_commit; ++i) {
+      Claim claim = ClaimAndSend(tx, options_.batch_size, *publisher_);
+      if (claim.count < 0) {
+        return absl::DataLossError("outbox: a batched row does not parse");
+      }
+      if (claim.count == 0) break;
+      total += claim.count;
+      deliveries.push_back(std::move(claim.delivery));
+      if (claim.count < options_.batch_size) break;  // drained
     }
-    if (claim.count == 0) return 0;
-    absl::Status s = claim.delivery->Wait(options_.publish_timeout);
-    if (!s.ok()) return s;  // rollback: the rows stay pending
-    return claim.count;
+    for (auto& delivery : deliveries) {
+      absl::Status s = delivery->Wait(options_.publish_timeout);
+      if (!s.ok()) return s;  // rollback: the rows stay pending
+    }
+    return total;
   }, pg::TxnOptions{.max_attempts = 2});
 }
 

@@ -3,9 +3,10 @@
 // One RunOnce(): in a transaction, take the relay lock for this schema (a
 // transaction-scoped advisory lock, so that with several replicas exactly one
 // relays at a time and each key's events leave in commit order), claim up to
-// batch_size pending rows in id order (FOR UPDATE SKIP LOCKED) and delete them
-// in the same statement, publish them with the idempotent producer and wait
-// for every acknowledgement, then commit: a row leaves the outbox exactly when
+// batch_size pending events in id order (FOR UPDATE SKIP LOCKED), delete them
+// and hand them to the idempotent producer, repeat for up to
+// batches_per_commit batches (reading the next from the database while the
+// broker acknowledges the last), wait for every acknowledgement, then commit: a row leaves the outbox exactly when
 // its event is durably in Kafka. If Kafka fails, the transaction rolls back and
 // the rows stay pending; if the relay dies after publishing but before the
 // commit, the rows are published again: delivery is at-least-once, and
@@ -26,6 +27,9 @@ namespace meridian::outbox {
 
 struct RelayOptions {
   int batch_size = 5000;
+  // Batches claimed and sent before waiting for the broker's acknowledgements
+  // and committing; they are published and committed together.
+  int batches_per_commit = 4;
   absl::Duration idle_wait = absl::Milliseconds(50);
   absl::Duration publish_timeout = absl::Seconds(30);
   absl::Duration max_backoff = absl::Seconds(5);

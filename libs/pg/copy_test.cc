@@ -35,7 +35,7 @@ TEST(CopyWriterTest, RoundTripsAwkwardTextBinaryAndNull) {
     pqxx::result r = tx.exec("SELECT id, s, b, n FROM t ORDER BY id");
     EXPECT_EQ(r.size(), 2u);
     EXPECT_EQ(r[0][1].as<std::string>(), awkward);
-    EXPECT_EQ(pqxx::binarystring(r[0][2]).str(), all_bytes);
+    EXPECT_EQ(pg::ReadBytea(r[0][2]), all_bytes);
     EXPECT_EQ(r[0][3].as<int>(), 7);
     EXPECT_EQ(r[1][1].as<std::string>(), "");
     EXPECT_TRUE(r[1][3].is_null());

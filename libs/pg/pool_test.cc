@@ -192,6 +192,29 @@ TEST_F(PoolTest, TextArrayRoundTripsAwkwardValues) {
   EXPECT_EQ(*back, values);
 }
 
+TEST_F(PoolTest, ReadByteaDecodesHexAndEscapeOutput) {
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  std::string big(1 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 131 % 251);
+  for (const char* format : {"hex", "escape"}) {
+    SCOPED_TRACE(format);
+    auto back = schema_.pool().Transact([&](pqxx::work& tx) {
+      tx.exec(std::string("SET LOCAL bytea_output = ") + format);
+      pqxx::row r = tx.exec_params1("SELECT $1::bytea, $2::bytea, ''::bytea, NULL::bytea",
+                                    pqxx::binarystring(all_bytes),
+                                    pqxx::binarystring(big));
+      return std::vector<std::string>{ReadBytea(r[0]), ReadBytea(r[1]), ReadBytea(r[2]),
+                                      ReadBytea(r[3])};
+    });
+    ASSERT_OK(back);
+    EXPECT_EQ((*back)[0], all_bytes);
+    EXPECT_EQ((*back)[1], big);
+    EXPECT_EQ((*back)[2], "");
+    EXPECT_EQ((*back)[3], "");
+  }
+}
+
 TEST_F(PoolTest, PreparedStatementsAreReusedAcrossTransactions) {
   Pool& pool = schema_.pool();
   for (int i = 0; i < 3; ++i) {

@@ -112,7 +112,7 @@ absl::StatusOr<v1::ListAccessesResponse> AuditLog::ListAccesses(
     v1::ListAccessesResponse out;
     for (const auto& row : r) {
       audit::v1::AccessRecorded a;
-      if (!a.ParseFromString(pqxx::binarystring(row[2]).str())) {
+      if (!a.ParseFromString(pg::ReadBytea(row[2]))) {
         return absl::DataLossError("audit: a stored entry does not parse");
       }
       v1::Access* x = out.add_accesses();
@@ -152,13 +152,13 @@ absl::Status LoadChain(pqxx::work& tx, std::vector<ChainRow>* rows,
        tx.exec("SELECT seq, event_id, " + pg::MicrosOf("occurred_at") +
                ", regional_id, entry, prev_hash, hash FROM audit_log ORDER BY seq")) {
     rows->push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<int64_t>(),
-                     r[3].as<std::string>(), pqxx::binarystring(r[4]).str(),
+                     r[3].as<std::string>(), pg::ReadBytea(r[4]),
                      r[5].as<std::string>(), r[6].as<std::string>()});
   }
   for (const auto& r :
        tx.exec("SELECT seq, hash, key_id, signature FROM audit_checkpoint ORDER BY seq")) {
     checkpoints->push_back({r[0].as<int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
-                            pqxx::binarystring(r[3]).str()});
+                            pg::ReadBytea(r[3])});
   }
   return absl::OkStatus();
 }

@@ -42,8 +42,8 @@ const std::string& Columns() {
 
 StoredRecord FromRow(const pqxx::row& row) {
   StoredRecord r = FromMatchRow(row);
-  r.request.ParseFromString(pqxx::binarystring(row[18]).str());
-  r.response.ParseFromString(pqxx::binarystring(row[19]).str());
+  r.request.ParseFromString(pg::ReadBytea(row[18]));
+  r.response.ParseFromString(pg::ReadBytea(row[19]));
   r.request_hash = row[20].as<std::string>();
   return r;
 }

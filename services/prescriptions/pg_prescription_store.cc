@@ -20,7 +20,7 @@ std::string Columns() {
 
 absl::StatusOr<StoredPrescription> FromRow(const pqxx::row& f) {
   StoredPrescription s;
-  if (!s.prescription.ParseFromString(pqxx::binarystring(f[3]).str())) {
+  if (!s.prescription.ParseFromString(pg::ReadBytea(f[3]))) {
     return absl::InternalError("stored prescription does not parse");
   }
   s.verification_code = f[0].as<std::string>();

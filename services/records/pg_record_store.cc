@@ -35,7 +35,7 @@ StoredRecord FromRow(const pqxx::row& f) {
   s.row.entered_in_error = f[6].as<bool>();
   const std::string codes = f[7].as<std::string>();
   if (!codes.empty()) s.row.codes = absl::StrSplit(codes, ' ');
-  s.row.body = pqxx::binarystring(f[8]).str();
+  s.row.body = pg::ReadBytea(f[8]);
   s.version = f[9].as<int64_t>();
   s.recorded_at = absl::FromUnixMicros(f[10].as<int64_t>());
   return s;
@@ -110,7 +110,7 @@ absl::StatusOr<std::vector<WriteResult>> PgRecordStore::Write(
       const size_t i = row[0].as<size_t>() - 1;
       exists[i] = true;
       current[i] = row[1].as<int64_t>();
-      if (pqxx::binarystring(row[2]).str() == requests[i].row.body) {
+      if (pg::ReadBytea(row[2]) == requests[i].row.body) {
         results[i] = {v1::UNCHANGED, current[i]};
       } else {
         results[i] = {v1::UPDATED, current[i] + 1};

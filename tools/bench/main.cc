@@ -1,6 +1,7 @@
 // meridian_bench: benchmarks that print one JSON object.
 //
 //   meridian_bench outbox --events=N [--runs=R] [--batch=B] [--payload_bytes=P]
+//       [--batches_per_commit=C]
 //       [--bulk=true]
 //
 // outbox: N events are appended to a scratch schema's outbox (timed on its
@@ -89,6 +90,8 @@ int Outbox(config::Reader& cfg) {
   const int events = static_cast<int>(cfg.Int("EVENTS", 100000, 1, 10000000));
   const int runs = static_cast<int>(cfg.Int("RUNS", 3, 1, 50));
   const int batch = static_cast<int>(cfg.Int("BATCH", 5000, 1, 100000));
+  const int batches_per_commit =
+      static_cast<int>(cfg.Int("BATCHES_PER_COMMIT", 4, 1, 100));
   const int payload_bytes =
       static_cast<int>(cfg.Int("PAYLOAD_BYTES", 256, 0, 1 << 20));
   // --bulk=true: each transaction appends its 1,000 events with AppendAll,
@@ -168,7 +171,7 @@ int Outbox(config::Reader& cfg) {
                                               .client_id = "meridian-bench"});
   if (!publisher.ok()) Die(publisher.status());
   outbox::Relay relay(&pool, publisher->get(),
-                      {.batch_size = batch});
+                      {.batch_size = batch, .batches_per_commit = batches_per_commit});
   kafka::Message warmup{topic, "warmup", "warmup", {}};
   Check((*publisher)->PublishBatch({&warmup, 1}, absl::Seconds(30)));
 
@@ -206,6 +209,7 @@ int Outbox(config::Reader& cfg) {
   const double b = Median(bare_seconds);
   std::cout << "{\"benchmark\":\"outbox\",\"events\":" << events
             << ",\"runs\":" << runs << ",\"batch\":" << batch
+            << ",\"batches_per_commit\":" << batches_per_commit
             << ",\"payload_bytes\":" << payload_bytes << ",\"bulk\":" << (bulk ? "true" : "false")
             << ",\"envelope_bytes\":" << messages.front().second.size()
             << ",\"seconds\":" << s << ",\"events_per_second\":" << events / s
