@@ -29,23 +29,30 @@ std::string SubjectAttribute(absl::string_view subject,
   return "";
 }
 
+absl::StatusOr<Caller> CallerFromCertificate(absl::string_view cn, absl::string_view ou,
+                                             const orgs::Directory& directory) {
+  const orgs::Organisation* org = directory.Find(cn);
+  if (cn.empty() || org == nullptr) {
+    return absl::UnauthenticatedError(
+        "client certificate does not name an organisation of this region");
+  }
+  if (!ou.empty() && ou != organisations::v1::OrganisationType_Name(org->type())) {
+    return absl::UnauthenticatedError(
+        "client certificate's OU does not match the organisation's type in the directory");
+  }
+  return Caller{std::string(cn), orgs::RoleOf(org->type()), org};
+}
+
 grpc::Status CertificateAuthProcessor::Process(const InputMetadata&,
                                                grpc::AuthContext* context,
                                                OutputMetadata*,
                                                OutputMetadata*) {
-  const std::string cn = FirstProperty(*context, GRPC_X509_CN_PROPERTY_NAME);
-  const orgs::Organisation* org = directory_->Find(cn);
-  if (cn.empty() || org == nullptr) {
-    return grpc::Status(
-        grpc::StatusCode::UNAUTHENTICATED,
-        "client certificate does not name an organisation of this region");
-  }
-  const std::string ou = SubjectAttribute(
-      FirstProperty(*context, GRPC_X509_SUBJECT_PROPERTY_NAME), "OU");
-  if (!ou.empty() && ou != organisations::v1::OrganisationType_Name(org->type())) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "client certificate's OU does not match the "
-                        "organisation's type in the directory");
+  absl::StatusOr<Caller> caller = CallerFromCertificate(
+      FirstProperty(*context, GRPC_X509_CN_PROPERTY_NAME),
+      SubjectAttribute(FirstProperty(*context, GRPC_X509_SUBJECT_PROPERTY_NAME), "OU"),
+      *directory_);
+  if (!caller.ok()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(caller.status().message()));
   }
   // The auth context belongs to the connection and is shared by its
   // concurrent calls: read it, never write to it here.

@@ -39,6 +39,12 @@ class CertificateAuthProcessor : public grpc::AuthMetadataProcessor {
   const orgs::Directory* directory_;
 };
 
+// The organisation a verified certificate names: its CN must be in the
+// directory, and its OU, when present, that organisation's type.
+// UNAUTHENTICATED otherwise. (For other transports than gRPC, e.g. HTTPS.)
+absl::StatusOr<Caller> CallerFromCertificate(absl::string_view cn, absl::string_view ou,
+                                             const orgs::Directory& directory);
+
 // The caller of the current RPC. UNAUTHENTICATED when the call did not pass
 // CertificateAuthProcessor (which cannot happen on a chassis server).
 absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context,

@@ -31,7 +31,8 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
-  const std::string consent_addr = cfg.RequiredString("CONSENT_GRPC_ADDR");
+  const std::string consent_addr =
+      spec.identity_links ? cfg.RequiredString("CONSENT_GRPC_ADDR") : "";
   const std::string certs_dir = cfg.String("CERTS_DIR", "");
   const std::string consent_cert =
       cfg.String("CONSENT_CLIENT_CERT", certs_dir + "/svc-" + spec.name + ".pem");
@@ -54,28 +55,40 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
                  .application_name = spec.name});
   absl::StatusOr<int> migrated = pg::Migrate(pool, spec.schema, spec.migrations);
   if (!migrated.ok()) return fail(migrated.status());
-  absl::Status topics =
-      kafka::EnsureTopics(brokers, {{spec.topic, 6, 1},
-                                    {audit::kAuditTopic, 6, 1},
-                                    {xref::kPatientTopic, 6, 1},
-                                    {std::string(xref::kPatientTopic) + ".dlt", 1, 1}});
-  if (!topics.ok()) return fail(topics);
+  std::vector<kafka::TopicSpec> needed;
+  if (!spec.topic.empty()) needed.push_back({spec.topic, 6, 1});
+  if (spec.identity_links) {
+    needed.insert(needed.end(), {{audit::kAuditTopic, 6, 1},
+                                 {xref::kPatientTopic, 6, 1},
+                                 {std::string(xref::kPatientTopic) + ".dlt", 1, 1}});
+  }
+  if (absl::Status topics = kafka::EnsureTopics(brokers, needed); !topics.ok()) {
+    return fail(topics);
+  }
   auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers, .client_id = spec.name});
   if (!publisher.ok()) return fail(publisher.status());
-  // The identity cross-reference, fed by the patient index's events.
-  auto consumer = kafka::MakeKafkaConsumer({.brokers = brokers,
-                                            .group_id = xref_group,
-                                            .topics = {xref::kPatientTopic},
-                                            .client_id = spec.name},
-                                           publisher->get());
-  if (!consumer.ok()) return fail(consumer.status());
-  xref::PgXrefStore xrefs(&pool);
-  auto consent_channel =
-      server::MakeChannel(consent_addr, {tls_ca, consent_cert, consent_key});
-  if (!consent_channel.ok()) return fail(consent_channel.status());
-  consent::GrpcChecker consent(*consent_channel, absl::Milliseconds(consent_deadline_ms));
+  // The identity cross-reference, fed by the patient index's events, and
+  // the consent client.
+  std::unique_ptr<kafka::Consumer> xref_consumer;
+  std::unique_ptr<xref::PgXrefStore> xrefs;
+  std::unique_ptr<consent::GrpcChecker> consent;
+  if (spec.identity_links) {
+    auto made = kafka::MakeKafkaConsumer({.brokers = brokers,
+                                          .group_id = xref_group,
+                                          .topics = {xref::kPatientTopic},
+                                          .client_id = spec.name},
+                                         publisher->get());
+    if (!made.ok()) return fail(made.status());
+    xref_consumer = *std::move(made);
+    xrefs = std::make_unique<xref::PgXrefStore>(&pool);
+    auto consent_channel =
+        server::MakeChannel(consent_addr, {tls_ca, consent_cert, consent_key});
+    if (!consent_channel.ok()) return fail(consent_channel.status());
+    consent = std::make_unique<consent::GrpcChecker>(*consent_channel,
+                                                     absl::Milliseconds(consent_deadline_ms));
+  }
 
-  Context context{cfg, *directory, pool, xrefs, consent, **publisher};
+  Context context{cfg, *directory, pool, xrefs.get(), consent.get(), **publisher};
   absl::StatusOr<Parts> parts = build(context);
   if (!parts.ok()) return fail(parts.status());
   cfg.ExitIfInvalid();  // the service's own settings
@@ -100,14 +113,18 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
     own_consumers.push_back(*std::move(made));
   }
 
-  outbox::Relay relay(&pool, publisher->get());
+  std::unique_ptr<outbox::Relay> relay;
+  if (!spec.topic.empty()) relay = std::make_unique<outbox::Relay>(&pool, publisher->get());
   std::vector<std::thread> threads;
-  threads.emplace_back([&] { relay.Run(); });
-  threads.emplace_back([&] {
-    absl::Status s = (*consumer)->RunBatched(xref::BatchEventHandler(&xrefs, xref_group),
-                                             xref::EventHandler(&xrefs, xref_group), 500);
-    if (!s.ok()) LogError(spec.name, s);
-  });
+  if (relay != nullptr) threads.emplace_back([&] { relay->Run(); });
+  if (xref_consumer != nullptr) {
+    threads.emplace_back([&] {
+      absl::Status s = xref_consumer->RunBatched(
+          xref::BatchEventHandler(xrefs.get(), xref_group),
+          xref::EventHandler(xrefs.get(), xref_group), 500);
+      if (!s.ok()) LogError(spec.name, s);
+    });
+  }
   for (size_t i = 0; i < own_consumers.size(); ++i) {
     threads.emplace_back([&, i] {
       absl::Status s = own_consumers[i]->Run(parts->consumers[i].handler);
@@ -115,8 +132,9 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
     });
   }
   auto stop_background = [&] {
-    relay.Stop();
-    (*consumer)->Stop();
+    for (const auto& fn : parts->on_stop) fn();
+    if (relay != nullptr) relay->Stop();
+    if (xref_consumer != nullptr) xref_consumer->Stop();
     for (auto& c : own_consumers) c->Stop();
     for (std::thread& t : threads) {
       if (t.joinable()) t.join();
@@ -125,7 +143,7 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
 
   server::Server srv(server_options, &*directory);
   if (parts->service != nullptr) srv.AddService(parts->service);
-  server::AddStandardChecks(srv, pool, brokers, &relay);
+  server::AddStandardChecks(srv, pool, brokers, relay.get());
   for (const auto& fn : parts->periodic) {
     srv.AddPeriodic([&spec, fn] {
       absl::Status s = fn();

@@ -49,8 +49,13 @@ struct Spec {
   std::string name;
   // The PostgreSQL schema the service owns.
   std::string schema;
-  // The topic of the service's own events.
+  // The topic of the service's own events; "" for a service that emits none
+  // (no outbox relay then).
   std::string topic;
+  // Whether the service keeps the identity cross-reference (libs/xref) and
+  // asks the consent service; a service that sees only de-identified data
+  // (analytics) does neither, and Context's xrefs and consent are null.
+  bool identity_links = true;
   int max_message_bytes = 16 << 20;
   std::vector<pg::MigrationSet> migrations;
 };
@@ -60,8 +65,8 @@ struct Context {
   config::Reader& cfg;  // for the service's own settings
   const orgs::Directory& directory;
   pg::Pool& pool;
-  xref::XrefStore& xrefs;
-  consent::Checker& consent;
+  xref::XrefStore* xrefs;     // null unless Spec::identity_links
+  consent::Checker* consent;  // null unless Spec::identity_links
   // The service's producer (idempotent, acks=all), besides its outbox.
   kafka::Publisher& publisher;
 };
@@ -85,6 +90,9 @@ struct Parts {
   std::vector<Consumer> consumers;
   // Run on every health tick (e.g. sweeps); errors are logged.
   std::vector<std::function<absl::Status()>> periodic;
+  // Run once at shutdown, after the gRPC server drained and before the
+  // consumers stop (e.g. another listener the service started).
+  std::vector<std::function<void()>> on_stop;
 
   // Keeps `object` alive while the service runs; returns it.
   template <typename T>

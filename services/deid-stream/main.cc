@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
         service::Parts parts;
         deid::Deidentifier* g = parts.Keep(*std::move(guard));
         auto* pipeline = parts.Keep(std::make_unique<deidstream::Pipeline>(
-            &c.xrefs, &c.consent, g, &c.publisher,
+            c.xrefs, c.consent, g, &c.publisher,
             deidstream::PipelineOptions{.recipient = {recipient, orgs::RoleOf(org->type()), ""}}));
         // Progress in the log, when there is some.
         parts.periodic.push_back([pipeline, last = int64_t{-1}]() mutable {

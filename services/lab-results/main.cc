@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
         auto* t = parts.Keep(std::make_unique<labs::ReferenceTable>(*std::move(table)));
         auto* store = parts.Keep(std::make_unique<labs::PgLabStore>(&c.pool));
         auto* logic = parts.Keep(
-            std::make_unique<labs::Labs>(store, &c.xrefs, &c.consent, &c.directory, t));
+            std::make_unique<labs::Labs>(store, c.xrefs, c.consent, &c.directory, t));
         parts.service = parts.Keep(std::make_unique<labs::LabsService>(logic, &c.directory));
         return parts;
       });

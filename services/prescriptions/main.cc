@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
             std::make_unique<prescriptions::Formulary>(*std::move(formulary)));
         auto* store = parts.Keep(std::make_unique<prescriptions::PgPrescriptionStore>(&c.pool));
         auto* logic = parts.Keep(std::make_unique<prescriptions::Prescriptions>(
-            store, &c.xrefs, &c.consent, &c.directory, f, options));
+            store, c.xrefs, c.consent, &c.directory, f, options));
         parts.service = parts.Keep(
             std::make_unique<prescriptions::PrescriptionsService>(logic, &c.directory));
         parts.periodic.push_back([logic] { return logic->ExpireDue().status(); });

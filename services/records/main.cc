@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
         service::Parts parts;
         auto* store = parts.Keep(std::make_unique<records::PgRecordStore>(&c.pool));
         auto* logic = parts.Keep(std::make_unique<records::Records>(
-            store, &c.xrefs, &c.consent, &c.directory, options));
+            store, c.xrefs, c.consent, &c.directory, options));
         parts.service = parts.Keep(std::make_unique<records::RecordsService>(logic, &c.directory));
         return parts;
       });

@@ -6,7 +6,7 @@
 DEB_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
-  libpqxx-dev librdkafka-dev libre2-dev libssl-dev libabsl-dev
+  libpqxx-dev librdkafka-dev libre2-dev libssl-dev libabsl-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
   libgoogle-perftools-dev
   postgresql-15 postgresql-client-15

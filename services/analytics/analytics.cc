@@ -1,0 +1,248 @@
+#include "services/analytics/analytics.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "libs/fields/fields.h"
+#include "libs/outbox/outbox.h"
+
+namespace meridian::analytics {
+namespace {
+
+constexpr int kMaxFilters = 8;
+constexpr int kMaxFilterValues = 100;
+constexpr size_t kMaxValueBytes = 64;
+constexpr int kMaxLimit = 1000;
+constexpr int kMaxDays = 3660;
+
+absl::Status Invalid(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+bool PrintableAscii(absl::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+}  // namespace
+
+Analytics::Analytics(AnalyticsStore* store, const orgs::Directory* directory,
+                     AnalyticsOptions options)
+    : store_(store), directory_(directory), options_(options) {}
+
+std::string Analytics::TypeOf(const std::string& organisation_id) const {
+  const orgs::Organisation* org = directory_->Find(organisation_id);
+  if (org == nullptr) return "unknown";
+  return absl::AsciiStrToLower(organisations::v1::OrganisationType_Name(org->type()));
+}
+
+absl::Status Analytics::Handle(const kafka::ConsumedMessage& message) {
+  absl::StatusOr<events::v1::EventEnvelope> env = outbox::ParseEnvelope(message);
+  if (!env.ok()) return env.status();
+  absl::StatusOr<Extracted> x = Extract(*env);
+  if (!x.ok()) return x.status();
+  for (Fact& f : x->facts) {
+    const orgs::Organisation* org = directory_->Find(f.institution);
+    f.district = org != nullptr ? org->district_code() : "unknown";
+    f.institution_type = TypeOf(f.institution);
+    if (f.measure == v1::REFERRALS) f.code_group = TypeOf(f.code);
+    if (f.measure == v1::CROSS_INSTITUTION_READS) f.flag = TypeOf(f.flag);
+  }
+  absl::StatusOr<bool> applied = store_->Apply(env->event_id(), *x);
+  if (!applied.ok()) return applied.status();
+  (*applied ? counted_ : duplicates_).fetch_add(1);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CountQuery> Analytics::ToCountQuery(
+    v1::Measure measure, const google::protobuf::RepeatedField<int>& group_by,
+    const google::protobuf::RepeatedPtrField<v1::Filter>& filters, const std::string& from,
+    const std::string& to, v1::Period period, int max_group_by) {
+  CountQuery q;
+  if (measure == v1::MEASURE_UNSPECIFIED || !v1::Measure_IsValid(measure)) {
+    return Invalid("measure", "required, one of analytics.v1.Measure");
+  }
+  q.measure = measure;
+  if (group_by.size() > max_group_by) {
+    return Invalid("group_by", absl::StrCat("at most ", max_group_by, " dimensions"));
+  }
+  absl::flat_hash_set<int> seen;
+  for (int d : group_by) {
+    if (d == v1::DIMENSION_UNSPECIFIED || !v1::Dimension_IsValid(d)) {
+      return Invalid("group_by", "unknown dimension");
+    }
+    if (!seen.insert(d).second) return Invalid("group_by", "a dimension twice");
+    q.group_by.push_back(static_cast<v1::Dimension>(d));
+  }
+  if (filters.size() > kMaxFilters) {
+    return Invalid("filters", absl::StrCat("at most ", kMaxFilters));
+  }
+  absl::flat_hash_set<int> filtered;
+  for (const v1::Filter& f : filters) {
+    if (f.dimension() == v1::DIMENSION_UNSPECIFIED || !v1::Dimension_IsValid(f.dimension())) {
+      return Invalid("filters.dimension", "unknown dimension");
+    }
+    if (!filtered.insert(f.dimension()).second) {
+      return Invalid("filters.dimension", "a dimension twice");
+    }
+    if (f.values_size() == 0 || f.values_size() > kMaxFilterValues) {
+      return Invalid("filters.values", absl::StrCat("1 to ", kMaxFilterValues, " values"));
+    }
+    std::vector<std::string> values;
+    for (const std::string& v : f.values()) {
+      if (v.size() > kMaxValueBytes || !PrintableAscii(v)) {
+        return Invalid("filters.values",
+                       absl::StrCat("at most ", kMaxValueBytes, " printable ASCII characters"));
+      }
+      values.push_back(v);
+    }
+    q.filters.emplace_back(f.dimension(), std::move(values));
+  }
+  std::optional<absl::CivilDay> from_day = fields::ParseDate(from);
+  if (!from_day) return Invalid("from_date", "required, YYYY-MM-DD");
+  std::optional<absl::CivilDay> to_day = fields::ParseDate(to);
+  if (!to_day) return Invalid("to_date", "required, YYYY-MM-DD");
+  if (*to_day < *from_day) return Invalid("to_date", "before from_date");
+  if (*to_day - *from_day > kMaxDays) return Invalid("to_date", "at most ten years after from_date");
+  q.from = *from_day;
+  q.to = *to_day;
+  if (!v1::Period_IsValid(period)) return Invalid("period", "unknown period");
+  q.period = period;
+  return q;
+}
+
+absl::StatusOr<v1::QueryResponse> Analytics::Answer(const CountQuery& query, int limit) {
+  absl::StatusOr<std::vector<CellCount>> cells = store_->Count(query);
+  if (!cells.ok()) return cells.status();
+  v1::QueryResponse out;
+  out.set_k(options_.k);
+  int64_t total = 0;
+  for (const CellCount& c : *cells) total += c.count;
+  Suppress(*cells, options_.k);
+  if (total < options_.k) {
+    out.set_total_suppressed(total > 0);
+  } else {
+    out.set_total(total);
+  }
+  // Per period: largest first, suppressed last, then by keys.
+  std::sort(cells->begin(), cells->end(), [](const CellCount& a, const CellCount& b) {
+    return std::make_tuple(a.keys[0], a.suppressed, -a.count, std::cref(a.keys)) <
+           std::make_tuple(b.keys[0], b.suppressed, -b.count, std::cref(b.keys));
+  });
+  std::string period;
+  int in_period = 0;
+  for (const CellCount& c : *cells) {
+    if (c.keys[0] != period || out.cells_size() == 0) {
+      period = c.keys[0];
+      in_period = 0;
+    }
+    if (limit > 0 && in_period >= limit) continue;
+    ++in_period;
+    v1::Cell* cell = out.add_cells();
+    cell->set_period(c.keys[0]);
+    for (size_t i = 1; i < c.keys.size(); ++i) cell->add_keys(c.keys[i]);
+    cell->set_suppressed(c.suppressed);
+    if (!c.suppressed) cell->set_count(c.count);
+  }
+  return out;
+}
+
+absl::StatusOr<v1::QueryResponse> Analytics::Query(const v1::QueryRequest& request) {
+  if (request.limit() < 0 || request.limit() > kMaxLimit) {
+    return Invalid("limit", absl::StrCat("0 to ", kMaxLimit));
+  }
+  absl::StatusOr<CountQuery> q =
+      ToCountQuery(request.measure(), request.group_by(), request.filters(),
+                   request.from_date(), request.to_date(), request.period(), 2);
+  if (!q.ok()) return q.status();
+  return Answer(*q, request.limit());
+}
+
+absl::StatusOr<v1::IndicatorResponse> Analytics::GetIndicator(
+    const v1::IndicatorRequest& request) {
+  struct Side {
+    v1::Measure measure;
+    std::vector<std::string> flags;  // empty: every flag
+  };
+  Side num, den;
+  double scale = 1;
+  switch (request.indicator()) {
+    case v1::PRESCRIPTIONS_PER_100_ENCOUNTERS:
+      num = {v1::PRESCRIPTIONS, {}};
+      den = {v1::ENCOUNTERS, {}};
+      scale = 100;
+      break;
+    case v1::ANTIBIOTIC_PRESCRIPTION_RATE:
+      num = {v1::PRESCRIPTIONS, {"antibiotic"}};
+      den = {v1::PRESCRIPTIONS, {}};
+      break;
+    case v1::LAB_ABNORMAL_RATE:
+      num = {v1::LAB_RESULTS, {"abnormal", "critical"}};
+      den = {v1::LAB_RESULTS, {}};
+      break;
+    case v1::LAB_CRITICAL_RATE:
+      num = {v1::LAB_RESULTS, {"critical"}};
+      den = {v1::LAB_RESULTS, {}};
+      break;
+    case v1::LAB_REUSE_RATE:
+      num = {v1::LAB_REUSES, {}};
+      den = {v1::LAB_RESULTS, {}};
+      break;
+    case v1::DUPLICATE_IDENTITY_RATE:
+      num = {v1::MERGES, {}};
+      den = {v1::REGISTRATIONS, {}};
+      break;
+    default:
+      return Invalid("indicator", "required, one of analytics.v1.Indicator");
+  }
+  for (int d : request.group_by()) {
+    if (d == v1::FLAG || d == v1::CODE || d == v1::CODE_GROUP) {
+      return Invalid("group_by", "codes and flags differ between an indicator's two counts");
+    }
+  }
+  for (const v1::Filter& f : request.filters()) {
+    if (f.dimension() == v1::FLAG || f.dimension() == v1::CODE ||
+        f.dimension() == v1::CODE_GROUP) {
+      return Invalid("filters", "codes and flags differ between an indicator's two counts");
+    }
+  }
+  auto answer = [&](const Side& side) -> absl::StatusOr<v1::QueryResponse> {
+    absl::StatusOr<CountQuery> q =
+        ToCountQuery(side.measure, request.group_by(), request.filters(), request.from_date(),
+                     request.to_date(), request.period(), 1);
+    if (!q.ok()) return q.status();
+    if (!side.flags.empty()) q->filters.emplace_back(v1::FLAG, side.flags);
+    return Answer(*q, 0);
+  };
+  absl::StatusOr<v1::QueryResponse> n = answer(num);
+  if (!n.ok()) return n.status();
+  absl::StatusOr<v1::QueryResponse> d = answer(den);
+  if (!d.ok()) return d.status();
+  using Key = std::pair<std::string, std::vector<std::string>>;
+  std::map<Key, const v1::Cell*> numerators;
+  for (const v1::Cell& c : n->cells()) {
+    numerators[{c.period(), {c.keys().begin(), c.keys().end()}}] = &c;
+  }
+  v1::IndicatorResponse out;
+  out.set_k(options_.k);
+  for (const v1::Cell& c : d->cells()) {  // sorted by period, then size
+    v1::Rate* rate = out.add_rates();
+    rate->set_period(c.period());
+    *rate->mutable_keys() = c.keys();
+    auto it = numerators.find({c.period(), {c.keys().begin(), c.keys().end()}});
+    const bool suppressed = c.suppressed() || (it != numerators.end() && it->second->suppressed());
+    rate->set_suppressed(suppressed);
+    if (suppressed) continue;
+    const int64_t numerator = it == numerators.end() ? 0 : it->second->count();
+    rate->set_numerator(numerator);
+    rate->set_denominator(c.count());
+    rate->set_value(scale * static_cast<double>(numerator) / static_cast<double>(c.count()));
+  }
+  return out;
+}
+
+}  // namespace meridian::analytics

@@ -1,0 +1,187 @@
+// PgAnalyticsStore against the real PostgreSQL, and the HTTPS JSON API with
+// the development certificates (MERIDIAN_* environment).
+#include <httplib.h>
+
+#include "google/protobuf/util/json_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/testing.h"
+#include "libs/server/testing.h"
+#include "libs/status/status_matchers.h"
+#include "libs/outbox/outbox.h"
+#include "services/analytics/analytics.h"
+#include "services/analytics/analytics_service.h"
+#include "services/analytics/store.h"
+
+namespace meridian::analytics {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+Fact At(absl::CivilDay day, v1::Measure m, const std::string& institution,
+        const std::string& flag = "", int64_t delta = 1) {
+  return {.day = day, .measure = m, .institution = institution, .district = "330102",
+          .institution_type = "tertiary_hospital", .code = "I10", .code_group = "IX",
+          .flag = flag, .delta = delta};
+}
+
+std::string Id(int i) {
+  char buf[40];
+  snprintf(buf, sizeof(buf), "00000000-0000-4000-8000-%012d", i);
+  return buf;
+}
+
+class AnalyticsPgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK(pg::Migrate(schema_.pool(), schema_.name(),
+                          {outbox::MigrationSet(), MigrationSet()}));
+  }
+  pg::testing::ScratchSchema schema_{"analytics"};
+  PgAnalyticsStore store_{&schema_.pool()};
+};
+
+TEST_F(AnalyticsPgTest, AppliesEachEventOnceAndBreaksDownByThePatientsProfile) {
+  Extracted registration;
+  registration.patient = "p1";
+  registration.profile = Profile{"female", "40-44"};
+  ASSERT_OK(store_.Apply(Id(1), registration));
+  Extracted encounter;
+  encounter.patient = "p1";
+  encounter.facts = {At(absl::CivilDay(2026, 3, 2), v1::ENCOUNTERS, "hosp-1", "outpatient")};
+  EXPECT_EQ(*store_.Apply(Id(2), encounter), true);
+  EXPECT_EQ(*store_.Apply(Id(2), encounter), false);  // redelivered
+  Extracted stranger = encounter;
+  stranger.patient = "p-unknown";
+  ASSERT_OK(store_.Apply(Id(3), stranger));
+
+  CountQuery q{.measure = v1::ENCOUNTERS, .group_by = {v1::SEX, v1::AGE_BAND},
+               .from = absl::CivilDay(2026, 1, 1), .to = absl::CivilDay(2026, 12, 31)};
+  auto cells = store_.Count(q);
+  ASSERT_OK(cells);
+  ASSERT_EQ(cells->size(), 2u);
+  EXPECT_EQ((*cells)[0].keys, (std::vector<std::string>{"", "female", "40-44"}));
+  EXPECT_EQ((*cells)[0].count, 1);  // once, though delivered twice
+  EXPECT_EQ((*cells)[1].keys, (std::vector<std::string>{"", "unknown", "unknown"}));
+}
+
+TEST_F(AnalyticsPgTest, PeriodsFiltersAndWithdrawals) {
+  Extracted x;
+  x.facts = {At(absl::CivilDay(2026, 3, 2), v1::LAB_RESULTS, "lab-1", "normal"),
+             At(absl::CivilDay(2026, 3, 3), v1::LAB_RESULTS, "lab-1", "critical"),
+             At(absl::CivilDay(2026, 3, 9), v1::LAB_RESULTS, "lab-2", "normal"),
+             At(absl::CivilDay(2026, 4, 1), v1::LAB_RESULTS, "lab-2", "normal"),
+             At(absl::CivilDay(2027, 1, 1), v1::LAB_RESULTS, "lab-2", "normal")};
+  ASSERT_OK(store_.Apply(Id(10), x));
+  CountQuery q{.measure = v1::LAB_RESULTS, .from = absl::CivilDay(2026, 1, 1), .to = absl::CivilDay(2026, 12, 31),
+               .period = v1::WEEK};
+  auto weeks = store_.Count(q);
+  ASSERT_OK(weeks);
+  ASSERT_EQ(weeks->size(), 3u);
+  EXPECT_EQ((*weeks)[0].keys[0], "2026-03-02");  // Monday of the ISO week
+  EXPECT_EQ((*weeks)[0].count, 2);
+  EXPECT_EQ((*weeks)[1].keys[0], "2026-03-09");
+  q.period = v1::MONTH;
+  q.filters = {{v1::FLAG, {"normal"}}, {v1::INSTITUTION, {"lab-2", "x'); DROP TABLE fact;--"}}};
+  auto months = store_.Count(q);
+  ASSERT_OK(months);
+  ASSERT_EQ(months->size(), 2u);
+  EXPECT_EQ((*months)[0].keys[0], "2026-03");
+  EXPECT_EQ((*months)[1].keys[0], "2026-04");
+
+  // An encounter withdrawn as entered in error leaves nothing behind.
+  Extracted in, out;
+  in.facts = {At(absl::CivilDay(2026, 5, 5), v1::ENCOUNTERS, "hosp-1")};
+  out.facts = {At(absl::CivilDay(2026, 5, 5), v1::ENCOUNTERS, "hosp-1", "", -1)};
+  ASSERT_OK(store_.Apply(Id(11), in));
+  ASSERT_OK(store_.Apply(Id(12), out));
+  auto none = store_.Count({.measure = v1::ENCOUNTERS, .from = absl::CivilDay(2026, 1, 1), .to = absl::CivilDay(2026, 12, 31)});
+  ASSERT_OK(none);
+  EXPECT_TRUE(none->empty());
+}
+
+class HttpApiTest : public AnalyticsPgTest {
+ protected:
+  void SetUp() override {
+    AnalyticsPgTest::SetUp();
+    Extracted x;
+    for (int i = 0; i < 12; ++i) x.facts.push_back(At(absl::CivilDay(2026, 3, 2), v1::ENCOUNTERS, "hosp-1"));
+    for (int i = 0; i < 2; ++i) x.facts.push_back(At(absl::CivilDay(2026, 3, 2), v1::ENCOUNTERS, "hosp-2"));
+    for (int i = 0; i < 7; ++i) x.facts.push_back(At(absl::CivilDay(2026, 3, 2), v1::ENCOUNTERS, "hosp-3"));
+    ASSERT_OK(store_.Apply(Id(20), x));
+    ASSERT_OK(api_.Start());
+  }
+
+  httplib::Result Post(const std::string& who, const std::string& path, const std::string& body) {
+    server::ClientTls tls = server::testing::TlsFor(who);
+    httplib::SSLClient client("localhost", api_.port(), tls.cert_file, tls.key_file);
+    client.set_ca_cert_path(tls.ca_file.c_str());
+    client.enable_server_certificate_verification(true);
+    return client.Post(path.c_str(), body, "application/json");
+  }
+
+  orgs::Directory directory_ = server::testing::LoadDirectory();
+  Analytics logic_{&store_, &directory_};
+  HttpApi api_{&logic_, &directory_,
+               {.host = "127.0.0.1", .port = 0,
+                .cert_file = server::testing::Env("MERIDIAN_TLS_CERT"),
+                .key_file = server::testing::Env("MERIDIAN_TLS_KEY"),
+                .client_ca_file = server::testing::Env("MERIDIAN_TLS_CA")}};
+};
+
+constexpr char kQuery[] =
+    R"({"measure":"ENCOUNTERS","groupBy":["INSTITUTION"],"fromDate":"2026-03-01",)"
+    R"("toDate":"2026-03-31"})";
+
+TEST_F(HttpApiTest, TheHealthAuthorityGetsSuppressedJson) {
+  auto res = Post("health-commission", "/v1/query", kQuery);
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  v1::QueryResponse r;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(res->body, &r).ok()) << res->body;
+  ASSERT_EQ(r.cells_size(), 3);
+  EXPECT_EQ(r.cells(0).keys(0), "hosp-1");
+  EXPECT_EQ(r.cells(0).count(), 12);
+  EXPECT_TRUE(r.cells(1).suppressed());  // hosp-3's 7: the complement of hosp-2's 2
+  EXPECT_TRUE(r.cells(2).suppressed());
+  EXPECT_EQ(r.total(), 21);
+  EXPECT_THAT(res->body, HasSubstr("\"suppressed\":true"));
+
+  auto rate = Post("meridian-ops", "/v1/indicator",
+                   R"({"indicator":"PRESCRIPTIONS_PER_100_ENCOUNTERS","fromDate":"2026-03-01",)"
+                   R"("toDate":"2026-03-31"})");
+  ASSERT_TRUE(rate);
+  EXPECT_EQ(rate->status, 200) << rate->body;
+}
+
+TEST_F(HttpApiTest, OthersAndBadRequestsAreRefusedWithoutEcho) {
+  auto hospital = Post("city-hosp-1", "/v1/query", kQuery);
+  ASSERT_TRUE(hospital);
+  EXPECT_EQ(hospital->status, 403);
+  EXPECT_THAT(hospital->body, HasSubstr("PERMISSION_DENIED"));
+
+  auto garbage = Post("health-commission", "/v1/query", R"({"measure":"ENCOUNTERS","zz":"110101199003077777"})");
+  ASSERT_TRUE(garbage);
+  EXPECT_EQ(garbage->status, 400);
+  EXPECT_THAT(garbage->body, Not(HasSubstr("110101199003077777")));
+
+  auto invalid = Post("health-commission", "/v1/query", R"({"measure":"ENCOUNTERS"})");
+  ASSERT_TRUE(invalid);
+  EXPECT_EQ(invalid->status, 400);
+  EXPECT_THAT(invalid->body, HasSubstr("from_date"));
+
+  auto huge = Post("health-commission", "/v1/query", std::string(1 << 20, ' '));
+  ASSERT_TRUE(huge);
+  EXPECT_EQ(huge->status, 413);
+
+  // Another CA's certificate, or none, never completes the handshake.
+  EXPECT_FALSE(Post("rogue-client", "/v1/query", kQuery));
+  httplib::SSLClient anonymous("localhost", api_.port());
+  anonymous.enable_server_certificate_verification(false);
+  EXPECT_FALSE(anonymous.Post("/v1/query", kQuery, "application/json"));
+}
+
+}  // namespace
+}  // namespace meridian::analytics

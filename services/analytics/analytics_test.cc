@@ -1,0 +1,184 @@
+// The analytics logic over a fake store.
+#include "services/analytics/analytics.h"
+
+#include <map>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/status/status_matchers.h"
+#include "meridian/labs/v1/events.pb.h"
+
+namespace meridian::analytics {
+namespace {
+
+using ::meridian::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class FakeStore : public AnalyticsStore {
+ public:
+  absl::StatusOr<bool> Apply(const std::string& event_id, const Extracted& x) override {
+    if (!applied.emplace(event_id, x).second) return false;
+    return true;
+  }
+  absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& q) override {
+    queries.push_back(q);
+    auto it = answers.find(q.measure);
+    if (it == answers.end()) return std::vector<CellCount>{};
+    return it->second;
+  }
+  std::map<std::string, Extracted> applied;
+  std::vector<CountQuery> queries;
+  std::map<v1::Measure, std::vector<CellCount>> answers;
+};
+
+orgs::Directory TestDirectory() {
+  return *orgs::Directory::FromText(R"pb(
+    organisation { id: "lab-1" name: "Lab" type: LAB district_code: "330106" }
+    organisation { id: "hosp-1" name: "Hospital" type: TERTIARY_HOSPITAL district_code: "330102" }
+  )pb");
+}
+
+kafka::ConsumedMessage LabMessage(const std::string& event_id) {
+  labs::v1::ReportChanged r;
+  r.set_organisation_id("lab-1");
+  r.mutable_report()->add_results()->set_loinc_code("2345-7");
+  events::v1::EventEnvelope env;
+  env.set_event_id(event_id);
+  env.set_type("lab.reported");
+  env.set_regional_patient_id("pseudonym");
+  env.mutable_occurred_at()->set_seconds(1772407800);
+  env.mutable_payload()->PackFrom(r);
+  return {"meridian.deid.v1", 0, 0, "pseudonym", env.SerializeAsString(), {}};
+}
+
+class AnalyticsTest : public ::testing::Test {
+ protected:
+  FakeStore store_;
+  orgs::Directory directory_ = TestDirectory();
+  Analytics logic_{&store_, &directory_};
+};
+
+TEST_F(AnalyticsTest, CountsEachEventOnceWithItsInstitutionsDistrictAndType) {
+  const std::string id = "0b0e8f4e-8a55-4d8e-9a3b-3c1f4f6d2a10";
+  ASSERT_OK(logic_.Handle(LabMessage(id)));
+  ASSERT_OK(logic_.Handle(LabMessage(id)));  // redelivered
+  EXPECT_EQ(logic_.counted(), 1);
+  EXPECT_EQ(logic_.duplicates(), 1);
+  const Fact& f = store_.applied.at(id).facts.at(0);
+  EXPECT_EQ(f.district, "330106");
+  EXPECT_EQ(f.institution_type, "lab");
+  EXPECT_THAT(logic_.Handle({"meridian.deid.v1", 0, 7, "", "not an envelope", {}}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(AnalyticsTest, RequestsAreValidatedFieldByField) {
+  v1::QueryRequest ok;
+  ok.set_measure(v1::ENCOUNTERS);
+  ok.set_from_date("2026-01-01");
+  ok.set_to_date("2026-12-31");
+  ASSERT_OK(logic_.Query(ok));
+  auto expect_field = [&](v1::QueryRequest r, const char* field) {
+    EXPECT_THAT(logic_.Query(r), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(field)));
+  };
+  v1::QueryRequest r = ok;
+  r.clear_measure();
+  expect_field(r, "measure");
+  r = ok;
+  r.set_from_date("2026-02-30");
+  expect_field(r, "from_date");
+  r = ok;
+  r.set_to_date("2025-12-31");
+  expect_field(r, "to_date");
+  r = ok;
+  r.set_to_date("2040-01-01");
+  expect_field(r, "to_date");
+  r = ok;
+  for (auto d : {v1::DISTRICT, v1::SEX, v1::CODE}) r.add_group_by(d);
+  expect_field(r, "group_by");
+  r = ok;
+  r.add_group_by(v1::SEX);
+  r.add_group_by(v1::SEX);
+  expect_field(r, "group_by");
+  r = ok;
+  r.add_group_by(static_cast<v1::Dimension>(99));
+  expect_field(r, "group_by");
+  r = ok;
+  auto* f = r.add_filters();
+  f->set_dimension(v1::INSTITUTION);
+  f->add_values(std::string(65, 'x'));
+  expect_field(r, "filters.values");
+  r = ok;
+  r.set_limit(-1);
+  expect_field(r, "limit");
+  EXPECT_EQ(store_.queries.size(), 1u);  // none of the invalid ones reached the store
+}
+
+TEST_F(AnalyticsTest, SmallCellsAreSuppressedAndCountsCleared) {
+  store_.answers[v1::ENCOUNTERS] = {{{"", "hosp-1"}, 40}, {{"", "hosp-2"}, 3},
+                                    {{"", "hosp-3"}, 9}, {{"", "hosp-4"}, 25}};
+  v1::QueryRequest q;
+  q.set_measure(v1::ENCOUNTERS);
+  q.add_group_by(v1::INSTITUTION);
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-01-31");
+  auto r = logic_.Query(q);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->k(), 5);
+  EXPECT_EQ(r->total(), 77);
+  ASSERT_EQ(r->cells_size(), 4);
+  // Largest first, suppressed last.
+  EXPECT_EQ(r->cells(0).keys(0), "hosp-1");
+  EXPECT_EQ(r->cells(0).count(), 40);
+  EXPECT_EQ(r->cells(1).keys(0), "hosp-4");
+  for (int i : {2, 3}) {
+    EXPECT_TRUE(r->cells(i).suppressed());
+    EXPECT_EQ(r->cells(i).count(), 0);
+  }
+  q.set_limit(1);
+  EXPECT_EQ(logic_.Query(q)->cells_size(), 1);
+
+  store_.answers[v1::ENCOUNTERS] = {{{"", "hosp-1"}, 3}};
+  r = logic_.Query(q);
+  EXPECT_TRUE(r->total_suppressed());
+  EXPECT_EQ(r->total(), 0);
+}
+
+TEST_F(AnalyticsTest, RatesJoinTwoSuppressedCounts) {
+  store_.answers[v1::PRESCRIPTIONS] = {{{"", "hosp-1"}, 100}, {{"", "hosp-2"}, 40},
+                                       {{"", "hosp-3"}, 60}};
+  store_.answers[v1::ENCOUNTERS] = {{{"", "hosp-1"}, 400}, {{"", "hosp-2"}, 80},
+                                    {{"", "hosp-3"}, 3}};
+  v1::IndicatorRequest q;
+  q.set_indicator(v1::PRESCRIPTIONS_PER_100_ENCOUNTERS);
+  q.add_group_by(v1::INSTITUTION);
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-01-31");
+  auto r = logic_.GetIndicator(q);
+  ASSERT_OK(r);
+  ASSERT_EQ(r->rates_size(), 3);
+  EXPECT_EQ(r->rates(0).keys(0), "hosp-1");
+  EXPECT_DOUBLE_EQ(r->rates(0).value(), 25.0);
+  // hosp-3's 3 encounters are suppressed, and hosp-2's 80 with them as
+  // complement: no rate may reveal them.
+  for (int i : {1, 2}) {
+    EXPECT_TRUE(r->rates(i).suppressed());
+    EXPECT_EQ(r->rates(i).denominator(), 0);
+    EXPECT_EQ(r->rates(i).value(), 0);
+  }
+  EXPECT_EQ(r->rates(2).keys(0), "hosp-3");
+
+  q.set_indicator(v1::ANTIBIOTIC_PRESCRIPTION_RATE);
+  r = logic_.GetIndicator(q);
+  ASSERT_OK(r);
+  ASSERT_GE(store_.queries.size(), 2u);
+  const CountQuery& numerator = store_.queries[store_.queries.size() - 2];
+  ASSERT_EQ(numerator.filters.size(), 1u);
+  EXPECT_EQ(numerator.filters[0].first, v1::FLAG);
+  q.clear_group_by();
+  q.add_group_by(v1::FLAG);
+  EXPECT_THAT(logic_.GetIndicator(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("group_by")));
+}
+
+}  // namespace
+}  // namespace meridian::analytics

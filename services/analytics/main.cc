@@ -1,0 +1,71 @@
+// analytics: wiring only (libs/service). Reads the de-identified stream and
+// nothing else: no identity cross-reference, no consent client, no outbox.
+// Its own settings: ANALYTICS_K (5), ANALYTICS_CONSUMER_GROUP (analytics),
+// ANALYTICS_HTTPS_PORT (58443; the JSON API and the dashboard, with the
+// chassis's TLS certificate, key and client CA), ANALYTICS_DASHBOARD_DIR
+// (services/analytics/web/dist, when it exists).
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/escaping.h"
+#include "libs/outbox/outbox.h"
+#include "libs/service/service_main.h"
+#include "services/analytics/analytics.h"
+#include "services/analytics/analytics_service.h"
+#include "services/analytics/store.h"
+
+int main(int argc, char** argv) {
+  using namespace meridian;
+  return service::Main(
+      argc, argv,
+      {.name = "analytics",
+       .schema = "analytics",
+       .topic = "",
+       .identity_links = false,
+       .migrations = {outbox::MigrationSet(), analytics::MigrationSet()}},
+      [](service::Context& c) -> absl::StatusOr<service::Parts> {
+        const int k = static_cast<int>(c.cfg.Int("ANALYTICS_K", 5, 2, 1000));
+        const std::string group = c.cfg.String("ANALYTICS_CONSUMER_GROUP", "analytics");
+        analytics::HttpOptions http{
+            .host = c.cfg.String("LISTEN_HOST", "127.0.0.1"),
+            .port = c.cfg.Port("ANALYTICS_HTTPS_PORT", 58443),
+            .cert_file = c.cfg.RequiredFile("TLS_CERT"),
+            .key_file = c.cfg.RequiredFile("TLS_KEY"),
+            .client_ca_file = c.cfg.RequiredFile("TLS_CA"),
+            .static_dir = c.cfg.String("ANALYTICS_DASHBOARD_DIR", "services/analytics/web/dist")};
+        if (!std::filesystem::is_directory(http.static_dir)) http.static_dir.clear();
+        c.cfg.ExitIfInvalid();
+        service::Parts parts;
+        auto* store = parts.Keep(std::make_unique<analytics::PgAnalyticsStore>(&c.pool));
+        auto* logic = parts.Keep(std::make_unique<analytics::Analytics>(
+            store, &c.directory, analytics::AnalyticsOptions{.k = k}));
+        parts.service =
+            parts.Keep(std::make_unique<analytics::AnalyticsService>(logic, &c.directory));
+        auto* api = parts.Keep(std::make_unique<analytics::HttpApi>(logic, &c.directory, http));
+        if (absl::Status s = api->Start(); !s.ok()) return s;
+        parts.on_stop.push_back([api] { api->Stop(); });
+        parts.periodic.push_back([logic, last = int64_t{-1}]() mutable {
+          const int64_t now = logic->counted() + logic->duplicates();
+          if (now != last) {
+            std::cerr << "{\"level\":\"info\",\"service\":\"analytics\",\"counted\":"
+                      << logic->counted() << ",\"duplicates\":" << logic->duplicates() << "}"
+                      << std::endl;
+            last = now;
+          }
+          return absl::OkStatus();
+        });
+        parts.consumers.push_back(
+            {{analytics::kDeidTopic}, group,
+             [logic](const kafka::ConsumedMessage& m) {
+               absl::Status s = logic->Handle(m);
+               if (!s.ok()) {
+                 std::cerr << "{\"level\":\"warn\",\"service\":\"analytics\",\"offset\":"
+                           << m.offset << ",\"error\":\"" << absl::CEscape(s.ToString())
+                           << "\"}" << std::endl;
+               }
+               return s;
+             },
+             "earliest"});
+        return parts;
+      });
+}

@@ -1,0 +1,57 @@
+// Where the analytics service keeps its counts.
+#ifndef MERIDIAN_SERVICES_ANALYTICS_STORE_H_
+#define MERIDIAN_SERVICES_ANALYTICS_STORE_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "libs/pg/migrate.h"
+#include "libs/pg/pool.h"
+#include "meridian/analytics/v1/analytics.pb.h"
+#include "services/analytics/facts.h"
+#include "services/analytics/suppression.h"
+
+namespace meridian::analytics {
+
+struct CountQuery {
+  v1::Measure measure = v1::MEASURE_UNSPECIFIED;
+  std::vector<v1::Dimension> group_by;
+  std::vector<std::pair<v1::Dimension, std::vector<std::string>>> filters;
+  absl::CivilDay from;
+  absl::CivilDay to;  // inclusive
+  v1::Period period = v1::ALL;
+};
+
+class AnalyticsStore {
+ public:
+  virtual ~AnalyticsStore() = default;
+
+  // Adds one event's facts (and its patient's profile) exactly once per
+  // event ID: false, changing nothing, when the event was applied before.
+  // Facts without their own age band and sex take the patient's.
+  virtual absl::StatusOr<bool> Apply(const std::string& event_id,
+                                     const Extracted& extracted) = 0;
+
+  // Sums per period and grouped dimension values (keys[0] the period), not
+  // yet suppressed.
+  virtual absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& query) = 0;
+};
+
+class PgAnalyticsStore : public AnalyticsStore {
+ public:
+  explicit PgAnalyticsStore(pg::Pool* pool) : pool_(pool) {}
+  absl::StatusOr<bool> Apply(const std::string& event_id, const Extracted& extracted) override;
+  absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& query) override;
+
+ private:
+  pg::Pool* pool_;
+};
+
+pg::MigrationSet MigrationSet();
+
+}  // namespace meridian::analytics
+
+#endif  // MERIDIAN_SERVICES_ANALYTICS_STORE_H_
