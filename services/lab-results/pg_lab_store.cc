@@ -37,7 +37,7 @@ StoredReport FromRow(const pqxx::row& f) {
   s.row.patient_local_id = f[3].as<std::string>();
   s.row.collected_at = absl::FromUnixMicros(f[4].as<int64_t>());
   s.row.loinc_codes = TextsOf(f[5]);
-  s.row.body = pqxx::binarystring(f[6]).str();
+  s.row.body = pg::ReadBytea(f[6]);
   s.version = f[7].as<int64_t>();
   s.recorded_at = absl::FromUnixMicros(f[8].as<int64_t>());
   return s;
