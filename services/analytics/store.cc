@@ -1,5 +1,7 @@
 #include "services/analytics/store.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "libs/outbox/outbox.h"
 #include "libs/pg/sql.h"
@@ -10,6 +12,7 @@ namespace meridian::analytics {
 const std::vector<pg::Migration>& Migrations();
 
 namespace {
+
 
 constexpr char kConsumer[] = "analytics";
 
@@ -50,7 +53,95 @@ const char* PeriodExpression(v1::Period p) {
   }
 }
 
+std::string ValueOf(v1::Dimension d, const Fact& f, const Profile& p) {
+  switch (d) {
+    case v1::DISTRICT:
+      return f.district;
+    case v1::INSTITUTION:
+      return f.institution;
+    case v1::INSTITUTION_TYPE:
+      return f.institution_type;
+    case v1::AGE_BAND:
+      return p.age_band;
+    case v1::SEX:
+      return p.sex;
+    case v1::CODE_GROUP:
+      return f.code_group;
+    case v1::CODE:
+      return f.code;
+    case v1::FLAG:
+      return f.flag;
+    default:
+      return "";
+  }
+}
+
+// The fact table and its rollups, smallest first. Every table has measure,
+// day (a month's first day in monthly ones), its dimension columns and n.
+struct Table {
+  const char* name;
+  bool monthly;
+  std::vector<v1::Dimension> dimensions;
+  const char* key;  // the conflict key after (measure, day)
+};
+
+const std::vector<Table>& Tables() {
+  static const auto* tables = new std::vector<Table>{
+      {"fact_day_institution", false,
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
+      {"fact_month_person", true,
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::FLAG},
+       "institution, age_band, sex, flag"},
+      {"fact_month_code", true,
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::CODE, v1::CODE_GROUP, v1::FLAG},
+       "institution, code, flag"},
+      {"fact", false,
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::CODE,
+        v1::CODE_GROUP, v1::FLAG},
+       "institution, age_band, sex, code, flag"},
+  };
+  return *tables;
+}
+
+std::string ColumnList(const Table& t) {
+  std::string out;
+  for (v1::Dimension d : t.dimensions) absl::StrAppend(&out, ", ", Column(d));
+  return out;
+}
+
+// The table a query is answered from: the first with all its dimensions and,
+// for a monthly one, a period of months (or all) over whole months.
+const Table& TableFor(const CountQuery& q) {
+  std::vector<v1::Dimension> used = q.group_by;
+  for (const auto& [d, unused] : q.filters) used.push_back(d);
+  const bool whole_months = (q.period == v1::ALL || q.period == v1::MONTH) &&
+                            q.from.day() == 1 && absl::CivilMonth(q.to + 1) != absl::CivilMonth(q.to);
+  for (const Table& t : Tables()) {
+    if (t.monthly && !whole_months) continue;
+    if (std::all_of(used.begin(), used.end(), [&](v1::Dimension d) {
+          return std::find(t.dimensions.begin(), t.dimensions.end(), d) != t.dimensions.end();
+        })) {
+      return t;
+    }
+  }
+  return Tables().back();
+}
+
 }  // namespace
+
+const char* TableUsedFor(const CountQuery& query) { return TableFor(query).name; }
+
+absl::Status RebuildRollups(pqxx::work& tx) {
+  for (const Table& t : Tables()) {
+    if (std::string(t.name) == "fact") continue;
+    const std::string columns = ColumnList(t);
+    const std::string day = t.monthly ? "date_trunc('month', day)::date" : "day";
+    tx.exec(absl::StrCat("TRUNCATE ", t.name));
+    tx.exec(absl::StrCat("INSERT INTO ", t.name, " (measure, day", columns, ", n) SELECT measure, ",
+                         day, columns, ", sum(n) FROM fact GROUP BY measure, ", day, columns));
+  }
+  return absl::OkStatus();
+}
 
 pg::MigrationSet MigrationSet() { return {"analytics", &Migrations()}; }
 
@@ -75,16 +166,23 @@ absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,
           x.patient);
       if (!r.empty()) profile = {r[0][0].as<std::string>(), r[0][1].as<std::string>()};
     }
-    for (const Fact& f : x.facts) {
-      pg::ExecPrepared(
-          tx, "analytics_fact",
-          "INSERT INTO fact (measure, day, institution, district, institution_type, age_band,"
-          " sex, code, code_group, flag, n) VALUES ($1, $2::date, $3, $4, $5, $6, $7, $8, $9,"
-          " $10, $11) ON CONFLICT (measure, day, institution, age_band, sex, code, flag)"
-          " DO UPDATE SET n = fact.n + EXCLUDED.n",
-          static_cast<int>(f.measure), absl::FormatCivilTime(f.day), f.institution,
-          f.district, f.institution_type, profile.age_band, profile.sex, f.code,
-          f.code_group, f.flag, f.delta);
+    for (const Table& t : Tables()) {
+      std::string values = "$1, $2::date";
+      for (size_t i = 0; i < t.dimensions.size(); ++i) absl::StrAppend(&values, ", $", i + 3);
+      const std::string sql = absl::StrCat(
+          "INSERT INTO ", t.name, " (measure, day", ColumnList(t), ", n) VALUES (", values, ", $",
+          t.dimensions.size() + 3, ") ON CONFLICT (measure, day, ", t.key,
+          ") DO UPDATE SET n = ", t.name, ".n + EXCLUDED.n");
+      tx.conn().prepare(absl::StrCat("analytics_", t.name), sql);
+      for (const Fact& f : x.facts) {
+        const absl::CivilDay day = t.monthly ? absl::CivilDay(absl::CivilMonth(f.day)) : f.day;
+        std::vector<std::string> params = {absl::StrCat(static_cast<int>(f.measure)),
+                                           absl::FormatCivilTime(day)};
+        for (v1::Dimension d : t.dimensions) params.push_back(ValueOf(d, f, profile));
+        params.push_back(absl::StrCat(f.delta));
+        tx.exec_prepared(absl::StrCat("analytics_", t.name),
+                         pqxx::prepare::make_dynamic_params(params));
+      }
     }
     return true;
   });
@@ -107,7 +205,8 @@ absl::StatusOr<std::vector<CellCount>> PgAnalyticsStore::Count(const CountQuery&
     }
     std::string group = "1";
     for (size_t i = 0; i < q.group_by.size(); ++i) absl::StrAppend(&group, ", ", i + 2);
-    const std::string sql = absl::StrCat(select, ", sum(n)::bigint FROM fact ", where,
+    const std::string sql = absl::StrCat(select, ", sum(n)::bigint FROM ", TableFor(q).name, " ",
+                                         where,
                                          " GROUP BY ", group, " HAVING sum(n) > 0 ORDER BY ", group);
     std::vector<CellCount> cells;
     for (const auto& row : tx.exec_params(sql, static_cast<int>(q.measure),

@@ -52,6 +52,14 @@ class PgAnalyticsStore : public AnalyticsStore {
 
 pg::MigrationSet MigrationSet();
 
+// The table PgAnalyticsStore answers `query` from: the smallest rollup with
+// every dimension it uses (monthly ones only for whole months), else fact.
+const char* TableUsedFor(const CountQuery& query);
+
+// Recomputes every rollup from fact (after a bulk load into fact, such as
+// the benchmark's; Apply keeps them current otherwise).
+absl::Status RebuildRollups(pqxx::work& tx);
+
 }  // namespace meridian::analytics
 
 #endif  // MERIDIAN_SERVICES_ANALYTICS_STORE_H_
