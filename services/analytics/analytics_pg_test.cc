@@ -117,7 +117,8 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   auto snapshot = [&] {
     return schema_.pool().Transact([](pqxx::work& tx) {
       std::vector<std::string> rows;
-      for (const char* t : {"fact_day_institution", "fact_month_person", "fact_month_code"}) {
+      for (const char* t : {"fact_month_institution", "fact_day_institution", "fact_month_person",
+                            "fact_month_code_person", "fact_month_code"}) {
         for (const auto& r : tx.exec(absl::StrCat("SELECT * FROM ", t))) {
           std::string line = t;
           for (const auto& f : r) absl::StrAppend(&line, "|", f.c_str());
@@ -139,12 +140,15 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   // Each table answers what it can, with the same sums as fact.
   CountQuery year{.measure = v1::LAB_RESULTS, .group_by = {v1::INSTITUTION},
                   .from = absl::CivilDay(2026, 1, 1), .to = absl::CivilDay(2026, 12, 31)};
-  EXPECT_STREQ(TableUsedFor(year), "fact_day_institution");
+  EXPECT_STREQ(TableUsedFor(year), "fact_month_institution");
+  CountQuery daily = year;
+  daily.period = v1::DAY;
+  EXPECT_STREQ(TableUsedFor(daily), "fact_day_institution");
   CountQuery by_sex = year;
   by_sex.group_by = {v1::SEX};
   EXPECT_STREQ(TableUsedFor(by_sex), "fact_month_person");
   CountQuery by_code = year;
-  by_code.group_by = {v1::CODE};
+  by_code.group_by = {v1::CODE, v1::INSTITUTION};
   by_code.period = v1::MONTH;
   EXPECT_STREQ(TableUsedFor(by_code), "fact_month_code");
   CountQuery partial = by_code;
@@ -156,7 +160,10 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   CountQuery both = year;
   both.group_by = {v1::SEX};
   both.filters = {{v1::CODE, {"C1"}}};
-  EXPECT_STREQ(TableUsedFor(both), "fact");
+  EXPECT_STREQ(TableUsedFor(both), "fact_month_code_person");
+  CountQuery everything = both;
+  everything.filters.push_back({v1::INSTITUTION, {"inst-1"}});
+  EXPECT_STREQ(TableUsedFor(everything), "fact");
   auto total = [&](const CountQuery& q) {
     int64_t n = 0;
     for (const CellCount& c : *store_.Count(q)) n += c.count;
@@ -166,6 +173,11 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   EXPECT_GT(all, 0);
   EXPECT_EQ(total(by_sex), all);
   EXPECT_EQ(total(by_code), all);
+  EXPECT_EQ(total(daily), all);
+  CountQuery by_code_sex = by_sex;
+  by_code_sex.group_by = {v1::SEX, v1::CODE};
+  EXPECT_STREQ(TableUsedFor(by_code_sex), "fact_month_code_person");
+  EXPECT_EQ(total(by_code_sex), all);
   CountQuery raw = year;
   raw.group_by = {v1::SEX, v1::CODE};  // only fact has both
   EXPECT_EQ(total(raw), all);

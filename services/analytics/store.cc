@@ -87,11 +87,15 @@ struct Table {
 
 const std::vector<Table>& Tables() {
   static const auto* tables = new std::vector<Table>{
+      {"fact_month_institution", true,
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
       {"fact_day_institution", false,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
       {"fact_month_person", true,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::FLAG},
        "institution, age_band, sex, flag"},
+      {"fact_month_code_person", true,
+       {v1::AGE_BAND, v1::SEX, v1::CODE, v1::CODE_GROUP, v1::FLAG}, "code, age_band, sex, flag"},
       {"fact_month_code", true,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::CODE, v1::CODE_GROUP, v1::FLAG},
        "institution, code, flag"},

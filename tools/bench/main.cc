@@ -28,6 +28,7 @@
 #include "libs/pg/pool.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
 #include "tools/bench/consent_check.h"
+#include "tools/bench/analytics.h"
 #include "tools/bench/deid.h"
 #include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
@@ -227,8 +228,9 @@ int Outbox(config::Reader& cfg) {
 int main(int argc, char** argv) {
   const std::string which = argc >= 2 ? argv[1] : "";
   if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent" &&
-      which != "deid") {
-    std::cerr << "usage: meridian_bench consent [--checks=N] [--concurrency=C]\n"
+      which != "deid" && which != "analytics") {
+    std::cerr << "usage: meridian_bench analytics [--events=N] [--runs=R] [--keep=true]\n"
+                 "       meridian_bench consent [--checks=N] [--concurrency=C]\n"
                  "       meridian_bench deid [--events=N] [--patients=P] [--runs=R] [--policy=FILE]\n"
                  "       meridian_bench ingest --service=records --rows=N [--runs=R] "
                  "[--streams=S]\n"
@@ -264,5 +266,6 @@ int main(int argc, char** argv) {
   if (which == "ingest") return meridian::bench::Ingest(cfg);
   if (which == "consent") return meridian::bench::ConsentCheck(cfg);
   if (which == "deid") return meridian::bench::Deid(cfg);
+  if (which == "analytics") return meridian::bench::Analytics(cfg);
   return meridian::bench::Outbox(cfg);
 }
