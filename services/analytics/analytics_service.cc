@@ -132,6 +132,10 @@ absl::Status HttpApi::Start() {
   SSL_CTX* ctx = server_->ssl_context();
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // Resumed sessions with client certificates need a session ID context;
+  // without one OpenSSL fails every resumption with an internal error.
+  static constexpr unsigned char kSessionContext[] = "meridian-analytics";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->Post("/v1/query", [this](const httplib::Request& req, httplib::Response& res) {
     Serve<v1::QueryRequest>(req, res, *directory_,

@@ -3,7 +3,7 @@
 // Its own settings: ANALYTICS_K (5), ANALYTICS_CONSUMER_GROUP (analytics),
 // ANALYTICS_HTTPS_PORT (58443; the JSON API and the dashboard, with the
 // chassis's TLS certificate, key and client CA), ANALYTICS_DASHBOARD_DIR
-// (services/analytics/web/dist, when it exists).
+// (build/dashboard, bundled by the build, when it exists).
 #include <filesystem>
 #include <iostream>
 
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
             .cert_file = c.cfg.RequiredFile("TLS_CERT"),
             .key_file = c.cfg.RequiredFile("TLS_KEY"),
             .client_ca_file = c.cfg.RequiredFile("TLS_CA"),
-            .static_dir = c.cfg.String("ANALYTICS_DASHBOARD_DIR", "services/analytics/web/dist")};
+            .static_dir = c.cfg.String("ANALYTICS_DASHBOARD_DIR", "build/dashboard")};
         if (!std::filesystem::is_directory(http.static_dir)) http.static_dir.clear();
         c.cfg.ExitIfInvalid();
         service::Parts parts;

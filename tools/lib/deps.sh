@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
   openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
+  chromium
 )
 
 KAFKA_POM="$ROOT/deploy/kafka/pom.xml"
@@ -52,6 +53,25 @@ deps_debian() {
     apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# deps_node: Node.js and npm for the dashboard's bundle and browser test.
+# Debian's nodejs and npm when there is no node at all; a node installed
+# otherwise (e.g. NodeSource's, which bundles npm) is kept as it is.
+deps_node() {
+  local sudo=()
+  have node && have npm && return 0
+  if ! is_root; then
+    have sudo || die "node or npm missing and not root: install nodejs and npm as root"
+    sudo=(sudo)
+  fi
+  log "installing node.js and npm from debian"
+  "${sudo[@]}" apt-get update -q
+  if have node; then
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q npm
+  else
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+  fi
+}
+
 # deps_kafka: fetch the Kafka broker and its runtime jars with Maven into
 # $CACHE/kafka-<version>/libs. A stamp file holding the pom's checksum marks a
 # complete download, so this is skipped when nothing changed.
@@ -81,6 +101,7 @@ deps_kafka() {
 # cmd_deps: install everything the project needs (idempotent, fast when done).
 cmd_deps() {
   deps_debian
+  deps_node
   deps_kafka
 }
 
