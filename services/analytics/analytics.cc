@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "libs/fields/fields.h"
 #include "libs/outbox/outbox.h"
@@ -115,6 +116,48 @@ absl::StatusOr<CountQuery> Analytics::ToCountQuery(
   return q;
 }
 
+absl::Status Analytics::ProtectNestedCells(const CountQuery& query,
+                                            std::vector<CellCount>& cells) {
+  for (size_t i = 0; i < query.group_by.size(); ++i) {
+    const v1::Dimension coarse = query.group_by[i];
+    v1::Dimension finer;
+    std::string label;
+    if (coarse == v1::DISTRICT || coarse == v1::INSTITUTION_TYPE) {
+      finer = v1::INSTITUTION;
+      label = coarse == v1::DISTRICT ? "district:" : "institution_type:";
+    } else if (coarse == v1::CODE_GROUP) {
+      finer = v1::CODE;
+      label = "code_group:";
+    } else {
+      continue;
+    }
+    if (std::find(query.group_by.begin(), query.group_by.end(), finer) != query.group_by.end()) {
+      continue;  // both in this query: the cells' parents already make the lines
+    }
+    CountQuery fine_query = query;
+    fine_query.group_by[i] = finer;
+    absl::StatusOr<std::vector<CellCount>> fine = store_->Count(fine_query);
+    if (!fine.ok()) return fine.status();
+    Suppress(*fine, options_.k);
+    // How many suppressed finer cells each coarse cell holds.
+    std::map<std::vector<std::string>, int> suppressed_inside;
+    for (const CellCount& c : *fine) {
+      if (!c.suppressed) continue;
+      for (const ParentKey& parent : c.parents) {
+        if (parent.position != i + 1 || !absl::StartsWith(parent.group, label)) continue;
+        std::vector<std::string> keys = c.keys;
+        keys[i + 1] = parent.group.substr(label.size());
+        ++suppressed_inside[keys];
+      }
+    }
+    for (CellCount& c : cells) {
+      auto it = suppressed_inside.find(c.keys);
+      if (it != suppressed_inside.end() && it->second == 1) c.suppressed = true;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::QueryResponse> Analytics::Answer(const CountQuery& query, int limit) {
   absl::StatusOr<std::vector<CellCount>> cells = store_->Count(query);
   if (!cells.ok()) return cells.status();
@@ -122,6 +165,7 @@ absl::StatusOr<v1::QueryResponse> Analytics::Answer(const CountQuery& query, int
   out.set_k(options_.k);
   int64_t total = 0;
   for (const CellCount& c : *cells) total += c.count;
+  if (absl::Status s = ProtectNestedCells(query, *cells); !s.ok()) return s;
   Suppress(*cells, options_.k);
   if (total < options_.k) {
     out.set_total_suppressed(total > 0);
@@ -196,6 +240,10 @@ absl::StatusOr<v1::IndicatorResponse> Analytics::GetIndicator(
       num = {v1::MERGES, {}};
       den = {v1::REGISTRATIONS, {}};
       break;
+    case v1::HYPERTENSION_PREVALENCE:
+      return Prevalence("hypertension", request);
+    case v1::DIABETES_PREVALENCE:
+      return Prevalence("diabetes", request);
     default:
       return Invalid("indicator", "required, one of analytics.v1.Indicator");
   }
@@ -241,6 +289,48 @@ absl::StatusOr<v1::IndicatorResponse> Analytics::GetIndicator(
     rate->set_numerator(numerator);
     rate->set_denominator(c.count());
     rate->set_value(scale * static_cast<double>(numerator) / static_cast<double>(c.count()));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::IndicatorResponse> Analytics::Prevalence(
+    const std::string& condition, const v1::IndicatorRequest& request) {
+  if (request.group_by_size() > 1 ||
+      (request.group_by_size() == 1 && request.group_by(0) != v1::AGE_BAND &&
+       request.group_by(0) != v1::SEX)) {
+    return Invalid("group_by", "prevalence is by AGE_BAND or SEX at most");
+  }
+  if (request.filters_size() > 0) return Invalid("filters", "not available for prevalence");
+  if (request.period() != v1::ALL) return Invalid("period", "prevalence is over the range (ALL)");
+  std::optional<absl::CivilDay> from = fields::ParseDate(request.from_date());
+  if (!from) return Invalid("from_date", "required, YYYY-MM-DD");
+  std::optional<absl::CivilDay> to = fields::ParseDate(request.to_date());
+  if (!to) return Invalid("to_date", "required, YYYY-MM-DD");
+  if (*to < *from) return Invalid("to_date", "before from_date");
+  const v1::Dimension by = request.group_by_size() == 1
+                               ? static_cast<v1::Dimension>(request.group_by(0))
+                               : v1::DIMENSION_UNSPECIFIED;
+  auto counts = store_->CountPatients(condition, by, *to);
+  if (!counts.ok()) return counts.status();
+  // Numerators and denominators are each suppressed as a table of their own.
+  std::vector<CellCount> num, den;
+  for (const auto& p : *counts) {
+    num.push_back({{"", p.key}, p.with_condition});
+    den.push_back({{"", p.key}, p.patients});
+  }
+  Suppress(num, options_.k);
+  Suppress(den, options_.k);
+  v1::IndicatorResponse out;
+  out.set_k(options_.k);
+  for (size_t i = 0; i < counts->size(); ++i) {
+    v1::Rate* rate = out.add_rates();
+    if (by != v1::DIMENSION_UNSPECIFIED) rate->add_keys((*counts)[i].key);
+    const bool suppressed = num[i].suppressed || den[i].suppressed;
+    rate->set_suppressed(suppressed);
+    if (suppressed) continue;
+    rate->set_numerator(num[i].count);
+    rate->set_denominator(den[i].count);
+    rate->set_value(static_cast<double>(num[i].count) / static_cast<double>(den[i].count));
   }
   return out;
 }

@@ -49,6 +49,12 @@ class Analytics {
                                           const std::string& from, const std::string& to,
                                           v1::Period period, int max_group_by);
   absl::StatusOr<v1::QueryResponse> Answer(const CountQuery& query, int limit);
+  // A coarse cell (a district, an institution type, an ICD-10 chapter) that
+  // holds exactly one suppressed cell of the finer query (its institutions,
+  // its codes) would give that cell back: it is suppressed too.
+  absl::Status ProtectNestedCells(const CountQuery& query, std::vector<CellCount>& cells);
+  absl::StatusOr<v1::IndicatorResponse> Prevalence(const std::string& condition,
+                                                   const v1::IndicatorRequest& request);
   // Institution type name ("tertiary_hospital") of a directory entry, or
   // "unknown".
   std::string TypeOf(const std::string& organisation_id) const;

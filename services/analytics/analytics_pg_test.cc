@@ -117,7 +117,8 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   auto snapshot = [&] {
     return schema_.pool().Transact([](pqxx::work& tx) {
       std::vector<std::string> rows;
-      for (const char* t : {"fact_month_institution", "fact_day_institution", "fact_month_person",
+      for (const char* t : {"fact_month_institution", "fact_month_person_region",
+                            "fact_month_code_region", "fact_day_institution", "fact_month_person",
                             "fact_month_code_person", "fact_month_code"}) {
         for (const auto& r : tx.exec(absl::StrCat("SELECT * FROM ", t))) {
           std::string line = t;
@@ -146,7 +147,13 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   EXPECT_STREQ(TableUsedFor(daily), "fact_day_institution");
   CountQuery by_sex = year;
   by_sex.group_by = {v1::SEX};
-  EXPECT_STREQ(TableUsedFor(by_sex), "fact_month_person");
+  EXPECT_STREQ(TableUsedFor(by_sex), "fact_month_person_region");
+  CountQuery by_sex_institution = by_sex;
+  by_sex_institution.group_by = {v1::SEX, v1::INSTITUTION};
+  EXPECT_STREQ(TableUsedFor(by_sex_institution), "fact_month_person");
+  CountQuery code_only = by_sex;
+  code_only.group_by = {v1::CODE_GROUP};
+  EXPECT_STREQ(TableUsedFor(code_only), "fact_month_code_region");
   CountQuery by_code = year;
   by_code.group_by = {v1::CODE, v1::INSTITUTION};
   by_code.period = v1::MONTH;
@@ -166,12 +173,16 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   EXPECT_STREQ(TableUsedFor(everything), "fact");
   auto total = [&](const CountQuery& q) {
     int64_t n = 0;
-    for (const CellCount& c : *store_.Count(q)) n += c.count;
+    absl::StatusOr<std::vector<CellCount>> cells = store_.Count(q);  // kept alive
+    EXPECT_OK(cells);
+    for (const CellCount& c : *cells) n += c.count;
     return n;
   };
   const int64_t all = total(year);
   EXPECT_GT(all, 0);
   EXPECT_EQ(total(by_sex), all);
+  EXPECT_EQ(total(by_sex_institution), all);
+  EXPECT_EQ(total(code_only), all);
   EXPECT_EQ(total(by_code), all);
   EXPECT_EQ(total(daily), all);
   CountQuery by_code_sex = by_sex;
@@ -181,6 +192,52 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   CountQuery raw = year;
   raw.group_by = {v1::SEX, v1::CODE};  // only fact has both
   EXPECT_EQ(total(raw), all);
+}
+
+TEST_F(AnalyticsPgTest, ConditionsOfKnownPatientsForPrevalence) {
+  int id = 300;
+  for (const auto& [who, sex] : std::vector<std::pair<std::string, std::string>>{
+           {"p1", "female"}, {"p2", "male"}, {"p3", "female"}}) {
+    Extracted reg;
+    reg.patient = who;
+    reg.profile = Profile{sex, "40-44"};
+    ASSERT_OK(store_.Apply(Id(id++), reg));
+  }
+  auto diagnose = [&](const std::string& who, const std::string& code, absl::CivilDay day) {
+    Extracted x;
+    x.patient = who;
+    Fact f = At(day, v1::DIAGNOSES, "hosp-1", "primary");
+    f.code = code;
+    x.facts = {f};
+    return store_.Apply(Id(id++), x);
+  };
+  ASSERT_OK(diagnose("p1", "I10", absl::CivilDay(2026, 3, 2)));
+  ASSERT_OK(diagnose("p1", "I11", absl::CivilDay(2026, 1, 5)));  // same condition, earlier
+  ASSERT_OK(diagnose("p2", "E11", absl::CivilDay(2026, 3, 2)));
+  ASSERT_OK(diagnose("p3", "I10", absl::CivilDay(2025, 6, 1)));  // still has it
+  ASSERT_OK(diagnose("p-unregistered", "I10", absl::CivilDay(2026, 3, 2)));
+  auto by_sex = store_.CountPatients("hypertension", v1::SEX, absl::CivilDay(2026, 12, 31));
+  ASSERT_OK(by_sex);
+  ASSERT_EQ(by_sex->size(), 2u);
+  EXPECT_EQ((*by_sex)[0].key, "female");
+  EXPECT_EQ((*by_sex)[0].patients, 2);
+  EXPECT_EQ((*by_sex)[0].with_condition, 2);  // p1 once (two diagnoses), p3
+  EXPECT_EQ((*by_sex)[1].with_condition, 0);
+  auto diabetes =
+      store_.CountPatients("diabetes", v1::DIMENSION_UNSPECIFIED, absl::CivilDay(2026, 12, 31));
+  ASSERT_OK(diabetes);
+  ASSERT_EQ(diabetes->size(), 1u);
+  EXPECT_EQ((*diabetes)[0].patients, 3);
+  EXPECT_EQ((*diabetes)[0].with_condition, 1);
+  // p1 counts from its first diagnosis, in January; p3 from 2025.
+  auto january =
+      store_.CountPatients("hypertension", v1::DIMENSION_UNSPECIFIED, absl::CivilDay(2026, 1, 31));
+  ASSERT_OK(january);
+  EXPECT_EQ((*january)[0].with_condition, 2);
+  auto before = store_.CountPatients("hypertension", v1::DIMENSION_UNSPECIFIED,
+                                     absl::CivilDay(2025, 12, 31));
+  ASSERT_OK(before);
+  EXPECT_EQ((*before)[0].with_condition, 1);
 }
 
 class HttpApiTest : public AnalyticsPgTest {

@@ -22,13 +22,26 @@ class FakeStore : public AnalyticsStore {
   }
   absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& q) override {
     queries.push_back(q);
+    if (!q.group_by.empty()) {
+      auto by = by_dimension.find(q.group_by[0]);
+      if (by != by_dimension.end()) return by->second;
+    }
     auto it = answers.find(q.measure);
     if (it == answers.end()) return std::vector<CellCount>{};
     return it->second;
   }
+  absl::StatusOr<std::vector<Prevalence>> CountPatients(const std::string& condition,
+                                                        v1::Dimension,
+                                                        absl::CivilDay) override {
+    conditions.push_back(condition);
+    return prevalence;
+  }
   std::map<std::string, Extracted> applied;
+  std::vector<std::string> conditions;
+  std::vector<Prevalence> prevalence;
   std::vector<CountQuery> queries;
   std::map<v1::Measure, std::vector<CellCount>> answers;
+  std::map<v1::Dimension, std::vector<CellCount>> by_dimension;
 };
 
 orgs::Directory TestDirectory() {
@@ -178,6 +191,71 @@ TEST_F(AnalyticsTest, RatesJoinTwoSuppressedCounts) {
   q.add_group_by(v1::FLAG);
   EXPECT_THAT(logic_.GetIndicator(q), StatusIs(absl::StatusCode::kInvalidArgument,
                                                HasSubstr("group_by")));
+}
+
+TEST_F(AnalyticsTest, ADistrictHoldingOneSuppressedInstitutionIsSuppressed) {
+  // Institutions: hosp-1 (district a) 30, hosp-2 (b) 12, thc-1 (b) 2,
+  // thc-2 (c) 8; thc-1 and thc-2 are both township centres, so the 8 goes
+  // with the 2 in their type's line, and the 12 with the 2 in district b.
+  auto inst = [](const char* id, int64_t n, const char* district, const char* type) {
+    return CellCount{{"", id}, n, false,
+                     {{1, std::string("district:") + district},
+                      {1, std::string("institution_type:") + type}}};
+  };
+  store_.by_dimension[v1::INSTITUTION] = {inst("hosp-1", 30, "a", "hospital"),
+                                          inst("hosp-2", 12, "b", "hospital"),
+                                          inst("thc-1", 2, "b", "township"),
+                                          inst("thc-2", 8, "c", "township")};
+  store_.by_dimension[v1::DISTRICT] = {{{"", "a"}, 30}, {{"", "b"}, 14}, {{"", "c"}, 8}};
+  v1::QueryRequest q;
+  q.set_measure(v1::ENCOUNTERS);
+  q.add_group_by(v1::DISTRICT);
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-12-31");
+  auto r = logic_.Query(q);
+  ASSERT_OK(r);
+  std::map<std::string, bool> suppressed;
+  for (const v1::Cell& c : r->cells()) suppressed[c.keys(0)] = c.suppressed();
+  // Among institutions the 2 takes the 12 (district b) and the 8 (township
+  // centres), and the 12 takes the 30 (hospitals). Districts a and c each
+  // hold one of those alone, so they go; b holds two and stays: 14 tells
+  // only their sum (otherwise a's 30 would give the 12, then b the 2).
+  EXPECT_TRUE(suppressed["a"]);
+  EXPECT_TRUE(suppressed["c"]);
+  EXPECT_FALSE(suppressed["b"]);
+  ASSERT_GE(store_.queries.size(), 2u);
+  EXPECT_EQ(store_.queries[store_.queries.size() - 1].group_by[0], v1::INSTITUTION);
+}
+
+TEST_F(AnalyticsTest, PrevalenceAmongKnownPatientsIsSuppressedLikeAnyCount) {
+  store_.prevalence = {{"female", 400, 60}, {"male", 380, 3}, {"unknown", 12, 0}};
+  v1::IndicatorRequest q;
+  q.set_indicator(v1::HYPERTENSION_PREVALENCE);
+  q.add_group_by(v1::SEX);
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-12-31");
+  auto r = logic_.GetIndicator(q);
+  ASSERT_OK(r);
+  EXPECT_EQ(store_.conditions.back(), "hypertension");
+  ASSERT_EQ(r->rates_size(), 3);
+  EXPECT_EQ(r->rates(0).keys(0), "female");
+  // 3 men with it is small; the 60 women go with them as the complement (a
+  // zero would hide nothing).
+  EXPECT_TRUE(r->rates(0).suppressed());
+  EXPECT_TRUE(r->rates(1).suppressed());
+  EXPECT_EQ(r->rates(1).numerator(), 0);
+  EXPECT_FALSE(r->rates(2).suppressed());
+  EXPECT_EQ(r->rates(2).denominator(), 12);
+  EXPECT_EQ(r->rates(2).value(), 0);
+  q.set_indicator(v1::DIABETES_PREVALENCE);
+  q.clear_group_by();
+  q.add_group_by(v1::INSTITUTION);
+  EXPECT_THAT(logic_.GetIndicator(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("group_by")));
+  q.clear_group_by();
+  q.set_period(v1::MONTH);
+  EXPECT_THAT(logic_.GetIndicator(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                               HasSubstr("period")));
 }
 
 }  // namespace

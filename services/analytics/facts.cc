@@ -146,6 +146,12 @@ void AddLabReport(const labs::v1::ReportChanged& r, const events::v1::EventEnvel
 
 }  // namespace
 
+std::string ConditionOf(const std::string& category) {
+  if (category >= "I10" && category <= "I15" && category.size() == 3) return "hypertension";
+  if (category >= "E10" && category <= "E14" && category.size() == 3) return "diabetes";
+  return "";
+}
+
 std::string Icd10Category(const std::string& code) {
   if (code.size() < 3 || !absl::ascii_isupper(code[0]) || !absl::ascii_isdigit(code[1]) ||
       !absl::ascii_isdigit(code[2])) {

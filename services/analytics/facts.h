@@ -55,6 +55,10 @@ struct Extracted {
 
 absl::StatusOr<Extracted> Extract(const events::v1::EventEnvelope& envelope);
 
+// The followed condition an ICD-10 category belongs to: "hypertension"
+// (I10-I15), "diabetes" (E10-E14), else "".
+std::string ConditionOf(const std::string& category);
+
 // ICD-10 category ("I10" of "I10.9"), or "" when `code` is not ICD-10.
 std::string Icd10Category(const std::string& code);
 // Roman numeral of the WHO ICD-10 chapter of a category ("IX" for "I10"),

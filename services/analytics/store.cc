@@ -103,6 +103,9 @@ const std::vector<Table>& Tables() {
   static const auto* tables = new std::vector<Table>{
       {"fact_month_institution", true,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
+      {"fact_month_person_region", true, {v1::AGE_BAND, v1::SEX, v1::FLAG},
+       "age_band, sex, flag"},
+      {"fact_month_code_region", true, {v1::CODE, v1::CODE_GROUP, v1::FLAG}, "code, flag"},
       {"fact_day_institution", false,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
       {"fact_month_person", true,
@@ -202,7 +205,38 @@ absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,
                          pqxx::prepare::make_dynamic_params(params));
       }
     }
+    if (!x.patient.empty()) {
+      for (const Fact& f : x.facts) {
+        if (f.measure != v1::DIAGNOSES || f.delta <= 0) continue;
+        const std::string condition = ConditionOf(f.code);
+        if (condition.empty()) continue;
+        pg::ExecPrepared(tx, "analytics_condition",
+                         "INSERT INTO patient_condition (pseudonym, condition, first_day)"
+                         " VALUES ($1, $2, $3::date) ON CONFLICT (pseudonym, condition) DO UPDATE"
+                         " SET first_day = LEAST(patient_condition.first_day, EXCLUDED.first_day)",
+                         x.patient, condition, absl::FormatCivilTime(f.day));
+      }
+    }
     return true;
+  });
+}
+
+absl::StatusOr<std::vector<Prevalence>> PgAnalyticsStore::CountPatients(
+    const std::string& condition, v1::Dimension group_by, absl::CivilDay as_of) {
+  const char* key = group_by == v1::AGE_BAND ? "p.age_band"
+                    : group_by == v1::SEX    ? "p.sex"
+                                             : "''";
+  return pool_->Read([&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<Prevalence>> {
+    std::vector<Prevalence> out;
+    for (const auto& row : tx.exec_params(
+             absl::StrCat("SELECT ", key, ", count(*), count(c.pseudonym) FROM patient p"
+                          " LEFT JOIN patient_condition c ON c.pseudonym = p.pseudonym"
+                          " AND c.condition = $1 AND c.first_day <= $2::date"
+                          " GROUP BY 1 ORDER BY 1"),
+             condition, absl::FormatCivilTime(as_of))) {
+      out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>()});
+    }
+    return out;
   });
 }
 
@@ -212,11 +246,32 @@ absl::StatusOr<std::vector<CellCount>> PgAnalyticsStore::Count(const CountQuery&
     std::string inner = absl::StrCat("SELECT ", PeriodDate(q.period, table.monthly), " AS p");
     std::string outer = absl::StrCat("SELECT ", PeriodFormat(q.period));
     std::string where = "WHERE measure = $1 AND day BETWEEN $2::date AND $3::date";
+    // Coarser groups of grouped keys, for suppression across queries: an
+    // institution's district and type, a code's group.
+    struct Extra {
+      size_t position;
+      const char* column;
+    };
+    std::vector<Extra> extras;
+    int columns = 1;
     for (size_t i = 0; i < q.group_by.size(); ++i) {
       const char* column = Column(q.group_by[i]);
       if (column == nullptr) return absl::InvalidArgumentError("group_by: unknown dimension");
-      absl::StrAppend(&inner, ", ", column, " AS k", i);
-      absl::StrAppend(&outer, ", k", i);
+      absl::StrAppend(&inner, ", ", column);
+      absl::StrAppend(&outer, ", ", column);
+      ++columns;
+      if (q.group_by[i] == v1::INSTITUTION) {
+        extras.push_back({i + 1, "district"});
+        extras.push_back({i + 1, "institution_type"});
+      } else if (q.group_by[i] == v1::CODE) {
+        extras.push_back({i + 1, "code_group"});
+      }
+    }
+    for (size_t j = 0; j < extras.size(); ++j) {
+      // min(): one value per group even if the directory moved an
+      // institution between districts.
+      absl::StrAppend(&inner, ", min(", extras[j].column, ") AS e", j);
+      absl::StrAppend(&outer, ", e", j);
     }
     for (const auto& [d, values] : q.filters) {
       const char* column = Column(d);
@@ -225,7 +280,8 @@ absl::StatusOr<std::vector<CellCount>> PgAnalyticsStore::Count(const CountQuery&
                       "::text[])");
     }
     std::string group = "1";
-    for (size_t i = 0; i < q.group_by.size(); ++i) absl::StrAppend(&group, ", ", i + 2);
+    for (int i = 2; i <= columns; ++i) absl::StrAppend(&group, ", ", i);
+    columns += static_cast<int>(extras.size());
     // Aggregates over tens of thousands of rows finish in milliseconds: JIT
     // compiling them would cost more than it saves.
     tx.exec("SET jit = off");
@@ -233,13 +289,27 @@ absl::StatusOr<std::vector<CellCount>> PgAnalyticsStore::Count(const CountQuery&
         outer, ", n FROM (", inner, ", sum(n)::bigint AS n FROM ", table.name, " ", where,
         " GROUP BY ", group, " HAVING sum(n) > 0) t ORDER BY ", group);
     std::vector<CellCount> cells;
+    const size_t width = q.group_by.size() + 1;
     for (const auto& row : tx.exec_params(sql, static_cast<int>(q.measure),
                                           absl::FormatCivilTime(q.from),
                                           absl::FormatCivilTime(q.to))) {
       CellCount c;
-      const size_t width = q.group_by.size() + 1;
       for (size_t i = 0; i < width; ++i) c.keys.push_back(row[static_cast<int>(i)].c_str());
-      c.count = row[static_cast<int>(width)].as<int64_t>();
+      for (size_t j = 0; j < extras.size(); ++j) {
+        c.parents.push_back({extras[j].position,
+                             absl::StrCat(extras[j].column, ":",
+                                          row[static_cast<int>(width + j)].c_str())});
+      }
+      if (q.period == v1::DAY) {  // a day's month and ISO week
+        absl::CivilDay day;
+        if (absl::ParseCivilTime(c.keys[0], &day)) {
+          c.parents.push_back(
+              {0, absl::StrCat("month:", absl::FormatCivilTime(absl::CivilMonth(day)))});
+          const absl::CivilDay monday = absl::PrevWeekday(day + 1, absl::Weekday::monday);
+          c.parents.push_back({0, absl::StrCat("week:", absl::FormatCivilTime(monday))});
+        }
+      }
+      c.count = row[static_cast<int>(columns)].as<int64_t>();
       cells.push_back(std::move(c));
     }
     return cells;

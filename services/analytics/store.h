@@ -25,6 +25,13 @@ struct CountQuery {
   v1::Period period = v1::ALL;
 };
 
+// Known patients and those among them with a condition, per group.
+struct Prevalence {
+  std::string key;  // the group's value ("" for all)
+  int64_t patients = 0;
+  int64_t with_condition = 0;
+};
+
 class AnalyticsStore {
  public:
   virtual ~AnalyticsStore() = default;
@@ -38,6 +45,13 @@ class AnalyticsStore {
   // Sums per period and grouped dimension values (keys[0] the period), not
   // yet suppressed.
   virtual absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& query) = 0;
+
+  // Patients known by a registration (linked to a regional identity), and
+  // those of them diagnosed with `condition` on or before `as_of`, per value
+  // of `group_by` (AGE_BAND, SEX or unspecified for all).
+  virtual absl::StatusOr<std::vector<Prevalence>> CountPatients(const std::string& condition,
+                                                                v1::Dimension group_by,
+                                                                absl::CivilDay as_of) = 0;
 };
 
 class PgAnalyticsStore : public AnalyticsStore {
@@ -45,6 +59,9 @@ class PgAnalyticsStore : public AnalyticsStore {
   explicit PgAnalyticsStore(pg::Pool* pool) : pool_(pool) {}
   absl::StatusOr<bool> Apply(const std::string& event_id, const Extracted& extracted) override;
   absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& query) override;
+  absl::StatusOr<std::vector<Prevalence>> CountPatients(const std::string& condition,
+                                                        v1::Dimension group_by,
+                                                        absl::CivilDay as_of) override;
 
  private:
   pg::Pool* pool_;

@@ -1,38 +1,59 @@
 #include "services/analytics/suppression.h"
 
+#include <functional>
 #include <tuple>
 
-#include "absl/container/flat_hash_map.h"
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
 
 namespace meridian::analytics {
 namespace {
 
 using Line = std::vector<size_t>;  // indexes into the cells
 
+// All keys of `cell` but the one at `free`, joined.
+std::string OtherKeys(const CellCount& cell, size_t free) {
+  std::string fixed;
+  for (size_t p = 0; p < cell.keys.size(); ++p) {
+    if (p == free) continue;
+    fixed.append(cell.keys[p]);
+    fixed.push_back('\x1f');
+  }
+  return fixed;
+}
+
 // Every line of the table: for each key position, the groups of cells that
-// agree on all the other keys; and the whole table.
+// agree on all the other keys, and within those the cells of one parent
+// group; and the whole table.
 std::vector<Line> Lines(const std::vector<CellCount>& cells) {
   std::vector<Line> lines;
   if (cells.empty()) return lines;
   const size_t width = cells.front().keys.size();
-  for (size_t free = 0; free < width; ++free) {
-    absl::flat_hash_map<std::string, Line> groups;
-    for (size_t i = 0; i < cells.size(); ++i) {
-      std::string fixed;
-      for (size_t p = 0; p < width; ++p) {
-        if (p == free) continue;
-        fixed.append(cells[i].keys[p]);
-        fixed.push_back('\x1f');
-      }
-      groups[fixed].push_back(i);
+  // Ordered, so that the same cells always give the same suppression: an
+  // answer that changed between two asks would give cells away.
+  std::map<std::string, Line> groups;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    for (size_t free = 0; free < width; ++free) {
+      groups[absl::StrCat(free, "\x1e", OtherKeys(cells[i], free))].push_back(i);
     }
-    for (auto& [unused, line] : groups) {
-      if (line.size() > 1) lines.push_back(std::move(line));
+    for (const ParentKey& parent : cells[i].parents) {
+      groups[absl::StrCat(parent.position, "\x1e", parent.group, "\x1e",
+                          OtherKeys(cells[i], parent.position))]
+          .push_back(i);
     }
+  }
+  for (auto& [unused, line] : groups) {
+    if (line.size() > 1) lines.push_back(std::move(line));
   }
   Line all(cells.size());
   for (size_t i = 0; i < cells.size(); ++i) all[i] = i;
   if (all.size() > 1) lines.push_back(std::move(all));
+  // Smallest lines first: a month's complement is found among its own days
+  // before the whole range takes one from another month.
+  std::stable_sort(lines.begin(), lines.end(),
+                   [](const Line& a, const Line& b) { return a.size() < b.size(); });
   return lines;
 }
 
@@ -56,7 +77,10 @@ bool Suppress(std::vector<CellCount>& cells, int k) {
         if (c.suppressed) {
           ++suppressed;
         } else if (smallest == nullptr ||
-                   std::tie(c.count, c.keys) < std::tie(smallest->count, smallest->keys)) {
+                   // a zero hides nothing: the smallest positive cell, else any
+                   std::make_tuple(c.count == 0, c.count, std::cref(c.keys)) <
+                       std::make_tuple(smallest->count == 0, smallest->count,
+                                       std::cref(smallest->keys))) {
           smallest = &c;
           smallest_index = i;
         }

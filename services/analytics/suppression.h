@@ -8,6 +8,15 @@
 // its smallest published cell, repeated until no line does (the classic
 // hypercube heuristic; it over-suppresses rather than reveal).
 //
+// Sums are also had across dimensions that nest: an institution's district
+// and type, a code's group (ICD-10 chapter), a day's month and ISO week. A
+// district's count minus its institutions' published counts gives back a
+// lone suppressed institution, so each cell can name such coarser groups
+// (`parents`), and the cells of one group (all other keys equal) form a line
+// too. Sets of groups that overlap (districts and types at once) can still
+// be combined by a determined reader; this heuristic does not solve that
+// general audit problem.
+//
 // Zero cells are not returned at all (they are not rows), as is usual for
 // published health statistics.
 #ifndef MERIDIAN_SERVICES_ANALYTICS_SUPPRESSION_H_
@@ -19,11 +28,19 @@
 
 namespace meridian::analytics {
 
+// A coarser group of one key: e.g. {position of the INSTITUTION key,
+// "district:330102"}. Labels must differ between kinds of group.
+struct ParentKey {
+  size_t position = 0;
+  std::string group;
+};
+
 struct CellCount {
   // keys[0]: the period; then one value per grouped dimension.
   std::vector<std::string> keys;
   int64_t count = 0;
   bool suppressed = false;
+  std::vector<ParentKey> parents;
 };
 
 // Marks cells suppressed as above; counts are left for the caller to clear.

@@ -1,5 +1,7 @@
 #include "services/analytics/suppression.h"
 
+#include <algorithm>
+
 #include "gtest/gtest.h"
 
 namespace meridian::analytics {
@@ -71,6 +73,50 @@ TEST(Suppress, ASmallTotalIsReported) {
   EXPECT_EQ(Marks(cells), (std::vector<bool>{true, true}));
   std::vector<CellCount> none;
   EXPECT_FALSE(Suppress(none, 5));
+}
+
+}  // namespace
+}  // namespace meridian::analytics
+
+namespace meridian::analytics {
+namespace {
+
+TEST(Suppress, NestedGroupsAreLinesToo) {
+  // An institution query, with districts: the district query publishes
+  // d2 = 14, so B's 12 must go with C's 2 (not D's 8, the smallest overall).
+  auto cell = [](const char* inst, int64_t n, const char* district) {
+    return CellCount{{"", inst}, n, false, {{1, std::string("district:") + district}}};
+  };
+  std::vector<CellCount> cells = {cell("A", 30, "d1"), cell("B", 12, "d2"), cell("C", 2, "d2"),
+                                  cell("D", 8, "d3")};
+  Suppress(cells, 5);
+  EXPECT_EQ(Marks(cells), (std::vector<bool>{false, true, true, false}));
+}
+
+TEST(Suppress, DaysOfAMonthAreALine) {
+  auto day = [](const char* d, int64_t n, const char* month) {
+    return CellCount{{d}, n, false, {{0, std::string("month:") + month}}};
+  };
+  std::vector<CellCount> cells = {day("2026-01-30", 40, "2026-01"), day("2026-01-31", 3, "2026-01"),
+                                  day("2026-02-01", 6, "2026-02"), day("2026-02-02", 50, "2026-02")};
+  Suppress(cells, 5);
+  // January's line takes the 40 with the 3, and the whole range is then
+  // already safe (two suppressed): February stays published.
+  EXPECT_EQ(Marks(cells), (std::vector<bool>{true, true, false, false}));
+}
+
+TEST(Suppress, SameCellsSameAnswer) {
+  std::vector<CellCount> a;
+  for (int i = 0; i < 50; ++i) {
+    a.push_back({{"", "i" + std::to_string(i), i % 2 ? "x" : "y"}, i % 7 + 1, false,
+                 {{1, "district:" + std::to_string(i % 5)}}});
+  }
+  std::vector<CellCount> b(a.rbegin(), a.rend());
+  Suppress(a, 5);
+  Suppress(b, 5);
+  std::vector<bool> ma = Marks(a), mb = Marks(b);
+  std::reverse(mb.begin(), mb.end());
+  EXPECT_EQ(ma, mb);
 }
 
 }  // namespace
