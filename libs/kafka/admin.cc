@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/kafka/kafka.h"
+#include "libs/kafka/rdkafka_util.h"
 
 namespace meridian::kafka {
 namespace {
@@ -16,12 +17,14 @@ using Handle = std::unique_ptr<rd_kafka_t, HandleDeleter>;
 absl::StatusOr<Handle> NewHandle(const std::string& brokers) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err,
-                        sizeof(err)) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "log_level", "2", err, sizeof(err)) !=
-          RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("kafka admin: ", err));
+  std::vector<std::pair<std::string, std::string>> settings = ClientTlsSettings();
+  settings.insert(settings.begin(), {{"bootstrap.servers", brokers}, {"log_level", "2"}});
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat("kafka admin: ", err));
+    }
   }
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
   if (rk == nullptr) {

@@ -72,6 +72,19 @@ class Publisher {
 // A Delivery that is already complete with `status`.
 std::unique_ptr<Delivery> CompletedDelivery(absl::Status status);
 
+// The process's identity towards the broker. When set (cert_file not
+// empty), every client this library makes afterwards — producers, consumers,
+// admin handles — connects with mutual TLS (security.protocol=ssl) as the
+// certificate's CN, so the broker's ACLs apply to it; `brokers` must then
+// name the broker's TLS listener. Set once at start, before making clients
+// (service::Main does, from KAFKA_CLIENT_CERT / KAFKA_CLIENT_KEY / TLS_CA).
+struct ClientTls {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+};
+void SetClientTls(ClientTls tls);
+
 struct ProducerOptions {
   std::string brokers;  // "host:port,host:port"
   std::string client_id = "meridian";

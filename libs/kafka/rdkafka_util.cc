@@ -1,6 +1,8 @@
 #include "libs/kafka/rdkafka_util.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/kafka/kafka.h"
 
 namespace meridian::kafka {
 
@@ -37,8 +39,35 @@ absl::Status StatusFromKafka(RdKafka::ErrorCode err, absl::string_view what) {
   }
 }
 
+namespace {
+
+absl::Mutex tls_mu(absl::kConstInit);
+ClientTls* client_tls ABSL_GUARDED_BY(tls_mu) = nullptr;
+
+}  // namespace
+
+void SetClientTls(ClientTls tls) {
+  absl::MutexLock lock(&tls_mu);
+  delete client_tls;
+  client_tls = tls.cert_file.empty() ? nullptr : new ClientTls(std::move(tls));
+}
+
+std::vector<std::pair<std::string, std::string>> ClientTlsSettings() {
+  absl::MutexLock lock(&tls_mu);
+  if (client_tls == nullptr) return {};
+  return {{"security.protocol", "ssl"},
+          {"ssl.ca.location", client_tls->ca_file},
+          {"ssl.certificate.location", client_tls->cert_file},
+          {"ssl.key.location", client_tls->key_file},
+          // The development broker's certificate names localhost and
+          // 127.0.0.1; the chain is verified against the regional CA.
+          {"ssl.endpoint.identification.algorithm", "https"}};
+}
+
 ConfBuilder::ConfBuilder()
-    : conf_(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)) {}
+    : conf_(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL)) {
+  for (const auto& [name, value] : ClientTlsSettings()) Set(name, value);
+}
 
 ConfBuilder& ConfBuilder::Set(const std::string& name,
                               const std::string& value) {

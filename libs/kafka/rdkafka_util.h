@@ -5,6 +5,8 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include "absl/status/status.h"
@@ -17,6 +19,11 @@ namespace meridian::kafka {
 absl::Status StatusFromKafka(RdKafka::ErrorCode err, absl::string_view what);
 
 // Builds an RdKafka::Conf, remembering the first bad setting.
+// librdkafka settings for the process's ClientTls (SetClientTls); empty when
+// none is set.
+std::vector<std::pair<std::string, std::string>> ClientTlsSettings();
+
+// Starts with the ClientTlsSettings().
 class ConfBuilder {
  public:
   ConfBuilder();

@@ -39,6 +39,10 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   const std::string consent_key =
       cfg.String("CONSENT_CLIENT_KEY", certs_dir + "/svc-" + spec.name + ".key");
   const std::string tls_ca = cfg.RequiredFile("TLS_CA");
+  // The service's own identity towards Kafka (mutual TLS; KAFKA_BROKERS then
+  // names the TLS listener), for services on topics with ACLs.
+  const std::string kafka_cert = cfg.String("KAFKA_CLIENT_CERT", "");
+  const std::string kafka_key = cfg.String("KAFKA_CLIENT_KEY", "");
   const int consent_deadline_ms =
       static_cast<int>(cfg.Int("CONSENT_DEADLINE_MS", 500, 10, 10000));
   const std::string xref_group = cfg.String("XREF_CONSUMER_GROUP", spec.name + "-xref");
@@ -47,6 +51,7 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   server::ServerOptions server_options = server::ServerOptionsFromConfig(cfg, spec.name);
   cfg.ExitIfInvalid();
 
+  if (!kafka_cert.empty()) kafka::SetClientTls({tls_ca, kafka_cert, kafka_key});
   absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
   if (!directory.ok()) return fail(directory.status());
   pg::Pool pool({.uri = pg_uri,

@@ -15,7 +15,8 @@
 // Main reads the settings (MERIDIAN_* or --name=value): PG_URI,
 // KAFKA_BROKERS, ORGANISATIONS, PG_POOL_SIZE (16), CONSENT_GRPC_ADDR with
 // CONSENT_CLIENT_CERT/KEY (default CERTS_DIR/svc-<name>.pem/.key) and
-// CONSENT_DEADLINE_MS (500), TLS_CA, XREF_CONSUMER_GROUP (<name>-xref; a new
+// CONSENT_DEADLINE_MS (500), TLS_CA, KAFKA_CLIENT_CERT / KAFKA_CLIENT_KEY
+// (optional: the service's identity on Kafka's TLS listener), XREF_CONSUMER_GROUP (<name>-xref; a new
 // group replays the patient index's history), MAX_MESSAGE_BYTES and the
 // chassis settings (libs/server). It migrates the schema, makes sure the
 // topics exist, runs the outbox relay and the consumer that keeps the

@@ -46,10 +46,10 @@ const char* PeriodDate(v1::Period p, bool monthly) {
   switch (p) {
     case v1::DAY:
       return "day";
-    case v1::WEEK:
-      return "date_trunc('week', day)::date";
-    case v1::MONTH:
-      return monthly ? "day" : "date_trunc('month', day)::date";
+    case v1::WEEK:  // the Monday on or before: integer arithmetic (2001-01-01 was one)
+      return "day - (((day - DATE '2001-01-01') % 7 + 7) % 7)";
+    case v1::MONTH:  // timestamp, not timestamptz: no time zone lookups per row
+      return monthly ? "day" : "date_trunc('month', day::timestamp)::date";
     default:
       return "NULL::date";
   }

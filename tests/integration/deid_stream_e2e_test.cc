@@ -57,6 +57,7 @@ class DeidStreamE2eTest : public e2e::PlatformTest {
 };
 
 TEST_F(DeidStreamE2eTest, ConsentedEventsLeaveDeidentifiedRefusedOnesNever) {
+  UseKafkaAs("privacy-auditor");  // the topic's ACLs admit no one else but analytics
   const std::string shared = "S-" + run_, refused = "R-" + run_;
   const std::string regional = Register("city-hosp-1", shared, given_, birth_);
   ASSERT_FALSE(regional.empty());

@@ -8,7 +8,7 @@ CERTS_DIR="$STATE/certs"
 ORGS_FILE="$ROOT/deploy/organisations.textproto"
 CERT_SUBJECT_O="Meridian Dev"
 # Names used by the fixed files: no organisation may use them as its id.
-CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client audit-signing "
+CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client audit-signing privacy-auditor "
 
 # certs_organisations: print "<id> <TYPE>" for each `organisation { ... }`
 # block of deploy/organisations.textproto (top-level blocks only; id and type
@@ -221,6 +221,14 @@ cmd_certs() {
         "URI:meridian:org:$id" ca
     fi
   done <<<"$orgs"
+
+  # The privacy auditor (tools/meridian privacy report) reads the
+  # de-identified topic over Kafka's TLS listener; it is no organisation of
+  # the directory, so it can call no service.
+  if certs_missing privacy-auditor; then
+    certs_make_leaf privacy-auditor "/O=$CERT_SUBJECT_O/CN=privacy-auditor" clientAuth \
+      "URI:meridian:auditor:privacy" ca
+  fi
 
   # Negative test material, impersonating the first organisation.
   if [[ -n $first_id ]]; then

@@ -24,13 +24,47 @@ kafka_pid() { running_pid kafka "kafka.Kafka $KAFKA_PROPS"; }
 # sed_escape TEXT: TEXT made safe as a sed replacement (with | as delimiter).
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
-# kafka_write_config: $STATE/kafka/server.properties from the template.
+# kafka_write_config: $STATE/kafka/server.properties from the template, and
+# the TLS listener's PEM key store (the server key, then its certificate).
 kafka_write_config() {
+  local keystore="$STATE/kafka/keystore.pem"
   mkdir -p "$STATE/kafka/data"
+  [[ -s $CERTS_DIR/server.key && -s $CERTS_DIR/server.pem ]] ||
+    die "kafka: no server certificate in $CERTS_DIR: run tools/meridian certs"
+  (umask 077 && cat "$CERTS_DIR/server.key" "$CERTS_DIR/server.pem" >"$keystore")
   sed -e "s|@BROKER_PORT@|$KAFKA_PORT|g" \
+    -e "s|@SSL_PORT@|$KAFKA_SSL_PORT|g" \
     -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
     -e "s|@DATA_DIR@|$(sed_escape "$STATE/kafka/data")|g" \
+    -e "s|@KEYSTORE@|$(sed_escape "$keystore")|g" \
+    -e "s|@TRUSTSTORE@|$(sed_escape "$CERTS_DIR/ca.pem")|g" \
     "$ROOT/deploy/kafka/server.properties.in" >"$KAFKA_PROPS"
+}
+
+# The de-identified topics' ACLs: deid-stream writes, analytics reads (and
+# dead-letters), the privacy auditor reads. Nobody else, over either
+# listener (the plaintext one's clients are User:ANONYMOUS).
+KAFKA_DEID_TOPIC=meridian.deid.v1
+kafka_acls() {
+  local stamp="$STATE/kafka/data/.meridian-acls" want
+  want=$(printf 'v1 %s' "$KAFKA_DEID_TOPIC")
+  [[ -f $stamp && $(<"$stamp") == "$want" ]] && return 0
+  log "kafka: ACLs of $KAFKA_DEID_TOPIC"
+  local acl=(kafka_java org.apache.kafka.tools.AclCommand
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --add --force)
+  {
+    "${acl[@]}" --allow-principal User:svc-deid-stream --operation Write --operation Describe \
+      --topic "$KAFKA_DEID_TOPIC" &&
+      "${acl[@]}" --allow-principal User:svc-analytics --allow-principal User:privacy-auditor \
+        --operation Read --operation Describe --topic "$KAFKA_DEID_TOPIC" \
+        --topic "$KAFKA_DEID_TOPIC.dlt" &&
+      "${acl[@]}" --allow-principal User:svc-analytics --operation Write \
+        --topic "$KAFKA_DEID_TOPIC.dlt"
+  } >>"$(log_file kafka)" 2>&1 || {
+    show_log_tail kafka
+    die "kafka: could not create the ACLs of $KAFKA_DEID_TOPIC"
+  }
+  printf '%s' "$want" >"$stamp"
 }
 
 # kafka_java ARGS...: java with the broker class path and our log4j2 config.
@@ -74,7 +108,7 @@ kafka_start() {
   fi
   have java || die "java not found: run tools/meridian deps"
   libs=$(kafka_libs)
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for port in "$KAFKA_PORT" "$KAFKA_SSL_PORT" "$KAFKA_CONTROLLER_PORT"; do
     if port_open "$port"; then
       die "kafka: port $port is already in use by another process (see: ss -ltnp 'sport = :$port')"
     fi
@@ -100,6 +134,7 @@ kafka_start() {
     if port_open "$KAFKA_PORT" &&
       tail -c +"$((offset + 1))" "$logf" | grep -qF "$KAFKA_STARTED_MARK"; then
       log "kafka: started (pid $pid)"
+      kafka_acls
       return 0
     fi
     sleep 0.5

@@ -8,6 +8,7 @@
 
 SERVICES_TSV="$ROOT/deploy/services.tsv"
 SERVICE_START_TIMEOUT=30
+KAFKA_TLS_SERVICES="deid-stream analytics"
 
 # services_list: print "name grpc_port metrics_port" per listed service.
 services_list() {
@@ -59,6 +60,13 @@ service_start() {
     # shellcheck source=/dev/null
     source "$STATE/env"
     export MERIDIAN_SERVICE_NAME="$name" MERIDIAN_GRPC_PORT="$grpc" MERIDIAN_METRICS_PORT="$metrics"
+    # Services on the de-identified topics reach Kafka as themselves (mutual
+    # TLS, the broker's ACLs), the others over the plaintext listener.
+    if [[ " $KAFKA_TLS_SERVICES " == *" $name "* ]]; then
+      export MERIDIAN_KAFKA_BROKERS="$MERIDIAN_KAFKA_TLS_BROKERS" \
+        MERIDIAN_KAFKA_CLIENT_CERT="$CERTS_DIR/svc-$name.pem" \
+        MERIDIAN_KAFKA_CLIENT_KEY="$CERTS_DIR/svc-$name.key"
+    fi
     exec setsid "$bin"
   ) >>"$logf" 2>&1 </dev/null &
   pid=$!

@@ -105,17 +105,25 @@ Needles IdentifiersFromThePatientIndex(pg::Pool& pool) {
 int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) != "report") {
     std::cerr << "usage: meridian-privacy report [--sample=N] [--k=K] [--topic=T]\n"
-                 "(MERIDIAN_PG_URI and MERIDIAN_KAFKA_BROKERS from the environment)"
+                 "(MERIDIAN_PG_URI, MERIDIAN_KAFKA_TLS_BROKERS and MERIDIAN_CERTS_DIR from the\n"
+                 "environment: the report reads the de-identified topic as the privacy\n"
+                 "auditor, certificate privacy-auditor.pem, over Kafka's TLS listener)"
               << std::endl;
     return 2;
   }
   config::Reader cfg = config::Reader::FromProcess(argc - 1, argv + 1);
   const std::string pg_uri = cfg.RequiredString("PG_URI");
-  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  // The de-identified topic has ACLs: read it as the privacy auditor.
+  const std::string brokers = cfg.RequiredString("KAFKA_TLS_BROKERS");
+  const std::string certs = cfg.String("CERTS_DIR", "");
+  const std::string cert = cfg.String("KAFKA_CLIENT_CERT", certs + "/privacy-auditor.pem");
+  const std::string key = cfg.String("KAFKA_CLIENT_KEY", certs + "/privacy-auditor.key");
+  const std::string ca = cfg.String("TLS_CA", certs + "/ca.pem");
   const int sample = static_cast<int>(cfg.Int("SAMPLE", 10000, 1, 10000000));
   const int k = static_cast<int>(cfg.Int("K", 5, 2, 100));
   const std::string topic = cfg.String("TOPIC", "meridian.deid.v1");
   cfg.ExitIfInvalid();
+  kafka::SetClientTls({ca, cert, key});
 
   pg::Pool pool({.uri = pg_uri, .max_connections = 1, .application_name = "meridian-privacy"});
   const Needles needles = IdentifiersFromThePatientIndex(pool);

@@ -46,10 +46,13 @@ window.meridianDashboard = { shown, requests, charts, ready: null };
 
 function isoDay(d) { return d.toISOString().slice(0, 10); }
 
+// The last twelve whole months, this one included: whole months are
+// answered from the monthly rollups.
 function defaultRange() {
   const params = new URLSearchParams(window.location.search);
-  const to = new Date();
-  const from = new Date(to.getTime() - 365 * 24 * 3600 * 1000);
+  const now = new Date();
+  const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
+  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 0));
   return { from: params.get('from') || isoDay(from), to: params.get('to') || isoDay(to) };
 }
 
