@@ -1,6 +1,7 @@
 #include "services/patient-index/model.h"
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -180,8 +181,11 @@ void TermFrequencies::Add(const MatchRecord& r) {
 
 void TermFrequencies::AddCount(Field f, const std::string& value, int64_t n) {
   if (!HasTf(f) || value.empty() || n <= 0) return;
-  counts_[f][value] += n;
+  Count& c = counts_[f][value];
+  c.n += n;
+  c.log2_n = std::log2(static_cast<double>(c.n));
   totals_[f] += n;
+  log2_totals_[f] = std::log2(static_cast<double>(totals_[f]));
 }
 
 bool TermFrequencies::Adjusts(Field f) { return HasTf(f); }
@@ -189,8 +193,14 @@ bool TermFrequencies::Adjusts(Field f) { return HasTf(f); }
 double TermFrequencies::Frequency(Field f, const std::string& value) const {
   if (!HasTf(f) || totals_[f] == 0) return -1;
   auto it = counts_[f].find(value);
-  int64_t n = it == counts_[f].end() ? 1 : it->second;
+  int64_t n = it == counts_[f].end() ? 1 : it->second.n;
   return static_cast<double>(n) / totals_[f];
+}
+
+double TermFrequencies::Log2Frequency(Field f, const std::string& value) const {
+  if (!HasTf(f) || totals_[f] == 0) return std::numeric_limits<double>::infinity();
+  auto it = counts_[f].find(value);
+  return (it == counts_[f].end() ? 0.0 : it->second.log2_n) - log2_totals_[f];
 }
 
 ModelParameters Model::DefaultParameters() {
@@ -224,38 +234,40 @@ ModelParameters Model::DefaultParameters() {
 
 namespace {
 
-double FieldWeight(const ModelParameters& p, const TermFrequencies& tf,
-                   Field field, int level, const MatchRecord& a) {
-  if (level == kMissing) return 0;
-  double u = p.u[field][level];
-  if (level == 0) {
-    double f = tf.Frequency(field, Value(a, field));
-    if (f > 0) u = std::max(f, 1e-6);
-  }
-  return std::log2(p.m[field][level] / u);
-}
-
 }  // namespace
+
+// log2(m / u) of the field's level; an exact agreement on a field with a
+// term-frequency table takes the value's own frequency as u (a common surname
+// counts for less), at least 1e-6.
+double Model::FieldWeight(Field field, int level, const MatchRecord& a) const {
+  if (level == kMissing) return 0;
+  if (level == 0) {
+    static const double kLog2MinFrequency = std::log2(1e-6);
+    const double log2_f = tf_.Log2Frequency(field, Value(a, field));
+    if (log2_f != std::numeric_limits<double>::infinity()) {
+      return log_m_[field][0] - std::max(log2_f, kLog2MinFrequency);
+    }
+  }
+  return log_ratio_[field][level];
+}
 
 double Model::Probability(double weight) {
   return 1.0 / (1.0 + std::exp2(-weight));
 }
 
 double Model::Weight(const Levels& levels, const MatchRecord& a) const {
-  double w = std::log2(params_.prior / (1 - params_.prior));
-  for (int f = 0; f < kNumFields; ++f) {
-    w += FieldWeight(params_, tf_, static_cast<Field>(f), levels[f], a);
-  }
+  double w = log_prior_odds_;
+  for (int f = 0; f < kNumFields; ++f) w += FieldWeight(static_cast<Field>(f), levels[f], a);
   return w;
 }
 
 Score Model::ScoreLevels(const Levels& levels, const MatchRecord& a) const {
   Score s;
-  s.weight = std::log2(params_.prior / (1 - params_.prior));
+  s.weight = log_prior_odds_;
   s.fields.reserve(kNumFields);
   for (int f = 0; f < kNumFields; ++f) {
     const Field field = static_cast<Field>(f);
-    double w = FieldWeight(params_, tf_, field, levels[f], a);
+    double w = FieldWeight(field, levels[f], a);
     s.weight += w;
     s.fields.push_back({field, levels[f], w});
   }
@@ -270,6 +282,24 @@ Score Model::ScorePair(const MatchRecord& a, const MatchRecord& b) const {
 int Model::Train(const std::vector<MatchRecord>& records,
                  const std::vector<std::pair<int, int>>& candidate_pairs,
                  int random_pairs, uint64_t seed) {
+  const int iterations = TrainParameters(records, candidate_pairs, random_pairs, seed);
+  Precompute();
+  return iterations;
+}
+
+void Model::Precompute() {
+  log_prior_odds_ = std::log2(params_.prior / (1 - params_.prior));
+  for (int f = 0; f < kNumFields; ++f) {
+    for (int l = 0; l < kMaxLevels; ++l) {
+      log_m_[f][l] = std::log2(params_.m[f][l]);
+      log_ratio_[f][l] = std::log2(params_.m[f][l] / params_.u[f][l]);
+    }
+  }
+}
+
+int Model::TrainParameters(const std::vector<MatchRecord>& records,
+                           const std::vector<std::pair<int, int>>& candidate_pairs,
+                           int random_pairs, uint64_t seed) {
   TermFrequencies tf;
   for (const MatchRecord& r : records) tf.Add(r);
   tf_ = std::move(tf);

@@ -71,8 +71,18 @@ class TermFrequencies {
   double Frequency(Field f, const std::string& value) const;
 
  private:
-  absl::flat_hash_map<std::string, int64_t> counts_[kNumFields];
+  struct Count {
+    int64_t n = 0;
+    double log2_n = 0;  // kept with n: no logarithm per comparison
+  };
+  absl::flat_hash_map<std::string, Count> counts_[kNumFields];
   int64_t totals_[kNumFields] = {};
+  double log2_totals_[kNumFields] = {};
+
+ public:
+  // log2 of Frequency(f, value) (the same value, from stored logarithms), or
+  // +infinity when f has no TF table.
+  double Log2Frequency(Field f, const std::string& value) const;
 };
 
 struct ModelParameters {
@@ -87,7 +97,9 @@ class Model {
   static ModelParameters DefaultParameters();
 
   explicit Model(ModelParameters params = DefaultParameters())
-      : params_(params) {}
+      : params_(params) {
+    Precompute();
+  }
 
   // u from `random_pairs` random pairs of `records`; TF tables from all of
   // them; the prior from deterministic rules over `candidate_pairs` and m by
@@ -117,8 +129,18 @@ class Model {
   static absl::StatusOr<ModelParameters> ParseParameters(absl::string_view text);
 
  private:
+  // The weights' logarithms, from params_ (Precompute, after every change).
+  void Precompute();
+  int TrainParameters(const std::vector<MatchRecord>& records,
+                      const std::vector<std::pair<int, int>>& candidate_pairs,
+                      int random_pairs, uint64_t seed);
+  double FieldWeight(Field field, int level, const MatchRecord& a) const;
+
   ModelParameters params_;
   TermFrequencies tf_;
+  double log_prior_odds_ = 0;
+  double log_m_[kNumFields][kMaxLevels] = {};
+  double log_ratio_[kNumFields][kMaxLevels] = {};
 };
 
 }  // namespace meridian::patient
