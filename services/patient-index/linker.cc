@@ -37,11 +37,12 @@ MatchResult Decide(const Model& model, const MatchRecord& record,
   const MatchRecord* best_any = nullptr;
   Levels best_link_levels{}, best_any_levels{};
   double best_link_weight = -1e300, best_any_weight = -1e300;
+  const Model::Terms terms = candidates.empty() ? Model::Terms{} : model.TermsOf(record);
   for (const MatchRecord* c : candidates) {
     // A pair an operator kept apart neither links nor reopens a review.
     if (kept_apart && kept_apart(record, *c)) continue;
     Levels levels = Compare(record, *c);
-    const double w = model.Weight(levels, record);
+    const double w = model.Weight(levels, terms);
     ++result.candidates_scored;
     if (w > best_any_weight) {
       best_any = c;

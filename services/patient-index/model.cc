@@ -141,10 +141,14 @@ Levels Compare(const MatchRecord& a, const MatchRecord& b) {
     // checking when the straight comparison is poor).
     if (family + given >= 3) {
       int sf = NameLevel(a.family, a.family_pinyin, b.given, b.given_pinyin);
-      int sg = NameLevel(a.given, a.given_pinyin, b.family, b.family_pinyin);
-      if (sf + sg + 1 < family + given) {
-        family = std::max(sf, 1);
-        given = std::max(sg, 1);
+      // The swap wins only if sf + sg + 1 < family + given: when even a
+      // perfect sg could not, the second comparison is not worth making.
+      if (sf + 1 < family + given) {
+        int sg = NameLevel(a.given, a.given_pinyin, b.family, b.family_pinyin);
+        if (sf + sg + 1 < family + given) {
+          family = std::max(sf, 1);
+          given = std::max(sg, 1);
+        }
       }
     }
     l[kFamily] = family;
@@ -239,16 +243,29 @@ namespace {
 // log2(m / u) of the field's level; an exact agreement on a field with a
 // term-frequency table takes the value's own frequency as u (a common surname
 // counts for less), at least 1e-6.
-double Model::FieldWeight(Field field, int level, const MatchRecord& a) const {
+double Model::FieldWeight(Field field, int level, double log2_frequency) const {
   if (level == kMissing) return 0;
-  if (level == 0) {
+  if (level == 0 && log2_frequency != std::numeric_limits<double>::infinity()) {
     static const double kLog2MinFrequency = std::log2(1e-6);
-    const double log2_f = tf_.Log2Frequency(field, Value(a, field));
-    if (log2_f != std::numeric_limits<double>::infinity()) {
-      return log_m_[field][0] - std::max(log2_f, kLog2MinFrequency);
-    }
+    return log_m_[field][0] - std::max(log2_frequency, kLog2MinFrequency);
   }
   return log_ratio_[field][level];
+}
+
+Model::Terms Model::TermsOf(const MatchRecord& a) const {
+  Terms t;
+  for (int f = 0; f < kNumFields; ++f) {
+    t.log2_frequency[f] = tf_.Log2Frequency(static_cast<Field>(f), Value(a, static_cast<Field>(f)));
+  }
+  return t;
+}
+
+double Model::Weight(const Levels& levels, const Terms& a) const {
+  double w = log_prior_odds_;
+  for (int f = 0; f < kNumFields; ++f) {
+    w += FieldWeight(static_cast<Field>(f), levels[f], a.log2_frequency[f]);
+  }
+  return w;
 }
 
 double Model::Probability(double weight) {
@@ -256,18 +273,17 @@ double Model::Probability(double weight) {
 }
 
 double Model::Weight(const Levels& levels, const MatchRecord& a) const {
-  double w = log_prior_odds_;
-  for (int f = 0; f < kNumFields; ++f) w += FieldWeight(static_cast<Field>(f), levels[f], a);
-  return w;
+  return Weight(levels, TermsOf(a));
 }
 
 Score Model::ScoreLevels(const Levels& levels, const MatchRecord& a) const {
   Score s;
   s.weight = log_prior_odds_;
+  const Terms terms = TermsOf(a);
   s.fields.reserve(kNumFields);
   for (int f = 0; f < kNumFields; ++f) {
     const Field field = static_cast<Field>(f);
-    double w = FieldWeight(field, levels[f], a);
+    double w = FieldWeight(field, levels[f], terms.log2_frequency[f]);
     s.weight += w;
     s.fields.push_back({field, levels[f], w});
   }

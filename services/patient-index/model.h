@@ -113,6 +113,13 @@ class Model {
   Score ScoreLevels(const Levels& levels, const MatchRecord& a) const;
   // Only the total weight (bits), for ranking many candidates.
   double Weight(const Levels& levels, const MatchRecord& a) const;
+  // The same with `a`'s term frequencies looked up once (TermsOf(a)) for all
+  // of its candidates.
+  struct Terms {
+    double log2_frequency[kNumFields];  // +infinity: no TF adjustment
+  };
+  Terms TermsOf(const MatchRecord& a) const;
+  double Weight(const Levels& levels, const Terms& a) const;
   static double Probability(double weight);
 
   const ModelParameters& parameters() const { return params_; }
@@ -134,7 +141,7 @@ class Model {
   int TrainParameters(const std::vector<MatchRecord>& records,
                       const std::vector<std::pair<int, int>>& candidate_pairs,
                       int random_pairs, uint64_t seed);
-  double FieldWeight(Field field, int level, const MatchRecord& a) const;
+  double FieldWeight(Field field, int level, double log2_frequency) const;
 
   ModelParameters params_;
   TermFrequencies tf_;

@@ -192,9 +192,9 @@ int Mpi(config::Reader& cfg) {
     std::iota(identity.begin(), identity.end(), 0);
     scored = 0;
     reviews = 0;
+    std::vector<const MatchRecord*> cands;  // reused: the harness allocates nothing per record
     for (int i = linking ? n1 : 0; i < n; ++i) {
-      std::vector<const MatchRecord*> cands;
-      cands.reserve(candidates[i].size());
+      cands.clear();
       for (int c : candidates[i]) cands.push_back(&records[c]);
       patient::MatchResult m = patient::Decide(model, records[i], cands, options);
       scored += m.candidates_scored;
