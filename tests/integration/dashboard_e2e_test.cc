@@ -15,6 +15,7 @@
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
 #include "meridian/analytics/v1/analytics.grpc.pb.h"
+#include "meridian/audit/v1/events.pb.h"
 #include "meridian/events/v1/envelope.pb.h"
 #include "meridian/prescriptions/v1/events.pb.h"
 #include "meridian/records/v1/events.pb.h"
@@ -75,9 +76,9 @@ TEST(DashboardE2eTest, EveryPanelShowsWhatTheApiAnswersWithSmallCellsSuppressed)
     }
   }
   const std::string from = absl::StrCat(year, "-01-01"), to = absl::StrCat(year, "-12-31");
-  auto counted_encounters = [&]() -> int64_t {
+  auto counted = [&](av1::Measure measure) -> int64_t {
     av1::QueryRequest q;
-    q.set_measure(av1::ENCOUNTERS);
+    q.set_measure(measure);
     q.set_from_date(from);
     q.set_to_date(to);
     av1::QueryResponse out;
@@ -87,26 +88,58 @@ TEST(DashboardE2eTest, EveryPanelShowsWhatTheApiAnswersWithSmallCellsSuppressed)
     EXPECT_TRUE(s.ok()) << s.error_message();
     return out.total();
   };
-  const int64_t before = counted_encounters();
+  const int64_t before = counted(av1::ENCOUNTERS);
+  const int64_t referrals_before = counted(av1::REFERRALS);
+  const int64_t reads_before = counted(av1::CROSS_INSTITUTION_READS);
 
   // Only deid-stream may write the topic (its ACLs): the test acts as it.
   const std::string certs = Env("MERIDIAN_CERTS_DIR");
   kafka::SetClientTls({Env("MERIDIAN_TLS_CA"), certs + "/svc-deid-stream.pem",
                        certs + "/svc-deid-stream.key"});
+  // Referrals between tiers (6 from a township centre up to a county
+  // hospital, 2 from another to the city: suppressed) and records read across
+  // institutions (7 by the city hospital).
+  auto add = [&](const std::string& type, const std::string& org,
+                 const google::protobuf::Message& payload) {
+    const auto env = Envelope(type, org, mid_year, payload);
+    messages.push_back({"meridian.deid.v1", env.regional_patient_id(), env.SerializeAsString(), {}});
+  };
+  for (int i = 0; i < 8; ++i) {
+    records::v1::ReferralChanged r;
+    r.set_organisation_id(i < 6 ? "thc-riverside" : "thc-hillview");
+    r.set_version(1);
+    r.mutable_referral()->set_status(records::v1::REQUESTED);
+    r.mutable_referral()->set_to_organisation_id(i < 6 ? "county-hosp-east" : "city-hosp-1");
+    r.mutable_referral()->mutable_requested_at()->set_seconds(mid_year);
+    add("referral.changed", r.organisation_id(), r);
+  }
+  for (int i = 0; i < 7; ++i) {
+    audit::v1::AccessRecorded a;
+    a.set_service("records");
+    a.set_accessor_organisation("city-hosp-1");
+    a.add_disclosed_organisations("county-hosp-east");
+    add("access.recorded", "city-hosp-1", a);
+  }
+
   auto publisher = kafka::MakeKafkaPublisher({.brokers = Env("MERIDIAN_KAFKA_TLS_BROKERS"),
                                               .client_id = "dashboard-e2e"});
   ASSERT_TRUE(publisher.ok()) << publisher.status();
   ASSERT_TRUE((*publisher)->PublishBatch(messages, absl::Seconds(30)).ok());
 
   // Wait until the analytics service has counted them all (on top of what
-  // an earlier run drawing the same year left).
-  int64_t counted = before;
-  for (absl::Time deadline = absl::Now() + absl::Seconds(90);
-       counted < before + total && absl::Now() < deadline;
+  // an earlier run drawing the same year left): the page and the API must see
+  // the same counts.
+  auto all_counted = [&] {
+    return counted(av1::ENCOUNTERS) == before + total &&
+           counted(av1::REFERRALS) == referrals_before + 8 &&
+           counted(av1::CROSS_INSTITUTION_READS) == reads_before + 7;
+  };
+  bool done = false;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(90); !done && absl::Now() < deadline;
        absl::SleepFor(absl::Milliseconds(500))) {
-    counted = counted_encounters();
+    done = all_counted();
   }
-  ASSERT_EQ(counted, before + total);
+  ASSERT_TRUE(done) << "encounters " << counted(av1::ENCOUNTERS) << " of " << before + total;
 
   const std::string https = Env("MERIDIAN_ANALYTICS_HTTPS_ADDR");
   const std::string command = absl::StrCat(

@@ -36,7 +36,25 @@ const PANELS = [
     id: 'lab-abnormal-rate', chart: 'bar', api: 'indicator', percent: true,
     request: { indicator: 'LAB_ABNORMAL_RATE', groupBy: ['INSTITUTION'] },
   },
+  {
+    id: 'hypertension-prevalence', chart: 'bar', api: 'indicator', percent: true,
+    request: { indicator: 'HYPERTENSION_PREVALENCE', groupBy: ['SEX'] },
+  },
+  {
+    id: 'referral-flows', chart: 'bar', horizontal: true, api: 'query',
+    request: { measure: 'REFERRALS', groupBy: ['INSTITUTION_TYPE', 'CODE_GROUP'] },
+  },
+  {
+    id: 'cross-institution-reads', chart: 'bar', api: 'query',
+    request: { measure: 'CROSS_INSTITUTION_READS', groupBy: ['INSTITUTION_TYPE'] },
+  },
 ];
+
+// A cell's name: its grouped values ("secondary_hospital → tertiary_hospital"
+// for a flow), else its period.
+function labelOf(keys, period) {
+  return keys && keys.length > 0 ? keys.join(' → ') : (period || 'all');
+}
 
 // What each panel shows, for anyone (and the browser test) to read back.
 const shown = {};
@@ -70,14 +88,14 @@ async function post(path, body) {
 function rowsOf(panel, answer) {
   if (panel.api === 'indicator') {
     return (answer.rates || []).map((r) => {
-      const label = (r.keys || [])[0] || r.period || 'all';
+      const label = labelOf(r.keys, r.period);
       if (r.suppressed) return { label, value: null, text: 'suppressed' };
       const value = Math.round(Number(r.value) * 1000) / 10;
       return { label, value, text: `${value.toFixed(1)} (${r.numerator}/${r.denominator})` };
     });
   }
   return (answer.cells || []).map((c) => {
-    const label = panel.label ? panel.label(c) : ((c.keys || [])[0] || 'all');
+    const label = panel.label ? panel.label(c) : labelOf(c.keys, c.period);
     if (c.suppressed) return { label, value: null, text: 'suppressed' };
     const value = Number(c.count);
     return { label, value, text: String(value) };

@@ -43,14 +43,14 @@ function api(path, body) {
 function expected(path, answer) {
   if (path === '/v1/indicator') {
     return (answer.rates || []).map((r) => {
-      const label = (r.keys || [])[0] || r.period || 'all';
+      const label = (r.keys || []).length > 0 ? r.keys.join(' → ') : (r.period || 'all');
       if (r.suppressed) return { label, text: 'suppressed', value: null };
       const pct = Math.round(r.value * 1000) / 10;
       return { label, text: `${pct.toFixed(1)} (${r.numerator}/${r.denominator})`, value: pct };
     });
   }
   return (answer.cells || []).map((c) => {
-    const label = (c.keys || [])[0] || c.period || 'all';
+    const label = (c.keys || []).length > 0 ? c.keys.join(' → ') : (c.period || 'all');
     if (c.suppressed) return { label, text: 'suppressed', value: null };
     return { label, text: String(Number(c.count)), value: Number(c.count) };
   });
@@ -79,7 +79,7 @@ try {
                await page.textContent('#status'));
   const requests = await page.evaluate(() => window.meridianDashboard.requests);
   const panels = Object.keys(requests);
-  assert.equal(panels.length, 6, 'every panel asked the API');
+  assert.equal(panels.length, 9, 'every panel asked the API');
   let suppressedSeen = 0;
   for (const id of panels) {
     const { path, body } = requests[id];
