@@ -108,6 +108,12 @@ absl::StatusOr<CountQuery> Analytics::ToCountQuery(
   std::optional<absl::CivilDay> to_day = fields::ParseDate(to);
   if (!to_day) return Invalid("to_date", "required, YYYY-MM-DD");
   if (*to_day < *from_day) return Invalid("to_date", "before from_date");
+  // Whole months only: two ranges a day apart would otherwise give that
+  // day's count by subtraction, however its own cell is suppressed.
+  if (from_day->day() != 1) return Invalid("from_date", "must be the first day of a month");
+  if (absl::CivilMonth(*to_day + 1) == absl::CivilMonth(*to_day)) {
+    return Invalid("to_date", "must be the last day of a month");
+  }
   if (*to_day - *from_day > kMaxDays) return Invalid("to_date", "at most ten years after from_date");
   q.from = *from_day;
   q.to = *to_day;
@@ -158,19 +164,72 @@ absl::Status Analytics::ProtectNestedCells(const CountQuery& query,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::QueryResponse> Analytics::Answer(const CountQuery& query, int limit) {
-  absl::StatusOr<std::vector<CellCount>> cells = store_->Count(query);
+absl::StatusOr<Analytics::Suppressed> Analytics::SuppressedCells(const CountQuery& query) {
+  // A filter on a dimension the answer is not grouped by sums cells of the
+  // table grouped by it; another query can ask for that table, or for the
+  // same sum without the filter, and subtract. So the table grouped by the
+  // filtered dimensions too, over all their values, is suppressed first, and
+  // a sum that takes in any suppressed cell of it is suppressed itself.
+  CountQuery full = query;
+  std::vector<std::pair<size_t, absl::flat_hash_set<std::string>>> selections;
+  full.filters.clear();
+  for (const auto& [d, values] : query.filters) {
+    if (std::find(query.group_by.begin(), query.group_by.end(), d) != query.group_by.end()) {
+      full.filters.emplace_back(d, values);  // selects whole cells: no new sum
+      continue;
+    }
+    full.group_by.push_back(d);
+    selections.emplace_back(full.group_by.size(),  // its key position
+                            absl::flat_hash_set<std::string>(values.begin(), values.end()));
+  }
+  absl::StatusOr<std::vector<CellCount>> cells = store_->Count(full);
   if (!cells.ok()) return cells.status();
+  if (absl::Status s = ProtectNestedCells(full, *cells); !s.ok()) return s;
+  Suppress(*cells, options_.k);
+  int64_t total = 0;
+  bool total_has_suppressed = false;
+  if (selections.empty()) {
+    for (const CellCount& c : *cells) total += c.count;
+  } else {
+    const size_t width = query.group_by.size() + 1;
+    std::map<std::vector<std::string>, CellCount> sums;
+    for (const CellCount& c : *cells) {
+      if (c.keys.size() != full.group_by.size() + 1) {
+        return absl::InternalError("analytics store: a cell with the wrong number of keys");
+      }
+      bool selected = true;
+      for (const auto& [position, values] : selections) selected &= values.contains(c.keys[position]);
+      if (!selected) continue;
+      std::vector<std::string> keys(c.keys.begin(), c.keys.begin() + width);
+      CellCount& sum = sums[keys];
+      sum.keys = keys;
+      sum.count += c.count;
+      sum.suppressed |= c.suppressed;
+      total += c.count;
+      total_has_suppressed |= c.suppressed;
+    }
+    std::vector<CellCount> out;
+    for (auto& [unused, sum] : sums) out.push_back(std::move(sum));
+    *cells = std::move(out);
+    // The answer's own lines: the pre-marked sums are kept, complements added.
+    Suppress(*cells, options_.k);
+  }
+  Suppressed out{*std::move(cells), total,
+                 total_has_suppressed || (total > 0 && total < options_.k)};
+  if (out.total_suppressed) out.total = 0;
+  return out;
+}
+
+absl::StatusOr<v1::QueryResponse> Analytics::Answer(const CountQuery& query, int limit) {
+  absl::StatusOr<Suppressed> answer = SuppressedCells(query);
+  if (!answer.ok()) return answer.status();
+  std::vector<CellCount>* cells = &answer->cells;
   v1::QueryResponse out;
   out.set_k(options_.k);
-  int64_t total = 0;
-  for (const CellCount& c : *cells) total += c.count;
-  if (absl::Status s = ProtectNestedCells(query, *cells); !s.ok()) return s;
-  Suppress(*cells, options_.k);
-  if (total < options_.k) {
-    out.set_total_suppressed(total > 0);
+  if (answer->total_suppressed) {
+    out.set_total_suppressed(true);
   } else {
-    out.set_total(total);
+    out.set_total(answer->total);
   }
   // Per period: largest first, suppressed last, then by keys.
   std::sort(cells->begin(), cells->end(), [](const CellCount& a, const CellCount& b) {
@@ -307,6 +366,9 @@ absl::StatusOr<v1::IndicatorResponse> Analytics::Prevalence(
   std::optional<absl::CivilDay> to = fields::ParseDate(request.to_date());
   if (!to) return Invalid("to_date", "required, YYYY-MM-DD");
   if (*to < *from) return Invalid("to_date", "before from_date");
+  if (absl::CivilMonth(*to + 1) == absl::CivilMonth(*to)) {
+    return Invalid("to_date", "must be the last day of a month");
+  }
   const v1::Dimension by = request.group_by_size() == 1
                                ? static_cast<v1::Dimension>(request.group_by(0))
                                : v1::DIMENSION_UNSPECIFIED;

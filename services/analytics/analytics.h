@@ -49,6 +49,13 @@ class Analytics {
                                           const std::string& from, const std::string& to,
                                           v1::Period period, int max_group_by);
   absl::StatusOr<v1::QueryResponse> Answer(const CountQuery& query, int limit);
+  struct Suppressed {
+    std::vector<CellCount> cells;
+    int64_t total = 0;  // 0 when total_suppressed
+    bool total_suppressed = false;
+  };
+  // The answer's cells and total, suppressed.
+  absl::StatusOr<Suppressed> SuppressedCells(const CountQuery& query);
   // A coarse cell (a district, an institution type, an ICD-10 chapter) that
   // holds exactly one suppressed cell of the finer query (its institutions,
   // its codes) would give that cell back: it is suppressed too.

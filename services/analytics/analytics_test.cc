@@ -1,6 +1,7 @@
 // The analytics logic over a fake store.
 #include "services/analytics/analytics.h"
 
+#include <algorithm>
 #include <map>
 
 #include "gmock/gmock.h"
@@ -22,6 +23,9 @@ class FakeStore : public AnalyticsStore {
   }
   absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& q) override {
     queries.push_back(q);
+    if (std::find(q.group_by.begin(), q.group_by.end(), v1::FLAG) != q.group_by.end()) {
+      return flagged[q.measure];
+    }
     if (!q.group_by.empty()) {
       auto by = by_dimension.find(q.group_by[0]);
       if (by != by_dimension.end()) return by->second;
@@ -42,6 +46,8 @@ class FakeStore : public AnalyticsStore {
   std::vector<CountQuery> queries;
   std::map<v1::Measure, std::vector<CellCount>> answers;
   std::map<v1::Dimension, std::vector<CellCount>> by_dimension;
+  // For queries grouped by FLAG (among others, last): keys {period, ..., flag}.
+  std::map<v1::Measure, std::vector<CellCount>> flagged;
 };
 
 orgs::Directory TestDirectory() {
@@ -180,13 +186,30 @@ TEST_F(AnalyticsTest, RatesJoinTwoSuppressedCounts) {
   }
   EXPECT_EQ(r->rates(2).keys(0), "hosp-3");
 
+  // The antibiotic share: the numerator is a filtered sum, so it comes from
+  // the table by flag, suppressed over every flag first. hosp-2's 3
+  // antibiotic prescriptions are small: its share is suppressed, though its
+  // 40 prescriptions are not, and so is hosp-3's (the complement in the
+  // antibiotic column).
+  store_.flagged[v1::PRESCRIPTIONS] = {
+      {{"", "hosp-1", "antibiotic"}, 20}, {{"", "hosp-1", "other"}, 80},
+      {{"", "hosp-2", "antibiotic"}, 3},  {{"", "hosp-2", "other"}, 37},
+      {{"", "hosp-3", "antibiotic"}, 12}, {{"", "hosp-3", "other"}, 48}};
   q.set_indicator(v1::ANTIBIOTIC_PRESCRIPTION_RATE);
   r = logic_.GetIndicator(q);
   ASSERT_OK(r);
-  ASSERT_GE(store_.queries.size(), 2u);
-  const CountQuery& numerator = store_.queries[store_.queries.size() - 2];
-  ASSERT_EQ(numerator.filters.size(), 1u);
-  EXPECT_EQ(numerator.filters[0].first, v1::FLAG);
+  std::map<std::string, const v1::Rate*> by_institution;
+  for (const v1::Rate& rate : r->rates()) by_institution[rate.keys(0)] = &rate;
+  ASSERT_EQ(by_institution.size(), 3u);
+  EXPECT_DOUBLE_EQ(by_institution["hosp-1"]->value(), 0.2);
+  EXPECT_TRUE(by_institution["hosp-2"]->suppressed());
+  EXPECT_TRUE(by_institution["hosp-3"]->suppressed());
+  bool grouped_by_flag = false;
+  for (const CountQuery& cq : store_.queries) {
+    grouped_by_flag |= !cq.group_by.empty() && cq.group_by.back() == v1::FLAG;
+    for (const auto& f : cq.filters) EXPECT_NE(f.first, v1::FLAG);  // never a filtered sum
+  }
+  EXPECT_TRUE(grouped_by_flag);
   q.clear_group_by();
   q.add_group_by(v1::FLAG);
   EXPECT_THAT(logic_.GetIndicator(q), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -225,6 +248,48 @@ TEST_F(AnalyticsTest, ADistrictHoldingOneSuppressedInstitutionIsSuppressed) {
   EXPECT_FALSE(suppressed["b"]);
   ASSERT_GE(store_.queries.size(), 2u);
   EXPECT_EQ(store_.queries[store_.queries.size() - 1].group_by[0], v1::INSTITUTION);
+}
+
+TEST_F(AnalyticsTest, AFilterCannotCarveASuppressedCellOutOfAPublishedOne) {
+  // By institution: a 3 and b 40 are suppressed, c 100 is not, total 143.
+  // Filtering to b and c would give 140, and 143 - 140 = a's 3.
+  store_.by_dimension[v1::INSTITUTION] = {{{"", "a"}, 3}, {{"", "b"}, 40}, {{"", "c"}, 100}};
+  v1::QueryRequest q;
+  q.set_measure(v1::ENCOUNTERS);
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-12-31");
+  v1::Filter* f = q.add_filters();
+  f->set_dimension(v1::INSTITUTION);
+  f->add_values("b");
+  f->add_values("c");
+  auto r = logic_.Query(q);
+  ASSERT_OK(r);
+  ASSERT_EQ(r->cells_size(), 1);
+  EXPECT_TRUE(r->cells(0).suppressed());
+  EXPECT_TRUE(r->total_suppressed());
+  EXPECT_EQ(r->total(), 0);
+  // c alone holds no suppressed cell: published.
+  f->clear_values();
+  f->add_values("c");
+  r = logic_.Query(q);
+  ASSERT_OK(r);
+  EXPECT_EQ(r->cells(0).count(), 100);
+  EXPECT_EQ(r->total(), 100);
+}
+
+TEST_F(AnalyticsTest, OnlyWholeMonths) {
+  v1::QueryRequest q;
+  q.set_measure(v1::ENCOUNTERS);
+  q.set_from_date("2026-01-02");
+  q.set_to_date("2026-01-31");
+  EXPECT_THAT(logic_.Query(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("from_date")));
+  q.set_from_date("2026-01-01");
+  q.set_to_date("2026-01-30");
+  EXPECT_THAT(logic_.Query(q), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("to_date")));
+  q.set_to_date("2028-02-29");  // a leap year's February ends on the 29th
+  EXPECT_TRUE(logic_.Query(q).ok());
 }
 
 TEST_F(AnalyticsTest, PrevalenceAmongKnownPatientsIsSuppressedLikeAnyCount) {
