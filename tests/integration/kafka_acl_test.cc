@@ -2,6 +2,7 @@
 // only deid-stream writes it; only the analytics service (and the privacy
 // auditor) read it. Another service, with its own valid certificate on the
 // TLS listener, and any client of the plaintext listener are refused both.
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include <memory>
@@ -91,6 +92,52 @@ TEST(KafkaAclTest, OnlyAnalyticsAndTheAuditorReadIt) {
   EXPECT_EQ(FirstConsume("svc-deid-stream"), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(FirstConsume("health-commission"), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
   EXPECT_EQ(FirstConsume(""), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
+}
+
+// What the broker answers `who` asking to let svc-records read the topic.
+rd_kafka_resp_err_t GrantYourselfRead(const std::string& who) {
+  const std::string brokers = ActAs(who);
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  std::vector<std::pair<std::string, std::string>> settings = kafka::ClientTlsSettings();
+  settings.insert(settings.begin(), {{"bootstrap.servers", brokers}, {"log_level", "0"}});
+  for (const auto& [name, value] : settings) {
+    EXPECT_EQ(rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof(err)),
+              RD_KAFKA_CONF_OK) << err;
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+  EXPECT_NE(rk, nullptr) << err;
+  if (rk == nullptr) return RD_KAFKA_RESP_ERR_UNKNOWN;
+  rd_kafka_AclBinding_t* binding = rd_kafka_AclBinding_new(
+      RD_KAFKA_RESOURCE_TOPIC, kDeidTopic, RD_KAFKA_RESOURCE_PATTERN_LITERAL, "User:svc-records",
+      "*", RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW, err, sizeof(err));
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_CreateAcls(rk, &binding, 1, nullptr, queue);
+  rd_kafka_resp_err_t result = RD_KAFKA_RESP_ERR__TIMED_OUT;
+  if (rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 30000)) {
+    result = rd_kafka_event_error(ev);
+    if (result == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      size_t n = 0;
+      const rd_kafka_acl_result_t** results =
+          rd_kafka_CreateAcls_result_acls(rd_kafka_event_CreateAcls_result(ev), &n);
+      if (n == 1) {
+        const rd_kafka_error_t* e = rd_kafka_acl_result_error(results[0]);
+        result = e == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(e);
+      }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_AclBinding_destroy(binding);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_destroy(rk);
+  return result;
+}
+
+TEST(KafkaAclTest, NoOneButTheOperatorChangesTheAcls) {
+  EXPECT_EQ(GrantYourselfRead(""), RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+  EXPECT_EQ(GrantYourselfRead("svc-records"), RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+  EXPECT_EQ(GrantYourselfRead("svc-analytics"), RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED);
+  EXPECT_EQ(FirstConsume("svc-records"), RdKafka::ERR_TOPIC_AUTHORIZATION_FAILED);
 }
 
 }  // namespace

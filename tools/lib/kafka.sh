@@ -41,20 +41,31 @@ kafka_write_config() {
     "$ROOT/deploy/kafka/server.properties.in" >"$KAFKA_PROPS"
 }
 
-# The de-identified topics' ACLs: deid-stream writes, analytics reads (and
-# dead-letters), the privacy auditor reads. Nobody else, over either
-# listener (the plaintext one's clients are User:ANONYMOUS).
+# The ACLs, set once per data directory by the platform operator (a super
+# user, over the TLS listener): the de-identified topics' — deid-stream
+# writes, analytics reads (and dead-letters), the privacy auditor reads,
+# nobody else over either listener (the plaintext one's clients are
+# User:ANONYMOUS) — and the cluster's: everyone may create topics, write
+# idempotently, describe and take part in the cluster; only super users may
+# alter it (so no one else can change an ACL).
 KAFKA_DEID_TOPIC=meridian.deid.v1
 kafka_acls() {
-  local stamp="$STATE/kafka/data/.meridian-acls" want
-  want=$(printf 'v1 %s' "$KAFKA_DEID_TOPIC")
+  local stamp="$STATE/kafka/data/.meridian-acls" want config="$STATE/kafka/ops-client.properties"
+  local keystore="$STATE/kafka/ops-keystore.pem"
+  want=$(printf 'v2 %s' "$KAFKA_DEID_TOPIC")
   [[ -f $stamp && $(<"$stamp") == "$want" ]] && return 0
-  log "kafka: ACLs of $KAFKA_DEID_TOPIC"
+  [[ -s $CERTS_DIR/meridian-ops.key ]] || die "kafka: no meridian-ops certificate in $CERTS_DIR"
+  (umask 077 && cat "$CERTS_DIR/meridian-ops.key" "$CERTS_DIR/meridian-ops.pem" >"$keystore")
+  printf '%s\n' security.protocol=SSL ssl.keystore.type=PEM "ssl.keystore.location=$keystore" \
+    ssl.truststore.type=PEM "ssl.truststore.location=$CERTS_DIR/ca.pem" >"$config"
+  log "kafka: ACLs of the cluster and of $KAFKA_DEID_TOPIC"
   local acl=(kafka_java org.apache.kafka.tools.AclCommand
-    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --add --force)
+    --bootstrap-server "127.0.0.1:$KAFKA_SSL_PORT" --command-config "$config" --add --force)
   {
-    "${acl[@]}" --allow-principal User:svc-deid-stream --operation Write --operation Describe \
-      --topic "$KAFKA_DEID_TOPIC" &&
+    "${acl[@]}" --allow-principal 'User:*' --operation Create --operation IdempotentWrite \
+      --operation Describe --operation DescribeConfigs --operation ClusterAction --cluster &&
+      "${acl[@]}" --allow-principal User:svc-deid-stream --operation Write --operation Describe \
+        --topic "$KAFKA_DEID_TOPIC" &&
       "${acl[@]}" --allow-principal User:svc-analytics --allow-principal User:privacy-auditor \
         --operation Read --operation Describe --topic "$KAFKA_DEID_TOPIC" \
         --topic "$KAFKA_DEID_TOPIC.dlt" &&
@@ -62,7 +73,7 @@ kafka_acls() {
         --topic "$KAFKA_DEID_TOPIC.dlt"
   } >>"$(log_file kafka)" 2>&1 || {
     show_log_tail kafka
-    die "kafka: could not create the ACLs of $KAFKA_DEID_TOPIC"
+    die "kafka: could not create the ACLs"
   }
   printf '%s' "$want" >"$stamp"
 }
