@@ -172,6 +172,25 @@ TEST_F(OutboxTest, BrokerDownKeepsEventsPendingThenDelivers) {
   EXPECT_EQ(PublishedIds().size(), 7u);
 }
 
+TEST_F(OutboxTest, AFailedBatchStopsTheOnesAfterIt) {
+  // Sending batch 2 after batch 1 failed would put batch 2's events on the
+  // topic before batch 1's, which come again only after the rollback.
+  class FailingPublisher : public kafka::Publisher {
+   public:
+    std::unique_ptr<kafka::Delivery> Send(absl::Span<const kafka::Message>) override {
+      ++sends;
+      return kafka::CompletedDelivery(absl::UnavailableError("kafka down"));
+    }
+    absl::Status Flush(absl::Duration) override { return absl::OkStatus(); }
+    int sends = 0;
+  } failing;
+  AppendN(25);
+  Relay relay(&schema_.pool(), &failing, {.batch_size = 10, .batches_per_commit = 4});
+  EXPECT_THAT(relay.RunOnce(), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_EQ(failing.sends, 1);
+  EXPECT_EQ(relay.GetLag()->pending, 25);
+}
+
 TEST_F(OutboxTest, ConcurrentRelaysNeverPublishTwice) {
   std::vector<std::string> ids = AppendN(300);
   Relay a(&schema_.pool(), &publisher_, {.batch_size = 7});

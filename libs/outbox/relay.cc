@@ -100,6 +100,13 @@ absl::StatusOr<int> Relay::RunOnce() {
     std::vector<std::unique_ptr<kafka::Delivery>> deliveries;
     int total = 0;
     for (int i = 0; i < options_.batches_per_commit; ++i) {
+      // Stop at the first failure known so far: a later batch sent after a
+      // failed one would reach the topic before the failed one's events are
+      // published again, out of order.
+      for (auto& delivery : deliveries) {
+        absl::Status so_far = delivery->Wait(absl::ZeroDuration());
+        if (!so_far.ok() && !absl::IsDeadlineExceeded(so_far)) return so_far;
+      }
       Claim claim = ClaimAndSend(tx, options_.batch_size, *publisher_);
       if (claim.count < 0) {
         return absl::DataLossError("outbox: a batched row does not parse");

@@ -194,6 +194,44 @@ TEST_F(AnalyticsPgTest, RollupsKeptByApplyEqualRollupsRebuiltFromFacts) {
   EXPECT_EQ(total(raw), all);
 }
 
+TEST_F(AnalyticsPgTest, UnknownAttributesKeepKnownOnesAndMovedInstitutionsStayConsistent) {
+  Extracted reg;
+  reg.patient = "p1";
+  reg.profile = Profile{"female", "40-44"};
+  ASSERT_OK(store_.Apply(Id(400), reg));
+  // A lab report that does not know the sex.
+  Extracted lab;
+  lab.patient = "p1";
+  lab.profile = Profile{"unknown", "40-44"};
+  lab.facts = {At(absl::CivilDay(2026, 3, 2), v1::LAB_RESULTS, "lab-1", "normal")};
+  ASSERT_OK(store_.Apply(Id(401), lab));
+  auto by_sex = store_.Count({.measure = v1::LAB_RESULTS, .group_by = {v1::SEX},
+                              .from = absl::CivilDay(2026, 3, 1),
+                              .to = absl::CivilDay(2026, 3, 31)});
+  ASSERT_OK(by_sex);
+  ASSERT_EQ(by_sex->size(), 1u);
+  EXPECT_EQ((*by_sex)[0].keys[1], "female");
+  // The directory moves lab-1 to another district mid-month: both rows are
+  // kept, the institution still sums to one cell, and a rebuild agrees.
+  Extracted moved;
+  Fact f = At(absl::CivilDay(2026, 3, 20), v1::LAB_RESULTS, "lab-1", "normal");
+  f.district = "330199";
+  moved.facts = {f};
+  ASSERT_OK(store_.Apply(Id(402), moved));
+  auto by_institution = store_.Count({.measure = v1::LAB_RESULTS, .group_by = {v1::INSTITUTION},
+                                      .from = absl::CivilDay(2026, 3, 1),
+                                      .to = absl::CivilDay(2026, 3, 31)});
+  ASSERT_OK(by_institution);
+  ASSERT_EQ(by_institution->size(), 1u);
+  EXPECT_EQ((*by_institution)[0].count, 2);
+  ASSERT_OK(schema_.pool().Transact([](pqxx::work& tx) { return RebuildRollups(tx); }));
+  auto again = store_.Count({.measure = v1::LAB_RESULTS, .group_by = {v1::DISTRICT},
+                             .from = absl::CivilDay(2026, 3, 1),
+                             .to = absl::CivilDay(2026, 3, 31)});
+  ASSERT_OK(again);
+  EXPECT_EQ(again->size(), 2u);
+}
+
 TEST_F(AnalyticsPgTest, ConditionsOfKnownPatientsForPrevalence) {
   int id = 300;
   for (const auto& [who, sex] : std::vector<std::pair<std::string, std::string>>{

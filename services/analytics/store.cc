@@ -96,30 +96,25 @@ struct Table {
   const char* name;
   bool monthly;
   std::vector<v1::Dimension> dimensions;
-  const char* key;  // the conflict key after (measure, day)
 };
 
 const std::vector<Table>& Tables() {
   static const auto* tables = new std::vector<Table>{
       {"fact_month_institution", true,
-       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
-      {"fact_month_person_region", true, {v1::AGE_BAND, v1::SEX, v1::FLAG},
-       "age_band, sex, flag"},
-      {"fact_month_code_region", true, {v1::CODE, v1::CODE_GROUP, v1::FLAG}, "code, flag"},
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}},
+      {"fact_month_person_region", true, {v1::AGE_BAND, v1::SEX, v1::FLAG}},
+      {"fact_month_code_region", true, {v1::CODE, v1::CODE_GROUP, v1::FLAG}},
       {"fact_day_institution", false,
-       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}, "institution, flag"},
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::FLAG}},
       {"fact_month_person", true,
-       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::FLAG},
-       "institution, age_band, sex, flag"},
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::FLAG}},
       {"fact_month_code_person", true,
-       {v1::AGE_BAND, v1::SEX, v1::CODE, v1::CODE_GROUP, v1::FLAG}, "code, age_band, sex, flag"},
+       {v1::AGE_BAND, v1::SEX, v1::CODE, v1::CODE_GROUP, v1::FLAG}},
       {"fact_month_code", true,
-       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::CODE, v1::CODE_GROUP, v1::FLAG},
-       "institution, code, flag"},
+       {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::CODE, v1::CODE_GROUP, v1::FLAG}},
       {"fact", false,
        {v1::INSTITUTION, v1::DISTRICT, v1::INSTITUTION_TYPE, v1::AGE_BAND, v1::SEX, v1::CODE,
-        v1::CODE_GROUP, v1::FLAG},
-       "institution, age_band, sex, code, flag"},
+        v1::CODE_GROUP, v1::FLAG}},
   };
   return *tables;
 }
@@ -175,11 +170,17 @@ absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,
     if (x.profile.has_value()) {
       profile = *x.profile;
       if (!x.patient.empty()) {
-        pg::ExecPrepared(tx, "analytics_patient",
-                         "INSERT INTO patient (pseudonym, sex, age_band) VALUES ($1, $2, $3)"
-                         " ON CONFLICT (pseudonym) DO UPDATE SET sex = EXCLUDED.sex,"
-                         " age_band = EXCLUDED.age_band",
-                         x.patient, profile.sex, profile.age_band);
+        // An event that does not know an attribute ("unknown") keeps the
+        // one a registration gave; the counts use the merged profile.
+        pqxx::result merged = pg::ExecPrepared(
+            tx, "analytics_patient",
+            "INSERT INTO patient (pseudonym, sex, age_band) VALUES ($1, $2, $3)"
+            " ON CONFLICT (pseudonym) DO UPDATE SET"
+            " sex = CASE WHEN EXCLUDED.sex = 'unknown' THEN patient.sex ELSE EXCLUDED.sex END,"
+            " age_band = CASE WHEN EXCLUDED.age_band = 'unknown' THEN patient.age_band"
+            " ELSE EXCLUDED.age_band END RETURNING sex, age_band",
+            x.patient, profile.sex, profile.age_band);
+        profile = {merged[0][0].as<std::string>(), merged[0][1].as<std::string>()};
       }
     } else if (!x.patient.empty() && !x.facts.empty()) {
       pqxx::result r = pg::ExecPrepared(
@@ -192,7 +193,7 @@ absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,
       for (size_t i = 0; i < t.dimensions.size(); ++i) absl::StrAppend(&values, ", $", i + 3);
       const std::string sql = absl::StrCat(
           "INSERT INTO ", t.name, " (measure, day", ColumnList(t), ", n) VALUES (", values, ", $",
-          t.dimensions.size() + 3, ") ON CONFLICT (measure, day, ", t.key,
+          t.dimensions.size() + 3, ") ON CONFLICT (measure, day", ColumnList(t),
           ") DO UPDATE SET n = ", t.name, ".n + EXCLUDED.n");
       tx.conn().prepare(absl::StrCat("analytics_", t.name), sql);
       for (const Fact& f : x.facts) {

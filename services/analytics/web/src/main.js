@@ -68,7 +68,8 @@ function isoDay(d) { return d.toISOString().slice(0, 10); }
 // answered from the monthly rollups.
 function defaultRange() {
   const params = new URLSearchParams(window.location.search);
-  const now = new Date();
+  // The region's calendar (UTC+8), whatever the browser's time zone.
+  const now = new Date(Date.now() + 8 * 3600 * 1000);
   const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 11, 1));
   const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 0));
   return { from: params.get('from') || isoDay(from), to: params.get('to') || isoDay(to) };
