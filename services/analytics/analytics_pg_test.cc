@@ -254,6 +254,11 @@ TEST_F(AnalyticsPgTest, ConditionsOfKnownPatientsForPrevalence) {
   ASSERT_OK(diagnose("p2", "E11", absl::CivilDay(2026, 3, 2)));
   ASSERT_OK(diagnose("p3", "I10", absl::CivilDay(2025, 6, 1)));  // still has it
   ASSERT_OK(diagnose("p-unregistered", "I10", absl::CivilDay(2026, 3, 2)));
+  // Before anyone was registered (the registrations' day is the envelope's:
+  // none here, so the epoch's), no one is counted.
+  auto nobody = store_.CountPatients("hypertension", v1::SEX, absl::CivilDay(1969, 12, 31));
+  ASSERT_OK(nobody);
+  EXPECT_TRUE(nobody->empty());
   auto by_sex = store_.CountPatients("hypertension", v1::SEX, absl::CivilDay(2026, 12, 31));
   ASSERT_OK(by_sex);
   ASSERT_EQ(by_sex->size(), 2u);
@@ -324,6 +329,7 @@ TEST_F(HttpApiTest, TheHealthAuthorityGetsSuppressedJson) {
   EXPECT_TRUE(r.cells(2).suppressed());
   EXPECT_EQ(r.total(), 21);
   EXPECT_THAT(res->body, HasSubstr("\"suppressed\":true"));
+  EXPECT_THAT(res->body, Not(HasSubstr("\"count\":\"0\"")));  // suppressed: no count at all
 
   auto rate = Post("meridian-ops", "/v1/indicator",
                    R"({"indicator":"PRESCRIPTIONS_PER_100_ENCOUNTERS","fromDate":"2026-03-01",)"

@@ -151,7 +151,7 @@ TEST_F(AnalyticsTest, SmallCellsAreSuppressedAndCountsCleared) {
   EXPECT_EQ(r->cells(1).keys(0), "hosp-4");
   for (int i : {2, 3}) {
     EXPECT_TRUE(r->cells(i).suppressed());
-    EXPECT_EQ(r->cells(i).count(), 0);
+    EXPECT_FALSE(r->cells(i).has_count());  // absent, not a zero
   }
   q.set_limit(1);
   EXPECT_EQ(logic_.Query(q)->cells_size(), 1);
@@ -181,7 +181,7 @@ TEST_F(AnalyticsTest, RatesJoinTwoSuppressedCounts) {
   // complement: no rate may reveal them.
   for (int i : {1, 2}) {
     EXPECT_TRUE(r->rates(i).suppressed());
-    EXPECT_EQ(r->rates(i).denominator(), 0);
+    EXPECT_FALSE(r->rates(i).has_denominator());
     EXPECT_EQ(r->rates(i).value(), 0);
   }
   EXPECT_EQ(r->rates(2).keys(0), "hosp-3");
@@ -308,7 +308,7 @@ TEST_F(AnalyticsTest, PrevalenceAmongKnownPatientsIsSuppressedLikeAnyCount) {
   // zero would hide nothing).
   EXPECT_TRUE(r->rates(0).suppressed());
   EXPECT_TRUE(r->rates(1).suppressed());
-  EXPECT_EQ(r->rates(1).numerator(), 0);
+  EXPECT_FALSE(r->rates(1).has_numerator());
   EXPECT_FALSE(r->rates(2).suppressed());
   EXPECT_EQ(r->rates(2).denominator(), 12);
   EXPECT_EQ(r->rates(2).value(), 0);

@@ -183,6 +183,7 @@ std::string Icd10Chapter(const std::string& category) {
 absl::StatusOr<Extracted> Extract(const events::v1::EventEnvelope& env) {
   Extracted out;
   out.patient = env.regional_patient_id();
+  out.day = DayOf(env.occurred_at());
   const std::string& type = env.type();
   if (type == "patient.registered") {
     auto e = Unpack<patient::v1::PatientRegistered>(env);

@@ -47,6 +47,8 @@ struct Profile {
 struct Extracted {
   // The patient's pseudonym (envelope.regional_patient_id); "" when none.
   std::string patient;
+  // The region's day of the event (envelope.occurred_at).
+  absl::CivilDay day;
   // Set when the event says who the patient is (a registration, a lab
   // report); the patient's later facts are broken down by it.
   std::optional<Profile> profile;

@@ -174,12 +174,13 @@ absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,
         // one a registration gave; the counts use the merged profile.
         pqxx::result merged = pg::ExecPrepared(
             tx, "analytics_patient",
-            "INSERT INTO patient (pseudonym, sex, age_band) VALUES ($1, $2, $3)"
-            " ON CONFLICT (pseudonym) DO UPDATE SET"
+            "INSERT INTO patient (pseudonym, sex, age_band, first_day)"
+            " VALUES ($1, $2, $3, $4::date) ON CONFLICT (pseudonym) DO UPDATE SET"
             " sex = CASE WHEN EXCLUDED.sex = 'unknown' THEN patient.sex ELSE EXCLUDED.sex END,"
             " age_band = CASE WHEN EXCLUDED.age_band = 'unknown' THEN patient.age_band"
-            " ELSE EXCLUDED.age_band END RETURNING sex, age_band",
-            x.patient, profile.sex, profile.age_band);
+            " ELSE EXCLUDED.age_band END,"
+            " first_day = LEAST(patient.first_day, EXCLUDED.first_day) RETURNING sex, age_band",
+            x.patient, profile.sex, profile.age_band, absl::FormatCivilTime(x.day));
         profile = {merged[0][0].as<std::string>(), merged[0][1].as<std::string>()};
       }
     } else if (!x.patient.empty() && !x.facts.empty()) {
@@ -233,7 +234,7 @@ absl::StatusOr<std::vector<Prevalence>> PgAnalyticsStore::CountPatients(
              absl::StrCat("SELECT ", key, ", count(*), count(c.pseudonym) FROM patient p"
                           " LEFT JOIN patient_condition c ON c.pseudonym = p.pseudonym"
                           " AND c.condition = $1 AND c.first_day <= $2::date"
-                          " GROUP BY 1 ORDER BY 1"),
+                          " WHERE p.first_day <= $2::date GROUP BY 1 ORDER BY 1"),
              condition, absl::FormatCivilTime(as_of))) {
       out.push_back({row[0].c_str(), row[1].as<int64_t>(), row[2].as<int64_t>()});
     }
