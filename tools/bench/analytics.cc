@@ -104,7 +104,8 @@ void LoadChunk(pg::Pool& pool, int64_t count, int64_t seed) {
         "   FROM (SELECT random() r1, random() r2, random() r3, random() r4, random() r5,"
         "    random() r6, random() r7 FROM generate_series(1, ", count, ")) g) e) x"
         " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
-        " ON CONFLICT (measure, day, institution, age_band, sex, code, flag)"
+        " ON CONFLICT (measure, day, institution, district, institution_type, age_band, sex, code,"
+        " code_group, flag)"
         " DO UPDATE SET n = fact.n + EXCLUDED.n"));
     return absl::OkStatus();
   });
@@ -161,10 +162,15 @@ int Analytics(config::Reader& cfg) {
     Die(s);
   }
   {
+    // Statistics for every table of counts (autovacuum would get there too,
+    // later): plans for fresh tables assume they are empty.
     pqxx::connection c(uri);
     pqxx::nontransaction tx(c);
-    for (const char* t : {"fact", "fact_day_institution", "fact_month_person", "fact_month_code"}) {
-      tx.exec(absl::StrCat("VACUUM ANALYZE ", tx.quote_name(schema), ".", t));
+    for (const auto& row : tx.exec_params(
+             "SELECT tablename FROM pg_tables WHERE schemaname = $1 AND tablename LIKE 'fact%'",
+             schema)) {
+      tx.exec(absl::StrCat("VACUUM ANALYZE ", tx.quote_name(schema), ".",
+                           tx.quote_name(row[0].as<std::string>())));
     }
   }
   const double load_seconds = absl::ToDoubleSeconds(absl::Now() - load_start);
