@@ -1,6 +1,7 @@
 #include "services/analytics/analytics.h"
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <tuple>
 #include <utility>
@@ -122,8 +123,8 @@ absl::StatusOr<CountQuery> Analytics::ToCountQuery(
   return q;
 }
 
-absl::Status Analytics::ProtectNestedCells(const CountQuery& query,
-                                            std::vector<CellCount>& cells) {
+std::vector<Analytics::Nested> Analytics::NestedQueries(const CountQuery& query) {
+  std::vector<Nested> out;
   for (size_t i = 0; i < query.group_by.size(); ++i) {
     const v1::Dimension coarse = query.group_by[i];
     v1::Dimension finer;
@@ -142,26 +143,30 @@ absl::Status Analytics::ProtectNestedCells(const CountQuery& query,
     }
     CountQuery fine_query = query;
     fine_query.group_by[i] = finer;
-    absl::StatusOr<std::vector<CellCount>> fine = store_->Count(fine_query);
-    if (!fine.ok()) return fine.status();
-    Suppress(*fine, options_.k);
-    // How many suppressed finer cells each coarse cell holds.
-    std::map<std::vector<std::string>, int> suppressed_inside;
-    for (const CellCount& c : *fine) {
-      if (!c.suppressed) continue;
-      for (const ParentKey& parent : c.parents) {
-        if (parent.position != i + 1 || !absl::StartsWith(parent.group, label)) continue;
-        std::vector<std::string> keys = c.keys;
-        keys[i + 1] = parent.group.substr(label.size());
-        ++suppressed_inside[keys];
-      }
-    }
-    for (CellCount& c : cells) {
-      auto it = suppressed_inside.find(c.keys);
-      if (it != suppressed_inside.end() && it->second == 1) c.suppressed = true;
+    out.push_back({i, std::move(label), std::move(fine_query)});
+  }
+  return out;
+}
+
+void Analytics::ProtectNestedCells(const Nested& nested, std::vector<CellCount> fine,
+                                   std::vector<CellCount>& cells) {
+  Suppress(fine, options_.k);
+  // How many suppressed finer cells each coarse cell holds.
+  const size_t i = nested.position;
+  std::map<std::vector<std::string>, int> suppressed_inside;
+  for (const CellCount& c : fine) {
+    if (!c.suppressed) continue;
+    for (const ParentKey& parent : c.parents) {
+      if (parent.position != i + 1 || !absl::StartsWith(parent.group, nested.label)) continue;
+      std::vector<std::string> keys = c.keys;
+      keys[i + 1] = parent.group.substr(nested.label.size());
+      ++suppressed_inside[keys];
     }
   }
-  return absl::OkStatus();
+  for (CellCount& c : cells) {
+    auto it = suppressed_inside.find(c.keys);
+    if (it != suppressed_inside.end() && it->second == 1) c.suppressed = true;
+  }
 }
 
 absl::StatusOr<Analytics::Suppressed> Analytics::SuppressedCells(const CountQuery& query) {
@@ -182,9 +187,24 @@ absl::StatusOr<Analytics::Suppressed> Analytics::SuppressedCells(const CountQuer
     selections.emplace_back(full.group_by.size(),  // its key position
                             absl::flat_hash_set<std::string>(values.begin(), values.end()));
   }
+  // The finer queries that protect nested groups run beside the main one
+  // (the store's pool serves them on connections of their own).
+  const std::vector<Nested> nested = NestedQueries(full);
+  std::vector<std::future<absl::StatusOr<std::vector<CellCount>>>> fine;
+  for (const Nested& n : nested) {
+    fine.push_back(std::async(std::launch::async, [this, &n] { return store_->Count(n.query); }));
+  }
   absl::StatusOr<std::vector<CellCount>> cells = store_->Count(full);
-  if (!cells.ok()) return cells.status();
-  if (absl::Status s = ProtectNestedCells(full, *cells); !s.ok()) return s;
+  absl::Status failed = cells.status();
+  for (size_t j = 0; j < nested.size(); ++j) {
+    absl::StatusOr<std::vector<CellCount>> f = fine[j].get();
+    if (!f.ok()) {
+      failed.Update(f.status());
+      continue;
+    }
+    if (cells.ok()) ProtectNestedCells(nested[j], *std::move(f), *cells);
+  }
+  if (!failed.ok()) return failed;
   Suppress(*cells, options_.k);
   int64_t total = 0;
   bool total_has_suppressed = false;

@@ -59,7 +59,14 @@ class Analytics {
   // A coarse cell (a district, an institution type, an ICD-10 chapter) that
   // holds exactly one suppressed cell of the finer query (its institutions,
   // its codes) would give that cell back: it is suppressed too.
-  absl::Status ProtectNestedCells(const CountQuery& query, std::vector<CellCount>& cells);
+  struct Nested {
+    size_t position;     // of the coarse dimension in group_by
+    std::string label;   // its cells' parent groups start with this
+    CountQuery query;    // the same, grouped by the finer dimension
+  };
+  static std::vector<Nested> NestedQueries(const CountQuery& query);
+  void ProtectNestedCells(const Nested& nested, std::vector<CellCount> fine,
+                          std::vector<CellCount>& cells);
   absl::StatusOr<v1::IndicatorResponse> Prevalence(const std::string& condition,
                                                    const v1::IndicatorRequest& request);
   // Institution type name ("tertiary_hospital") of a directory entry, or
