@@ -232,6 +232,36 @@ TEST_F(AnalyticsPgTest, UnknownAttributesKeepKnownOnesAndMovedInstitutionsStayCo
   EXPECT_EQ(again->size(), 2u);
 }
 
+TEST_F(AnalyticsPgTest, RollupsAddedAfterCountingBeganAreRebuiltOnce) {
+  // Facts counted before a rollup existed: only fact has them.
+  Extracted x;
+  x.facts = {At(absl::CivilDay(2026, 3, 2), v1::ENCOUNTERS, "hosp-1"),
+             At(absl::CivilDay(2026, 3, 9), v1::ENCOUNTERS, "hosp-1")};
+  ASSERT_OK(store_.Apply(Id(500), x));
+  ASSERT_OK(schema_.pool().Transact([](pqxx::work& tx) {
+    tx.exec("TRUNCATE fact_month_institution");
+    tx.exec("INSERT INTO maintenance VALUES ('rebuild_rollups') ON CONFLICT DO NOTHING");
+    return absl::OkStatus();
+  }));
+  CountQuery march{.measure = v1::ENCOUNTERS, .from = absl::CivilDay(2026, 3, 1),
+                   .to = absl::CivilDay(2026, 3, 31)};
+  ASSERT_STREQ(TableUsedFor(march), "fact_month_institution");
+  auto before = store_.Count(march);
+  ASSERT_OK(before);
+  EXPECT_TRUE(before->empty());
+  ASSERT_OK(store_.RunMaintenance());
+  auto after = store_.Count(march);
+  ASSERT_OK(after);
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].count, 2);
+  ASSERT_OK(store_.RunMaintenance());  // done: nothing left to do
+  auto due = schema_.pool().Transact([](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+    return tx.exec1("SELECT count(*) FROM maintenance")[0].as<int64_t>();
+  });
+  ASSERT_OK(due);
+  EXPECT_EQ(*due, 0);
+}
+
 TEST_F(AnalyticsPgTest, ConditionsOfKnownPatientsForPrevalence) {
   int id = 300;
   for (const auto& [who, sex] : std::vector<std::pair<std::string, std::string>>{

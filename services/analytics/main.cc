@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
         c.cfg.ExitIfInvalid();
         service::Parts parts;
         auto* store = parts.Keep(std::make_unique<analytics::PgAnalyticsStore>(&c.pool));
+        if (absl::Status s = store->RunMaintenance(); !s.ok()) return s;
         auto* logic = parts.Keep(std::make_unique<analytics::Analytics>(
             store, &c.directory, analytics::AnalyticsOptions{.k = k}));
         parts.service =

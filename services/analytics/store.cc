@@ -159,6 +159,18 @@ absl::Status RebuildRollups(pqxx::work& tx) {
   return absl::OkStatus();
 }
 
+absl::Status PgAnalyticsStore::RunMaintenance() {
+  return pool_->Transact([](pqxx::work& tx) -> absl::Status {
+    pqxx::result due = tx.exec(
+        "SELECT 1 FROM maintenance WHERE task = 'rebuild_rollups' FOR UPDATE");
+    if (due.empty()) return absl::OkStatus();
+    absl::Status rebuilt = RebuildRollups(tx);
+    if (!rebuilt.ok()) return rebuilt;
+    tx.exec("DELETE FROM maintenance WHERE task = 'rebuild_rollups'");
+    return absl::OkStatus();
+  });
+}
+
 pg::MigrationSet MigrationSet() { return {"analytics", &Migrations()}; }
 
 absl::StatusOr<bool> PgAnalyticsStore::Apply(const std::string& event_id,

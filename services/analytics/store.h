@@ -57,6 +57,10 @@ class AnalyticsStore {
 class PgAnalyticsStore : public AnalyticsStore {
  public:
   explicit PgAnalyticsStore(pg::Pool* pool) : pool_(pool) {}
+  // What migrations asked for (the `maintenance` table): rebuilding the
+  // rollups from fact when one was added after counting began. Run at start,
+  // before the consumer; replicas starting together do it once.
+  absl::Status RunMaintenance();
   absl::StatusOr<bool> Apply(const std::string& event_id, const Extracted& extracted) override;
   absl::StatusOr<std::vector<CellCount>> Count(const CountQuery& query) override;
   absl::StatusOr<std::vector<Prevalence>> CountPatients(const std::string& condition,
