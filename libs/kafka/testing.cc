@@ -8,6 +8,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "libs/kafka/kafka.h"
 
 namespace meridian::kafka::testing {
 namespace {
@@ -27,6 +28,17 @@ std::string RequiredEnv(const char* name) {
 }  // namespace
 
 std::string Brokers() { return RequiredEnv("MERIDIAN_KAFKA_BROKERS"); }
+
+std::string ActAs(const std::string& who) {
+  if (who.empty()) {
+    SetClientTls({});
+    return Brokers();
+  }
+  const std::string certs = RequiredEnv("MERIDIAN_CERTS_DIR");
+  SetClientTls({RequiredEnv("MERIDIAN_TLS_CA"), certs + "/" + who + ".pem",
+                certs + "/" + who + ".key"});
+  return RequiredEnv("MERIDIAN_KAFKA_TLS_BROKERS");
+}
 
 std::string UniqueTopic(absl::string_view prefix) {
   std::random_device rd;

@@ -11,6 +11,13 @@ namespace meridian::kafka::testing {
 // MERIDIAN_KAFKA_BROKERS; aborts with a clear message when unset.
 std::string Brokers();
 
+// Kafka clients this process makes afterwards act as `who` (a certificate
+// of the development certificates, e.g. "svc-analytics", "privacy-auditor")
+// over the broker's mutual-TLS listener, or over the plaintext listener as
+// User:ANONYMOUS when `who` is empty (kafka::SetClientTls). Returns the
+// brokers to connect to.
+std::string ActAs(const std::string& who);
+
 // A topic name unique to this test process.
 std::string UniqueTopic(absl::string_view prefix);
 

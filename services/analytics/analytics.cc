@@ -18,17 +18,10 @@ namespace {
 
 constexpr int kMaxFilters = 8;
 constexpr int kMaxFilterValues = 100;
-constexpr size_t kMaxValueBytes = 64;
 constexpr int kMaxLimit = 1000;
 constexpr int kMaxDays = 3660;
 
-absl::Status Invalid(absl::string_view field, absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
-}
-
-bool PrintableAscii(absl::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-}
+using fields::Invalid;
 
 }  // namespace
 
@@ -96,9 +89,9 @@ absl::StatusOr<CountQuery> Analytics::ToCountQuery(
     }
     std::vector<std::string> values;
     for (const std::string& v : f.values()) {
-      if (v.size() > kMaxValueBytes || !PrintableAscii(v)) {
-        return Invalid("filters.values",
-                       absl::StrCat("at most ", kMaxValueBytes, " printable ASCII characters"));
+      // Codes, IDs, bands and flags all have the shape of a local ID.
+      if (!fields::IsValidLocalId(v)) {
+        return Invalid("filters.values", "1 to 64 printable ASCII characters, no spaces");
       }
       values.push_back(v);
     }

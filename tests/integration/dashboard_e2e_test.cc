@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "libs/ids/uuid.h"
 #include "libs/kafka/kafka.h"
+#include "libs/kafka/testing.h"
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
 #include "meridian/analytics/v1/analytics.grpc.pb.h"
@@ -94,8 +95,7 @@ TEST(DashboardE2eTest, EveryPanelShowsWhatTheApiAnswersWithSmallCellsSuppressed)
 
   // Only deid-stream may write the topic (its ACLs): the test acts as it.
   const std::string certs = Env("MERIDIAN_CERTS_DIR");
-  kafka::SetClientTls({Env("MERIDIAN_TLS_CA"), certs + "/svc-deid-stream.pem",
-                       certs + "/svc-deid-stream.key"});
+  const std::string deid_brokers = kafka::testing::ActAs("svc-deid-stream");
   // Referrals between tiers (6 from a township centre up to a county
   // hospital, 2 from another to the city: suppressed) and records read across
   // institutions (7 by the city hospital).
@@ -121,7 +121,7 @@ TEST(DashboardE2eTest, EveryPanelShowsWhatTheApiAnswersWithSmallCellsSuppressed)
     add("access.recorded", "city-hosp-1", a);
   }
 
-  auto publisher = kafka::MakeKafkaPublisher({.brokers = Env("MERIDIAN_KAFKA_TLS_BROKERS"),
+  auto publisher = kafka::MakeKafkaPublisher({.brokers = deid_brokers,
                                               .client_id = "dashboard-e2e"});
   ASSERT_TRUE(publisher.ok()) << publisher.status();
   ASSERT_TRUE((*publisher)->PublishBatch(messages, absl::Seconds(30)).ok());

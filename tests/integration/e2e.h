@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "libs/kafka/kafka.h"
+#include "libs/kafka/testing.h"
 #include "libs/outbox/outbox.h"
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
@@ -55,12 +56,7 @@ class PlatformTest : public ::testing::Test {
   // Kafka clients of this test act as `who` (a certificate in the
   // development certificates) over the broker's TLS listener, e.g. the
   // privacy auditor, the de-identified topic's one reader besides analytics.
-  void UseKafkaAs(const std::string& who) {
-    const std::string certs = server::testing::Env("MERIDIAN_CERTS_DIR");
-    kafka::SetClientTls({server::testing::Env("MERIDIAN_TLS_CA"), certs + "/" + who + ".pem",
-                         certs + "/" + who + ".key"});
-    kafka_tls_ = true;
-  }
+  void UseKafkaAs(const std::string& who) { brokers_ = kafka::testing::ActAs(who); }
 
   // The envelopes on `topic` (read from its start by a new consumer group)
   // that `keep` accepts, in order, once there are `count` of them or
@@ -68,8 +64,8 @@ class PlatformTest : public ::testing::Test {
   std::vector<events::v1::EventEnvelope> AwaitEvents(
       const std::string& topic, const std::function<bool(const events::v1::EventEnvelope&)>& keep,
       size_t count, absl::Duration timeout = absl::Seconds(60)) {
-    const std::string brokers = server::testing::Env(
-        kafka_tls_ ? "MERIDIAN_KAFKA_TLS_BROKERS" : "MERIDIAN_KAFKA_BROKERS");
+    const std::string brokers =
+        brokers_.empty() ? server::testing::Env("MERIDIAN_KAFKA_BROKERS") : brokers_;
     auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers});
     EXPECT_TRUE(publisher.ok());
     auto consumer = kafka::MakeKafkaConsumer(
@@ -160,7 +156,7 @@ class PlatformTest : public ::testing::Test {
   const std::string family_ = kMainFamily[rng_() % 10];
   const std::string given_ = kMainGiven[rng_() % 10];
   int groups_ = 0;
-  bool kafka_tls_ = false;
+  std::string brokers_;  // set by UseKafkaAs
   const std::string birth_ = absl::StrCat(1940 + rng_() % 60, "-0", 1 + rng_() % 9, "-",
                                           10 + rng_() % 19);
 };

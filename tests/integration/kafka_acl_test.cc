@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "libs/ids/uuid.h"
 #include "libs/kafka/kafka.h"
+#include "libs/kafka/testing.h"
 #include "libs/kafka/rdkafka_util.h"
 #include "libs/server/testing.h"
 #include "meridian/events/v1/envelope.pb.h"
@@ -18,21 +19,10 @@
 namespace meridian {
 namespace {
 
-using server::testing::Env;
 
 constexpr char kDeidTopic[] = "meridian.deid.v1";
 
-// Kafka clients made after this act as `who` over the TLS listener ("" for
-// the plaintext listener, as User:ANONYMOUS). Returns the brokers to use.
-std::string ActAs(const std::string& who) {
-  if (who.empty()) {
-    kafka::SetClientTls({});
-    return Env("MERIDIAN_KAFKA_BROKERS");
-  }
-  const std::string certs = Env("MERIDIAN_CERTS_DIR");
-  kafka::SetClientTls({Env("MERIDIAN_TLS_CA"), certs + "/" + who + ".pem", certs + "/" + who + ".key"});
-  return Env("MERIDIAN_KAFKA_TLS_BROKERS");
-}
+using kafka::testing::ActAs;
 
 // Publishes one harmless de-identified event (a type analytics counts
 // nothing for).
