@@ -21,6 +21,10 @@ Reader Reader::FromProcess(int argc, char** argv, std::string env_prefix) {
   Reader r(std::move(env_prefix));
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      r.help_requested_ = true;
+      continue;
+    }
     size_t eq = arg.find('=');
     if (!absl::StartsWith(arg, "--") || eq == absl::string_view::npos ||
         eq == 2) {
@@ -55,7 +59,36 @@ void Reader::Error(absl::string_view name, absl::string_view what) {
   errors_.push_back(absl::StrCat(EnvName(name), ": ", what));
 }
 
+void Reader::Note(absl::string_view name, absl::string_view kind, std::string default_value,
+                  bool required) {
+  std::string upper = absl::AsciiStrToUpper(name);
+  for (Documented& d : documented_) {
+    if (d.name != upper) continue;
+    // Read again as required (e.g. a default taken from it first): say so.
+    if (required && !d.required) d = {std::move(upper), std::string(kind), "", true};
+    return;
+  }
+  documented_.push_back({std::move(upper), std::string(kind), std::move(default_value), required});
+}
+
+std::string Reader::Usage() const {
+  std::string out = "settings (flag --name=value, or the environment variable):\n";
+  for (const Documented& d : documented_) {
+    std::string flag = absl::StrCat("  --", absl::AsciiStrToLower(d.name), "=", d.kind);
+    if (flag.size() < 40) flag.resize(40, ' ');
+    absl::StrAppend(&out, flag, " ", EnvName(d.name),
+                    d.required ? " (required)"
+                               : absl::StrCat(" (default: ",
+                                              d.default_value.empty() ? "none"
+                                                                      : d.default_value,
+                                              ")"),
+                    "\n");
+  }
+  return out;
+}
+
 std::string Reader::RequiredString(absl::string_view name) {
+  Note(name, "TEXT", "", true);
   std::optional<std::string> v = Lookup(name);
   if (!v.has_value() || v->empty()) {
     Error(name, "required but not set");
@@ -66,12 +99,14 @@ std::string Reader::RequiredString(absl::string_view name) {
 
 std::string Reader::String(absl::string_view name,
                            absl::string_view default_value) {
+  Note(name, "TEXT", std::string(default_value));
   std::optional<std::string> v = Lookup(name);
   return v.has_value() ? *v : std::string(default_value);
 }
 
 int64_t Reader::Int(absl::string_view name, int64_t default_value, int64_t min,
                     int64_t max) {
+  Note(name, absl::StrCat("INT[", min, "..", max, "]"), absl::StrCat(default_value));
   std::optional<std::string> v = Lookup(name);
   if (!v.has_value()) return default_value;
   int64_t out;
@@ -91,6 +126,7 @@ int Reader::Port(absl::string_view name, int default_value) {
 }
 
 bool Reader::Bool(absl::string_view name, bool default_value) {
+  Note(name, "BOOL", default_value ? "true" : "false");
   std::optional<std::string> v = Lookup(name);
   if (!v.has_value()) return default_value;
   bool out;
@@ -103,6 +139,7 @@ bool Reader::Bool(absl::string_view name, bool default_value) {
 
 absl::Duration Reader::Duration(absl::string_view name,
                                 absl::Duration default_value) {
+  Note(name, "DURATION", absl::FormatDuration(default_value));
   std::optional<std::string> v = Lookup(name);
   if (!v.has_value()) return default_value;
   absl::Duration out;
@@ -114,6 +151,7 @@ absl::Duration Reader::Duration(absl::string_view name,
 }
 
 std::string Reader::RequiredFile(absl::string_view name) {
+  Note(name, "FILE", "", true);
   std::string path = RequiredString(name);
   if (!path.empty() && access(path.c_str(), R_OK) != 0) {
     Error(name, absl::StrCat("cannot read file ", path));
@@ -128,6 +166,10 @@ absl::Status Reader::status() const {
 }
 
 void Reader::ExitIfInvalid() const {
+  if (help_requested_) {
+    std::cout << Usage() << std::flush;
+    std::exit(0);
+  }
   absl::Status s = status();
   if (s.ok()) return;
   std::cerr << s.message() << std::endl;

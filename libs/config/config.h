@@ -9,6 +9,10 @@
 //   std::string uri = cfg.RequiredString("PG_URI");
 //   int port = cfg.Port("GRPC_PORT", 50051);
 //   cfg.ExitIfInvalid();  // prints "invalid configuration: MERIDIAN_PG_URI: ..."
+//
+// `--help` on the command line makes the first ExitIfInvalid() print every
+// setting read so far (its flag, environment variable and default) and exit 0,
+// so a program documents the settings it actually reads.
 #ifndef MERIDIAN_LIBS_CONFIG_CONFIG_H_
 #define MERIDIAN_LIBS_CONFIG_CONFIG_H_
 
@@ -29,8 +33,9 @@ class Reader {
  public:
   explicit Reader(std::string env_prefix = "MERIDIAN_");
 
-  // Environment plus --name=value flags from argv (flags win). Anything in argv
-  // that is not a --name=value flag is recorded as an error.
+  // Environment plus --name=value flags from argv (flags win). `--help` asks
+  // for the usage (see ExitIfInvalid); anything else in argv that is not a
+  // --name=value flag is recorded as an error.
   static Reader FromProcess(int argc, char** argv,
                             std::string env_prefix = "MERIDIAN_");
 
@@ -50,8 +55,14 @@ class Reader {
 
   // OK, or INVALID_ARGUMENT listing every bad setting by its environment name.
   absl::Status status() const;
-  // Prints status() to stderr and exits with code 2 when it is not OK.
+  // With --help: prints Usage() to stdout and exits 0. Otherwise prints
+  // status() to stderr and exits with code 2 when it is not OK.
   void ExitIfInvalid() const;
+
+  bool help_requested() const { return help_requested_; }
+  // One line per setting read so far, in the order read: flag, environment
+  // variable, and "(required)" or its default.
+  std::string Usage() const;
 
   // The environment variable that backs `name`, e.g. "MERIDIAN_PG_URI".
   std::string EnvName(absl::string_view name) const;
@@ -59,8 +70,21 @@ class Reader {
  private:
   std::optional<std::string> Lookup(absl::string_view name) const;
   void Error(absl::string_view name, absl::string_view what);
+  // Records a setting for Usage(); `default_value` empty and `required` for
+  // one without a default.
+  void Note(absl::string_view name, absl::string_view kind, std::string default_value,
+            bool required = false);
+
+  struct Documented {
+    std::string name;
+    std::string kind;
+    std::string default_value;
+    bool required;
+  };
 
   std::string prefix_;
+  bool help_requested_ = false;
+  std::vector<Documented> documented_;
   absl::flat_hash_map<std::string, std::string> overrides_;
   std::vector<std::string> errors_;
 };

@@ -81,5 +81,38 @@ TEST(ConfigReaderDeathTest, ExitIfInvalidStopsTheProcess) {
               HasSubstr("MTEST_PG_URI: required but not set"));
 }
 
+TEST(ConfigReader, HelpListsEverySettingReadWithItsDefault) {
+  char arg0[] = "svc";
+  char arg1[] = "--help";
+  char* argv[] = {arg0, arg1};
+  Reader r = Reader::FromProcess(2, argv, "MTEST_");
+  EXPECT_TRUE(r.help_requested());
+  r.RequiredString("PG_URI");
+  r.Port("GRPC_PORT", 50051);
+  r.Duration("POLL", absl::Milliseconds(250));
+  r.Bool("MIGRATE_ONLY", false);
+  r.String("TLS_CA", "");
+  r.RequiredFile("TLS_CA");  // read again as required: listed as required
+  r.Port("GRPC_PORT", 50051);  // read twice, listed once
+  const std::string usage = r.Usage();
+  EXPECT_THAT(usage, HasSubstr("--pg_uri=TEXT"));
+  EXPECT_THAT(usage, HasSubstr("MTEST_PG_URI (required)"));
+  EXPECT_THAT(usage, HasSubstr("MTEST_GRPC_PORT (default: 50051)"));
+  EXPECT_THAT(usage, HasSubstr("MTEST_POLL (default: 250ms)"));
+  EXPECT_THAT(usage, HasSubstr("--migrate_only=BOOL"));
+  EXPECT_THAT(usage, HasSubstr("--tls_ca=FILE"));
+  EXPECT_THAT(usage, HasSubstr("MTEST_TLS_CA (required)"));
+  EXPECT_EQ(usage.find("MTEST_GRPC_PORT"), usage.rfind("MTEST_GRPC_PORT")) << usage;
+}
+
+TEST(ConfigReaderDeathTest, HelpExitsZeroEvenWithMissingSettings) {
+  char arg0[] = "svc";
+  char arg1[] = "--help";
+  char* argv[] = {arg0, arg1};
+  Reader r = Reader::FromProcess(2, argv, "MTEST_");
+  r.RequiredString("PG_URI");
+  EXPECT_EXIT(r.ExitIfInvalid(), ::testing::ExitedWithCode(0), "");
+}
+
 }  // namespace
 }  // namespace meridian::config

@@ -151,6 +151,7 @@ void Server::SetServing(bool serving) {
   for (grpc::Server* s : {server_.get(), health_server_.get()}) {
     if (s != nullptr && s->GetHealthCheckService() != nullptr) {
       s->GetHealthCheckService()->SetServingStatus(serving);
+      s->GetHealthCheckService()->SetServingStatus(kLivenessService, true);
     }
   }
 }

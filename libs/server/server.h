@@ -48,6 +48,12 @@
 
 namespace meridian::server {
 
+// The health service name that reports SERVING for as long as the process
+// serves, whatever its dependencies say: Kubernetes' liveness probe asks for
+// it (restart a stuck process, not one whose database is down), the
+// readiness probe for the overall status ("").
+inline constexpr char kLivenessService[] = "liveness";
+
 struct ServerOptions {
   std::string service_name;
   std::string listen_host = "127.0.0.1";

@@ -107,11 +107,14 @@ class ServerTest : public ::testing::Test {
     return Stub(tls)->Echo(ctx.get(), req, resp);
   }
 
-  HealthCheckResponse::ServingStatus Health(std::shared_ptr<grpc::Channel> ch) {
+  HealthCheckResponse::ServingStatus Health(std::shared_ptr<grpc::Channel> ch,
+                                            const std::string& service = "") {
     auto stub = grpc::health::v1::Health::NewStub(ch);
     HealthCheckResponse resp;
     auto ctx = NewContext(absl::Seconds(5));
-    grpc::Status s = stub->Check(ctx.get(), HealthCheckRequest(), &resp);
+    HealthCheckRequest req;
+    req.set_service(service);
+    grpc::Status s = stub->Check(ctx.get(), req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp.status();
   }
@@ -271,10 +274,14 @@ TEST_F(ServerTest, HealthFollowsChecksOnBothPorts) {
       grpc::InsecureChannelCredentials());
   EXPECT_EQ(Health(*tls), HealthCheckResponse::SERVING);
   EXPECT_EQ(Health(plain), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(plain, kLivenessService), HealthCheckResponse::SERVING);
   healthy_ = false;
   server_->CheckHealthNow();
   EXPECT_EQ(Health(*tls), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Health(plain), HealthCheckResponse::NOT_SERVING);
+  // A dependency down makes the pod unready, not dead: liveness stays up.
+  EXPECT_EQ(Health(plain, kLivenessService), HealthCheckResponse::SERVING);
+  EXPECT_EQ(Health(*tls, kLivenessService), HealthCheckResponse::SERVING);
   healthy_ = true;
   server_->CheckHealthNow();
   EXPECT_EQ(Health(plain), HealthCheckResponse::SERVING);

@@ -10,6 +10,8 @@
 #include "libs/server/client.h"
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
+#include "libs/service/kafka_settings.h"
+#include "libs/service/migrate_only.h"
 
 namespace meridian::service {
 namespace {
@@ -27,8 +29,13 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
     return 1;
   };
   config::Reader cfg = config::Reader::FromProcess(argc, argv);
+  if (std::optional<int> code =
+          MigrateOnlyIfAsked(cfg, spec.name, spec.schema, spec.migrations)) {
+    return *code;
+  }
   const std::string pg_uri = cfg.RequiredString("PG_URI");
-  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const KafkaSettings kafka_settings = ReadKafkaSettings(cfg);
+  const std::string& brokers = kafka_settings.brokers;
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
   const std::string consent_addr =
@@ -39,10 +46,6 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   const std::string consent_key =
       cfg.String("CONSENT_CLIENT_KEY", certs_dir + "/svc-" + spec.name + ".key");
   const std::string tls_ca = cfg.RequiredFile("TLS_CA");
-  // The service's own identity towards Kafka (mutual TLS; KAFKA_BROKERS then
-  // names the TLS listener), for services on topics with ACLs.
-  const std::string kafka_cert = cfg.String("KAFKA_CLIENT_CERT", "");
-  const std::string kafka_key = cfg.String("KAFKA_CLIENT_KEY", "");
   const int consent_deadline_ms =
       static_cast<int>(cfg.Int("CONSENT_DEADLINE_MS", 500, 10, 10000));
   const std::string xref_group = cfg.String("XREF_CONSUMER_GROUP", spec.name + "-xref");
@@ -51,7 +54,7 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   server::ServerOptions server_options = server::ServerOptionsFromConfig(cfg, spec.name);
   cfg.ExitIfInvalid();
 
-  if (!kafka_cert.empty()) kafka::SetClientTls({tls_ca, kafka_cert, kafka_key});
+  UseKafkaIdentity(kafka_settings);
   absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
   if (!directory.ok()) return fail(directory.status());
   pg::Pool pool({.uri = pg_uri,
@@ -67,7 +70,7 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
                                  {xref::kPatientTopic, 6, 1},
                                  {std::string(xref::kPatientTopic) + ".dlt", 1, 1}});
   }
-  if (absl::Status topics = kafka::EnsureTopics(brokers, needed); !topics.ok()) {
+  if (absl::Status topics = EnsureTopics(kafka_settings, needed); !topics.ok()) {
     return fail(topics);
   }
   auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers, .client_id = spec.name});
@@ -105,7 +108,7 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
       consumed.push_back({t, 6, 1});
       consumed.push_back({t + ".dlt", 1, 1});
     }
-    absl::Status ensured = kafka::EnsureTopics(brokers, consumed);
+    absl::Status ensured = EnsureTopics(kafka_settings, consumed);
     if (!ensured.ok()) return fail(ensured);
     auto made = kafka::MakeKafkaConsumer(
         {.brokers = brokers,

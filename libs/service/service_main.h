@@ -15,15 +15,16 @@
 // Main reads the settings (MERIDIAN_* or --name=value): PG_URI,
 // KAFKA_BROKERS, ORGANISATIONS, PG_POOL_SIZE (16), CONSENT_GRPC_ADDR with
 // CONSENT_CLIENT_CERT/KEY (default CERTS_DIR/svc-<name>.pem/.key) and
-// CONSENT_DEADLINE_MS (500), TLS_CA, KAFKA_CLIENT_CERT / KAFKA_CLIENT_KEY
-// (optional: the service's identity on Kafka's TLS listener), XREF_CONSUMER_GROUP (<name>-xref; a new
+// CONSENT_DEADLINE_MS (500), TLS_CA, the Kafka settings of kafka_settings.h,
+// XREF_CONSUMER_GROUP (<name>-xref; a new
 // group replays the patient index's history), MAX_MESSAGE_BYTES and the
 // chassis settings (libs/server). It migrates the schema, makes sure the
 // topics exist, runs the outbox relay and the consumer that keeps the
 // identity cross-reference (libs/xref), asks the consent service through
 // libs/consent's client, serves the built gRPC service with the standard
 // health checks, and shuts it all down in order on SIGTERM. A failure to
-// start is one JSON line on stderr and exit code 1.
+// start is one JSON line on stderr and exit code 1. MIGRATE_ONLY=true
+// migrates and exits (migrate_only.h); --help lists the settings.
 #ifndef MERIDIAN_LIBS_SERVICE_SERVICE_MAIN_H_
 #define MERIDIAN_LIBS_SERVICE_SERVICE_MAIN_H_
 

@@ -15,6 +15,8 @@
 #include "libs/pg/pool.h"
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
+#include "libs/service/kafka_settings.h"
+#include "libs/service/migrate_only.h"
 #include "libs/xref/xref.h"
 #include "services/consent/audit_log.h"
 #include "services/consent/consent_registry.h"
@@ -36,8 +38,12 @@ int Fail(const absl::Status& s) {
 int main(int argc, char** argv) {
   using namespace meridian;
   config::Reader cfg = config::Reader::FromProcess(argc, argv);
+  if (std::optional<int> code = service::MigrateOnlyIfAsked(cfg, "consent", kSchema, consent::AllMigrations())) {
+    return *code;
+  }
   const std::string pg_uri = cfg.RequiredString("PG_URI");
-  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const service::KafkaSettings kafka_settings = service::ReadKafkaSettings(cfg);
+  const std::string& brokers = kafka_settings.brokers;
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const std::string key_file = cfg.RequiredFile("AUDIT_SIGNING_KEY");
   const std::string defaults_spec =
@@ -45,6 +51,7 @@ int main(int argc, char** argv) {
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
   server::ServerOptions server_options = server::ServerOptionsFromConfig(cfg, "consent");
   cfg.ExitIfInvalid();
+  service::UseKafkaIdentity(kafka_settings);
 
   absl::StatusOr<consent::RegionalDefaults> defaults =
       consent::RegionalDefaults::Parse(defaults_spec);
@@ -59,8 +66,8 @@ int main(int argc, char** argv) {
   absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, consent::AllMigrations());
   if (!migrated.ok()) return Fail(migrated.status());
 
-  absl::Status topics = kafka::EnsureTopics(
-      brokers, {{consent::kConsentTopic, 6, 1},
+  absl::Status topics = service::EnsureTopics(
+      kafka_settings, {{consent::kConsentTopic, 6, 1},
                 {consent::kAuditTopic, 6, 1},
                 {std::string(consent::kAuditTopic) + ".dlt", 1, 1},
                 {xref::kPatientTopic, 6, 1},

@@ -12,6 +12,8 @@
 #include "libs/pg/pool.h"
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
+#include "libs/service/kafka_settings.h"
+#include "libs/service/migrate_only.h"
 #include "services/patient-index/block_index.h"
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/patient_index_service.h"
@@ -43,8 +45,12 @@ int TrustRank(const meridian::orgs::Directory& d, const std::string& org) {
 int main(int argc, char** argv) {
   using namespace meridian;
   config::Reader cfg = config::Reader::FromProcess(argc, argv);
+  if (std::optional<int> code = service::MigrateOnlyIfAsked(cfg, "patient-index", kSchema, patient::AllMigrations())) {
+    return *code;
+  }
   const std::string pg_uri = cfg.RequiredString("PG_URI");
-  const std::string brokers = cfg.RequiredString("KAFKA_BROKERS");
+  const service::KafkaSettings kafka_settings = service::ReadKafkaSettings(cfg);
+  const std::string& brokers = kafka_settings.brokers;
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
   patient::PatientIndexOptions options;
@@ -61,6 +67,7 @@ int main(int argc, char** argv) {
   server::ServerOptions server_options =
       train ? server::ServerOptions{} : server::ServerOptionsFromConfig(cfg, "patient-index");
   cfg.ExitIfInvalid();
+  service::UseKafkaIdentity(kafka_settings);
 
   absl::StatusOr<orgs::Directory> directory = orgs::Directory::LoadFile(directory_file);
   if (!directory.ok()) return Fail(directory.status());
@@ -100,8 +107,8 @@ int main(int argc, char** argv) {
   if (!tf.ok()) return Fail(tf.status());
   model.set_term_frequencies(*std::move(tf));
 
-  absl::Status topics = kafka::EnsureTopics(
-      brokers, {{patient::kPatientTopic, 6, 1},
+  absl::Status topics = service::EnsureTopics(
+      kafka_settings, {{patient::kPatientTopic, 6, 1},
                 {std::string(patient::kPatientTopic) + ".dlt", 1, 1}});
   if (!topics.ok()) return Fail(topics);
   auto publisher = kafka::MakeKafkaPublisher({.brokers = brokers,
