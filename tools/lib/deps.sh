@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   openjdk-17-jre-headless maven
   openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
   chromium
+  unzip curl debootstrap
 )
 
 KAFKA_POM="$ROOT/deploy/kafka/pom.xml"
@@ -103,6 +104,7 @@ cmd_deps() {
   deps_debian
   deps_node
   deps_kafka
+  deps_k8s
 }
 
 # cmd_build: configure (only when build/build.ninja is missing) and build with
