@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "libs/timestamps/timestamps.h"
+#include "libs/fhir/fhir.h"
 #include "nlohmann/json.hpp"
 
 namespace meridian::consent {
@@ -12,22 +12,6 @@ using nlohmann::json;
 
 absl::Status Invalid(absl::string_view element, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(element, ": ", what));
-}
-
-// A FHIR date ("2016-05-11", "2016-05", "2016") or dateTime (RFC 3339).
-absl::StatusOr<google::protobuf::Timestamp> ParseFhirTime(const json& v,
-                                                          absl::string_view element) {
-  if (!v.is_string()) return Invalid(element, "not a date");
-  const std::string s = v.get<std::string>();
-  absl::Time t;
-  std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, s, &t, &err) &&
-      !absl::ParseTime("%Y-%m-%d", s, absl::UTCTimeZone(), &t, &err) &&
-      !absl::ParseTime("%Y-%m", s, absl::UTCTimeZone(), &t, &err) &&
-      !absl::ParseTime("%Y", s, absl::UTCTimeZone(), &t, &err)) {
-    return Invalid(element, "not a FHIR date or dateTime");
-  }
-  return timestamps::ToProto(t);
 }
 
 absl::StatusOr<v1::Purpose> PurposeOf(const std::string& code, absl::string_view element) {
@@ -71,12 +55,12 @@ absl::StatusOr<v1::Directive> FromJson(const std::string& text,
   if (p.contains("period")) {
     const json& period = p["period"];
     if (period.contains("start")) {
-      auto t = ParseFhirTime(period["start"], "provision.period.start");
+      auto t = fhir::ParseTime(period["start"], "provision.period.start");
       if (!t.ok()) return t.status();
       *d.mutable_valid_from() = *t;
     }
     if (period.contains("end")) {
-      auto t = ParseFhirTime(period["end"], "provision.period.end");
+      auto t = fhir::ParseTime(period["end"], "provision.period.end");
       if (!t.ok()) return t.status();
       *d.mutable_valid_until() = *t;
     }
