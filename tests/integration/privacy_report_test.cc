@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "libs/deid/deid.h"
 #include "libs/kafka/testing.h"
-#include "tests/integration/e2e.h"
+#include "tests/e2e/e2e.h"
 
 namespace meridian {
 namespace {

@@ -2,8 +2,8 @@
 // (tools/meridian up): channels to each service as any institution of
 // deploy/organisations.textproto, and a synthetic person unique to the run
 // registered with the real patient index.
-#ifndef MERIDIAN_TESTS_INTEGRATION_E2E_H_
-#define MERIDIAN_TESTS_INTEGRATION_E2E_H_
+#ifndef MERIDIAN_TESTS_E2E_E2E_H_
+#define MERIDIAN_TESTS_E2E_E2E_H_
 
 #include <atomic>
 #include <fstream>
@@ -163,4 +163,4 @@ class PlatformTest : public ::testing::Test {
 
 }  // namespace meridian::e2e
 
-#endif  // MERIDIAN_TESTS_INTEGRATION_E2E_H_
+#endif  // MERIDIAN_TESTS_E2E_E2E_H_

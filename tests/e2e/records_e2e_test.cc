@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "meridian/records/v1/records.grpc.pb.h"
 #include "services/records/test_util.h"
-#include "tests/integration/e2e.h"
+#include "tests/e2e/e2e.h"
 
 namespace meridian {
 namespace {

@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "libs/timestamps/timestamps.h"
 #include "meridian/prescriptions/v1/prescriptions.grpc.pb.h"
-#include "tests/integration/e2e.h"
+#include "tests/e2e/e2e.h"
 
 namespace meridian {
 namespace {

@@ -20,7 +20,7 @@
 #include "meridian/events/v1/envelope.pb.h"
 #include "meridian/prescriptions/v1/events.pb.h"
 #include "meridian/records/v1/events.pb.h"
-#include "tests/integration/e2e.h"
+#include "tests/e2e/e2e.h"
 
 namespace meridian {
 namespace {

@@ -9,7 +9,7 @@
 #include "libs/timestamps/timestamps.h"
 #include "meridian/labs/v1/events.pb.h"
 #include "meridian/labs/v1/labs.grpc.pb.h"
-#include "tests/integration/e2e.h"
+#include "tests/e2e/e2e.h"
 
 namespace meridian {
 namespace {
