@@ -1,10 +1,16 @@
 #include "libs/server/server.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 
 namespace meridian::server {
 namespace {
@@ -26,6 +32,8 @@ ServerOptions ServerOptionsFromConfig(config::Reader& cfg,
   o.tls_cert_file = cfg.RequiredFile("TLS_CERT");
   o.tls_key_file = cfg.RequiredFile("TLS_KEY");
   o.tls_ca_file = cfg.RequiredFile("TLS_CA");
+  o.tls_crl_dir = cfg.String("TLS_CRL_DIR", "");
+  o.tls_reload_interval = cfg.Duration("TLS_RELOAD_INTERVAL", absl::Minutes(1));
   o.max_message_bytes = static_cast<int>(
       cfg.Int("MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20));
   o.health_interval = cfg.Duration("HEALTH_INTERVAL", absl::Seconds(2));
@@ -66,12 +74,23 @@ absl::Status Server::Start() {
   absl::StatusOr<std::string> ca = config::ReadFile(options_.tls_ca_file);
   if (!ca.ok()) return ca.status();
 
-  grpc::SslServerCredentialsOptions ssl(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  ssl.pem_root_certs = *ca;
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
-  std::shared_ptr<grpc::ServerCredentials> creds =
-      grpc::SslServerCredentials(ssl);
+  if (!options_.tls_crl_dir.empty() && access(options_.tls_crl_dir.c_str(), R_OK | X_OK) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read the CRL directory ",
+                                            options_.tls_crl_dir));
+  }
+  // The files are read now (above: a missing one stops the start) and again
+  // every tls_reload_interval, so a renewed certificate or CA bundle is
+  // served without a restart.
+  auto files = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      options_.tls_key_file, options_.tls_cert_file, options_.tls_ca_file,
+      static_cast<unsigned int>(
+          std::max<int64_t>(1, absl::ToInt64Seconds(options_.tls_reload_interval))));
+  grpc::experimental::TlsServerCredentialsOptions tls(files);
+  tls.watch_root_certs();
+  tls.watch_identity_key_cert_pairs();
+  tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (!options_.tls_crl_dir.empty()) tls.set_crl_directory(options_.tls_crl_dir);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(tls);
   creds->SetAuthMetadataProcessor(
       std::make_shared<CertificateAuthProcessor>(directory_));
 

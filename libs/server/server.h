@@ -63,6 +63,12 @@ struct ServerOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_ca_file;  // CA that signs client certificates
+  // A directory of hashed CRL files (<hash>.r0, `openssl rehash`) of that
+  // CA: a revoked client certificate fails the handshake. "" for none.
+  std::string tls_crl_dir;
+  // How often the certificate, key and CA files are read again: a renewed
+  // certificate (cert-manager) takes effect without a restart.
+  absl::Duration tls_reload_interval = absl::Minutes(1);
   int max_message_bytes = 4 << 20;
   absl::Duration health_interval = absl::Seconds(2);
   absl::Duration shutdown_grace = absl::Seconds(20);
@@ -71,7 +77,8 @@ struct ServerOptions {
 
 // Reads the chassis settings shared by every service: SERVICE_NAME,
 // LISTEN_HOST, GRPC_PORT, HEALTH_PORT, METRICS_PORT, TLS_CERT, TLS_KEY,
-// TLS_CA, MAX_MESSAGE_BYTES, HEALTH_INTERVAL, SHUTDOWN_GRACE.
+// TLS_CA, TLS_CRL_DIR, TLS_RELOAD_INTERVAL, MAX_MESSAGE_BYTES,
+// HEALTH_INTERVAL, SHUTDOWN_GRACE.
 ServerOptions ServerOptionsFromConfig(config::Reader& cfg,
                                       absl::string_view default_name);
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -211,6 +212,50 @@ TEST_F(ServerTest, ExpiredCertificateIsRefused) {
   EchoRequest req;
   EchoResponse resp;
   grpc::Status s = Call(TlsFor("expired-client"), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(ServerTest, RevokedCertificateIsRefused) {
+  EchoRequest req;
+  EchoResponse resp;
+  // The same organisation's other, unrevoked certificate still gets in.
+  EXPECT_TRUE(Call(TlsFor("city-hosp-1"), req, &resp).ok());
+  grpc::Status s = Call(TlsFor("revoked-client"), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+}
+
+TEST_F(ServerTest, ARenewedCertificateIsServedWithoutARestart) {
+  // A renewal replaces the certificate and key files in place; the server
+  // reads them again every tls_reload_interval. To make the swap visible to
+  // the client, the new certificate is one it does not trust (the rogue
+  // CA's): the handshakes start failing without a restart.
+  server_.reset();
+  const std::string dir = ::testing::TempDir() + "/reload";
+  std::filesystem::create_directories(dir);
+  std::filesystem::copy_file(Cert("server.pem"), dir + "/tls.crt",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(Cert("server.key"), dir + "/tls.key",
+                             std::filesystem::copy_options::overwrite_existing);
+  ServerOptions o = testing::TestServerOptions("reload-test");
+  o.tls_cert_file = dir + "/tls.crt";
+  o.tls_key_file = dir + "/tls.key";
+  o.tls_reload_interval = absl::Seconds(1);
+  server_ = std::make_unique<Server>(o, directory_.get());
+  server_->AddService(echo_.get());
+  ASSERT_OK(server_->Start());
+  EchoRequest req;
+  EchoResponse resp;
+  ASSERT_TRUE(Call(TlsFor("city-hosp-1"), req, &resp).ok());
+  std::filesystem::copy_file(Cert("rogue-client.pem"), dir + "/tls.crt",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(Cert("rogue-client.key"), dir + "/tls.key",
+                             std::filesystem::copy_options::overwrite_existing);
+  grpc::Status s;
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  do {
+    absl::SleepFor(absl::Milliseconds(200));
+    s = Call(TlsFor("city-hosp-1"), req, &resp);
+  } while (s.ok() && absl::Now() < deadline);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
 }
 

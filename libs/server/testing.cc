@@ -35,6 +35,7 @@ ServerOptions TestServerOptions(absl::string_view name) {
   o.tls_cert_file = Env("MERIDIAN_TLS_CERT");
   o.tls_key_file = Env("MERIDIAN_TLS_KEY");
   o.tls_ca_file = Env("MERIDIAN_TLS_CA");
+  o.tls_crl_dir = Env("MERIDIAN_TLS_CRL_DIR");
   o.health_interval = absl::Milliseconds(200);
   o.shutdown_grace = absl::Seconds(5);
   o.log_sink = [](absl::string_view) {};

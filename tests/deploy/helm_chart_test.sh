@@ -134,6 +134,9 @@ for path in sys.argv[1:]:
         check(("MERIDIAN_CONSENT_GRPC_ADDR" in env) == (s in consent_callers),
               f"{path}: {s} consent address")
         check("PGPASSWORD" not in json.dumps(env), f"{path}: {s} password in a ConfigMap")
+        check(("MERIDIAN_TLS_CRL_DIR" in env) == production, f"{path}: {s} CRL directory")
+        mounts = [m["mountPath"] for m in c["volumeMounts"]]
+        check(("/etc/meridian/crl" in mounts) == production, f"{path}: {s} CRL mount")
         np = by["NetworkPolicy"][name]["spec"]
         egress_ports = sorted(p["port"] for rule in np["egress"] for p in rule["ports"])
         want = [53, 53, 5432, 9093] + ([50051] if s in consent_callers else [])

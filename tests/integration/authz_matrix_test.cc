@@ -3,8 +3,9 @@
 // descriptors, so a new RPC without a row here fails the test) called by
 // every kind of caller — an institution of each role, a platform service,
 // the patient portal — and by callers that must not get in at all: no
-// client certificate, a certificate from another CA, an expired one, and a
-// valid one naming no organisation of the directory. The expected table is
+// client certificate, a certificate from another CA, an expired one, one
+// revoked by the CA (in the CRL the services load), and a valid one naming
+// no organisation of the directory. The expected table is
 // the policy; any difference fails, an unexpected allow first of all.
 //
 // A call is "allowed" when it gets past authorisation: any status but
@@ -46,7 +47,8 @@ constexpr Who kCallers[] = {
     {"authority", "health-commission"}, {"operator", "meridian-ops"},
     {"portal", "patient-portal"},       {"service", "svc-records"},
     {"no-certificate", ""},             {"other-ca", "rogue-client"},
-    {"expired", "expired-client"},      {"not-in-directory", "privacy-auditor"},
+    {"expired", "expired-client"},      {"revoked", "revoked-client"},
+    {"not-in-directory", "privacy-auditor"},
 };
 
 // The policy: RPC -> the callers allowed. "care" stands for hospital and

@@ -8,7 +8,7 @@ CERTS_DIR="$STATE/certs"
 ORGS_FILE="$ROOT/deploy/organisations.textproto"
 CERT_SUBJECT_O="Meridian Dev"
 # Names used by the fixed files: no organisation may use them as its id.
-CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client audit-signing privacy-auditor "
+CERT_RESERVED_NAMES=" ca server rogue-ca rogue-client expired-client revoked-client audit-signing privacy-auditor "
 
 # certs_organisations: print "<id> <TYPE>" for each `organisation { ... }`
 # block of deploy/organisations.textproto (top-level blocks only; id and type
@@ -138,6 +138,28 @@ certs_make_leaf() {
     "${validity[@]}" -in "$work/$name.csr" -out "$CERTS_DIR/$name.pem"
 }
 
+# certs_make_crl NAME...: crl/ca.crl.pem, ca.pem's revocation list naming
+# the certificates NAME.pem, valid 10 years, with the hashed link
+# (<hash>.r0) by which the services find it (TLS_CRL_DIR).
+certs_make_crl() {
+  local work="$CERTS_DIR/.work/crl" name
+  log "certs: creating crl/ca.crl.pem (revoking: $*)"
+  rm -rf "$work" "$CERTS_DIR/crl"
+  mkdir -p "$work" "$CERTS_DIR/crl"
+  : >"$work/index.txt"
+  echo 1000 >"$work/crlnumber"
+  printf '%s\n' '[ ca ]' 'default_ca = dev_ca' '[ dev_ca ]' "database = $work/index.txt" \
+    "crlnumber = $work/crlnumber" 'default_md = sha256' 'default_crl_days = 3650' \
+    >"$work/ca.cnf"
+  for name in "$@"; do
+    quiet openssl ca -config "$work/ca.cnf" -cert "$CERTS_DIR/ca.pem" \
+      -keyfile "$CERTS_DIR/ca.key" -revoke "$CERTS_DIR/$name.pem" -crl_reason keyCompromise
+  done
+  quiet openssl ca -config "$work/ca.cnf" -cert "$CERTS_DIR/ca.pem" -keyfile "$CERTS_DIR/ca.key" \
+    -gencrl -out "$CERTS_DIR/crl/ca.crl.pem"
+  quiet openssl rehash "$CERTS_DIR/crl"
+}
+
 # certs_missing NAME: true when NAME.pem or NAME.key is missing.
 certs_missing() {
   [[ ! -s $CERTS_DIR/$1.pem || ! -s $CERTS_DIR/$1.key ]]
@@ -158,6 +180,14 @@ certs_verify() {
     if openssl verify -CAfile "$CERTS_DIR/ca.pem" "$CERTS_DIR/rogue-client.pem" >/dev/null 2>&1; then
       die "certs: rogue-client.pem unexpectedly verifies against ca.pem"
     fi
+  fi
+  if [[ -f $CERTS_DIR/revoked-client.pem ]]; then
+    quiet openssl verify -CAfile "$CERTS_DIR/ca.pem" "$CERTS_DIR/revoked-client.pem" ||
+      die "certs: revoked-client.pem is not signed by ca.pem"
+    out=$(openssl verify -crl_check -CAfile "$CERTS_DIR/ca.pem" \
+      -CRLfile "$CERTS_DIR/crl/ca.crl.pem" "$CERTS_DIR/revoked-client.pem" 2>&1) || true
+    [[ $out == *"certificate revoked"* ]] ||
+      die "certs: revoked-client.pem is not revoked by crl/ca.crl.pem"
   fi
   if [[ -f $CERTS_DIR/expired-client.pem ]]; then
     quiet openssl verify -CAfile "$CERTS_DIR/ca.pem" -no_check_time "$CERTS_DIR/expired-client.pem" ||
@@ -194,6 +224,7 @@ cmd_certs() {
     # (The audit signing key stays: checkpoints signed with it must verify.)
     find "$CERTS_DIR" -maxdepth 1 \( -name '*.pem' -o -name '*.key' \) \
       ! -name audit-signing.key -delete
+    rm -rf "$CERTS_DIR/crl"
     rm -f "$stamp"
   fi
   rm -rf "$CERTS_DIR/.work"
@@ -243,6 +274,12 @@ cmd_certs() {
     if certs_missing expired-client; then
       certs_make_leaf expired-client "/O=$CERT_SUBJECT_O/OU=$first_type/CN=$first_id" clientAuth \
         "URI:meridian:org:$first_id" ca 20200101000000Z 20200102000000Z
+    fi
+    # Valid, but revoked by the CA (a stolen laptop's): the CRL names it.
+    if certs_missing revoked-client || [[ ! -s $CERTS_DIR/crl/ca.crl.pem ]]; then
+      certs_make_leaf revoked-client "/O=$CERT_SUBJECT_O/OU=$first_type/CN=$first_id" clientAuth \
+        "URI:meridian:org:$first_id" ca
+      certs_make_crl revoked-client
     fi
   fi
   # The consent service signs audit-log checkpoints with this Ed25519 key;
