@@ -5,7 +5,7 @@
 
 namespace meridian::consent {
 
-absl::StatusOr<Accessor> AuthoriseAccessor(const grpc::ServerContext& ctx,
+absl::StatusOr<Accessor> AuthoriseAccessor(grpc::ServerContext& ctx,
                                            const orgs::Directory& directory,
                                            std::initializer_list<orgs::Role> roles) {
   absl::StatusOr<server::Caller> caller = server::Authorise(ctx, directory, roles);

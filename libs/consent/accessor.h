@@ -18,7 +18,7 @@
 namespace meridian::consent {
 
 // PERMISSION_DENIED / UNAUTHENTICATED as server::Authorise decides.
-absl::StatusOr<Accessor> AuthoriseAccessor(const grpc::ServerContext& ctx,
+absl::StatusOr<Accessor> AuthoriseAccessor(grpc::ServerContext& ctx,
                                            const orgs::Directory& directory,
                                            std::initializer_list<orgs::Role> roles);
 

@@ -1,5 +1,9 @@
 #include "libs/server/auth.h"
 
+#include <algorithm>
+
+#include "libs/server/rate_limit.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -82,13 +86,26 @@ absl::Status RequireRole(const Caller& caller,
       "role ", orgs::RoleName(caller.role), " may not call this method"));
 }
 
-absl::StatusOr<Caller> Authorise(const grpc::ServerContext& context,
+absl::StatusOr<Caller> Authorise(grpc::ServerContext& context,
                                  const orgs::Directory& directory,
                                  std::initializer_list<orgs::Role> roles) {
   absl::StatusOr<Caller> caller = CallerOf(context, directory);
   if (!caller.ok()) return caller.status();
   absl::Status allowed = RequireRole(*caller, roles);
   if (!allowed.ok()) return allowed;
+  if (caller->role != orgs::Role::kService) {
+    if (std::shared_ptr<RateLimiter> limit = CallerRateLimit()) {
+      const absl::Duration wait = limit->Admit(caller->organisation_id);
+      if (wait > absl::ZeroDuration()) {
+        const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(
+                                                    wait, absl::Milliseconds(1))));
+        context.AddTrailingMetadata("grpc-retry-pushback-ms", std::to_string(ms));
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "rate limit of ", limit->per_second(), " requests/s for ", caller->organisation_id,
+            " exceeded: retry after ", ms, " ms"));
+      }
+    }
+  }
   return caller;
 }
 

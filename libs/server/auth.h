@@ -54,8 +54,11 @@ absl::StatusOr<Caller> CallerOf(const grpc::ServerContext& context,
 absl::Status RequireRole(const Caller& caller,
                          std::initializer_list<orgs::Role> roles);
 
-// CallerOf, then RequireRole: the first line of every handler.
-absl::StatusOr<Caller> Authorise(const grpc::ServerContext& context,
+// CallerOf, then RequireRole, then the caller's rate limit (rate_limit.h;
+// not for the platform's own services): the first line of every handler.
+// Over the limit: RESOURCE_EXHAUSTED saying when to retry, and the trailing
+// metadata grpc-retry-pushback-ms.
+absl::StatusOr<Caller> Authorise(grpc::ServerContext& context,
                                  const orgs::Directory& directory,
                                  std::initializer_list<orgs::Role> roles);
 

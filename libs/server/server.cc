@@ -8,9 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/resource_quota.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "libs/server/rate_limit.h"
 
 namespace meridian::server {
 namespace {
@@ -34,6 +36,9 @@ ServerOptions ServerOptionsFromConfig(config::Reader& cfg,
   o.tls_ca_file = cfg.RequiredFile("TLS_CA");
   o.tls_crl_dir = cfg.String("TLS_CRL_DIR", "");
   o.tls_reload_interval = cfg.Duration("TLS_RELOAD_INTERVAL", absl::Minutes(1));
+  o.rate_limit = static_cast<double>(cfg.Int("RATE_LIMIT", 1000, 0, 1000000));
+  o.rate_limit_burst = static_cast<double>(cfg.Int("RATE_LIMIT_BURST", 0, 0, 10000000));
+  o.max_threads = static_cast<int>(cfg.Int("MAX_THREADS", 256, 8, 4096));
   o.max_message_bytes = static_cast<int>(
       cfg.Int("MAX_MESSAGE_BYTES", 4 << 20, 1024, 64 << 20));
   o.health_interval = cfg.Duration("HEALTH_INTERVAL", absl::Seconds(2));
@@ -94,6 +99,13 @@ absl::Status Server::Start() {
   creds->SetAuthMetadataProcessor(
       std::make_shared<CertificateAuthProcessor>(directory_));
 
+  SetCallerRateLimit(options_.rate_limit > 0
+                         ? std::make_shared<RateLimiter>(
+                               options_.rate_limit, options_.rate_limit_burst > 0
+                                                        ? options_.rate_limit_burst
+                                                        : 2 * options_.rate_limit)
+                         : nullptr);
+
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
@@ -101,6 +113,9 @@ absl::Status Server::Start() {
   builder.AddListeningPort(
       absl::StrCat(options_.listen_host, ":", options_.grpc_port), creds,
       &port_);
+  grpc::ResourceQuota quota(options_.service_name);
+  quota.SetMaxThreads(options_.max_threads);
+  builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);

@@ -69,6 +69,13 @@ struct ServerOptions {
   // How often the certificate, key and CA files are read again: a renewed
   // certificate (cert-manager) takes effect without a restart.
   absl::Duration tls_reload_interval = absl::Minutes(1);
+  // Requests a second each organisation outside the platform may make
+  // (rate_limit.h), with `rate_limit_burst` saved up; 0: no limit.
+  double rate_limit = 0;
+  double rate_limit_burst = 0;  // 0: twice rate_limit
+  // Threads serving calls at most: a call beyond them is refused by gRPC
+  // (RESOURCE_EXHAUSTED) instead of queueing without bound.
+  int max_threads = 256;
   int max_message_bytes = 4 << 20;
   absl::Duration health_interval = absl::Seconds(2);
   absl::Duration shutdown_grace = absl::Seconds(20);
@@ -77,8 +84,9 @@ struct ServerOptions {
 
 // Reads the chassis settings shared by every service: SERVICE_NAME,
 // LISTEN_HOST, GRPC_PORT, HEALTH_PORT, METRICS_PORT, TLS_CERT, TLS_KEY,
-// TLS_CA, TLS_CRL_DIR, TLS_RELOAD_INTERVAL, MAX_MESSAGE_BYTES,
-// HEALTH_INTERVAL, SHUTDOWN_GRACE.
+// TLS_CA, TLS_CRL_DIR, TLS_RELOAD_INTERVAL, RATE_LIMIT (1000 requests/s per
+// organisation), RATE_LIMIT_BURST (twice that), MAX_THREADS (256),
+// MAX_MESSAGE_BYTES, HEALTH_INTERVAL, SHUTDOWN_GRACE.
 ServerOptions ServerOptionsFromConfig(config::Reader& cfg,
                                       absl::string_view default_name);
 

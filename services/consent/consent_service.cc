@@ -9,7 +9,7 @@ namespace {
 
 using orgs::Role;
 
-absl::StatusOr<Accessor> Authorise(const grpc::ServerContext& ctx,
+absl::StatusOr<Accessor> Authorise(grpc::ServerContext& ctx,
                                    const orgs::Directory& directory,
                                    std::initializer_list<Role> roles) {
   absl::StatusOr<server::Caller> caller = server::Authorise(ctx, directory, roles);

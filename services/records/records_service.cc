@@ -12,7 +12,7 @@ namespace {
 using orgs::Role;
 
 // Hospitals and township health centres push and read clinical records.
-absl::StatusOr<server::Caller> AuthoriseCare(const grpc::ServerContext& ctx,
+absl::StatusOr<server::Caller> AuthoriseCare(grpc::ServerContext& ctx,
                                              const orgs::Directory& directory) {
   return server::Authorise(ctx, directory, {Role::kCare});
 }
