@@ -122,12 +122,13 @@ cmd_build() {
   if have ccache; then
     ccache --max-size=5G >/dev/null
   fi
-  if [[ ! -f $ROOT/build/build.ninja ]]; then
-    log "configuring $ROOT/build"
-    cmake -S "$ROOT" -B "$ROOT/build" -G Ninja \
+  if [[ ! -f $BUILD_DIR/build.ninja ]]; then
+    log "configuring $BUILD_DIR${SANITIZE:+ (sanitizer: $SANITIZE)}"
+    cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+      -DMERIDIAN_SANITIZE="$SANITIZE"
   fi
-  log "building with $jobs jobs"
-  cmake --build "$ROOT/build" -j "$jobs"
+  log "building $BUILD_DIR with $jobs jobs"
+  cmake --build "$BUILD_DIR" -j "$jobs"
 }

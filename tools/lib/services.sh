@@ -30,7 +30,7 @@ service_row() {
 }
 
 # service_bin NAME: path of the service's binary.
-service_bin() { printf '%s/build/services/%s/%s' "$ROOT" "$1" "$1"; }
+service_bin() { printf '%s/services/%s/%s' "$BUILD_DIR" "$1" "$1"; }
 
 # service_pid NAME: pid of the running service, if any.
 service_pid() { running_pid "$1" "$(service_bin "$1")"; }
