@@ -135,7 +135,10 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   }
   for (size_t i = 0; i < own_consumers.size(); ++i) {
     threads.emplace_back([&, i] {
-      absl::Status s = own_consumers[i]->Run(parts->consumers[i].handler);
+      const service::Consumer& c = parts->consumers[i];
+      absl::Status s = c.batch_handler
+                           ? own_consumers[i]->RunBatched(c.batch_handler, c.handler, c.max_batch)
+                           : own_consumers[i]->Run(c.handler);
       if (!s.ok()) LogError(spec.name, s);
     });
   }

@@ -83,6 +83,11 @@ struct Consumer {
   // Where a new group starts: "earliest" (the topics' whole history) or
   // "latest".
   std::string start_at = "earliest";
+  // When set, up to `max_batch` waiting messages go to it at once
+  // (kafka::Consumer::RunBatched), `handler` taking them one by one when
+  // the batch fails.
+  kafka::BatchHandler batch_handler = nullptr;
+  int max_batch = 500;
 };
 
 struct Parts {

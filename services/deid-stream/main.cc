@@ -71,7 +71,12 @@ int main(int argc, char** argv) {
                }
                return s;
              },
-             c.cfg.String("DEID_START_AT", "earliest")});
+             c.cfg.String("DEID_START_AT", "earliest"),
+             // Batches: one consent round trip per patient, one publish.
+             [pipeline](const std::vector<kafka::ConsumedMessage>& batch) {
+               return pipeline->HandleBatch(batch);
+             },
+             static_cast<int>(c.cfg.Int("DEID_BATCH", 500, 1, 10000))});
         return parts;
       });
 }

@@ -1,5 +1,9 @@
 #include "services/deid-stream/pipeline.h"
 
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/outbox/outbox.h"
@@ -58,7 +62,7 @@ Pipeline::Pipeline(xref::XrefStore* xrefs, consent::Checker* consent,
       publisher_(publisher),
       options_(std::move(options)) {}
 
-absl::Status Pipeline::Handle(const kafka::ConsumedMessage& message) {
+absl::StatusOr<Pipeline::Whose> Pipeline::Identify(const kafka::ConsumedMessage& message) {
   MERIDIAN_ASSIGN_OR_RETURN(events::v1::EventEnvelope event, outbox::ParseEnvelope(message));
   // Whose event: the regional ID it carries, else the one the patient
   // index's links give its "institution/local ID" key.
@@ -76,31 +80,90 @@ absl::Status Pipeline::Handle(const kafka::ConsumedMessage& message) {
     if (options_.clock() - happened < options_.link_grace) return absl::UnavailableError(what);
     return absl::FailedPreconditionError(what);
   }
-  MERIDIAN_ASSIGN_OR_RETURN(
-      consent::Decision decision,
-      consent_->Check({.accessor = options_.recipient,
-                       .regional_id = regional,
-                       .category = CategoryOf(message.topic, event.type()),
-                       .purpose = options_.purpose}));
-  if (!decision.permitted()) {
-    ++withheld_;
-    return absl::OkStatus();  // the patient's choice: nothing leaves
-  }
+  consent::v1::DataCategory category = CategoryOf(message.topic, event.type());
+  return Whose{std::move(event), std::move(regional), category};
+}
+
+absl::StatusOr<std::optional<kafka::Message>> Pipeline::Release(Whose whose, bool permitted) {
+  if (!permitted) return std::nullopt;  // the patient's choice: nothing leaves
   // The envelope and, through its Any, the payload; every date is judged
   // at the event's time.
-  event.set_regional_patient_id(regional);
+  events::v1::EventEnvelope& event = whose.event;
+  event.set_regional_patient_id(whose.regional);
   MERIDIAN_RETURN_IF_ERROR(guard_->Apply(
-      {.id = regional,
+      {.id = whose.regional,
        .as_of = event.has_occurred_at() ? absl::FromUnixSeconds(event.occurred_at().seconds())
                                         : absl::InfinitePast(),
        .names = {}},
       &event));
-  const kafka::Message out{options_.output_topic, event.regional_patient_id(),
-                           event.SerializeAsString(), {}};
-  absl::Status published = publisher_->PublishBatch({out}, options_.publish_timeout);
-  if (!published.ok()) return absl::UnavailableError(published.message());
-  ++forwarded_;
+  return kafka::Message{options_.output_topic, event.regional_patient_id(),
+                        event.SerializeAsString(), {}};
+}
+
+absl::Status Pipeline::Publish(const std::vector<kafka::Message>& out, int withheld) {
+  if (!out.empty()) {
+    absl::Status published = publisher_->PublishBatch(out, options_.publish_timeout);
+    if (!published.ok()) return absl::UnavailableError(published.message());
+  }
+  forwarded_ += static_cast<int64_t>(out.size());
+  withheld_ += withheld;
   return absl::OkStatus();
+}
+
+absl::Status Pipeline::Handle(const kafka::ConsumedMessage& message) {
+  MERIDIAN_ASSIGN_OR_RETURN(Whose whose, Identify(message));
+  MERIDIAN_ASSIGN_OR_RETURN(consent::Decision decision,
+                            consent_->Check({.accessor = options_.recipient,
+                                             .regional_id = whose.regional,
+                                             .category = whose.category,
+                                             .purpose = options_.purpose}));
+  MERIDIAN_ASSIGN_OR_RETURN(std::optional<kafka::Message> out,
+                            Release(std::move(whose), decision.permitted()));
+  if (!out) return Publish({}, 1);
+  return Publish({*std::move(out)}, 0);
+}
+
+absl::Status Pipeline::HandleBatch(const std::vector<kafka::ConsumedMessage>& messages) {
+  std::vector<Whose> events;
+  events.reserve(messages.size());
+  // Each patient's categories in the batch, in first-seen order.
+  absl::flat_hash_map<std::string, std::vector<consent::v1::DataCategory>> categories;
+  for (const kafka::ConsumedMessage& m : messages) {
+    MERIDIAN_ASSIGN_OR_RETURN(Whose whose, Identify(m));
+    std::vector<consent::v1::DataCategory>& wanted = categories[whose.regional];
+    if (std::find(wanted.begin(), wanted.end(), whose.category) == wanted.end()) {
+      wanted.push_back(whose.category);
+    }
+    events.push_back(std::move(whose));
+  }
+  // One consent round trip per patient.
+  absl::flat_hash_map<std::pair<std::string, int>, bool> permitted;
+  for (const auto& [regional, wanted] : categories) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<consent::Decision> decisions,
+                              consent_->CheckAll({.accessor = options_.recipient,
+                                                  .regional_id = regional,
+                                                  .purpose = options_.purpose},
+                                                 wanted));
+    if (decisions.size() != wanted.size()) {
+      return absl::InternalError("consent: CheckAll answered for other categories than asked");
+    }
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      permitted[{regional, static_cast<int>(wanted[i])}] = decisions[i].permitted();
+    }
+  }
+  std::vector<kafka::Message> out;
+  int withheld = 0;
+  for (Whose& whose : events) {
+    const bool allowed = permitted.at({whose.regional, static_cast<int>(whose.category)});
+    MERIDIAN_ASSIGN_OR_RETURN(std::optional<kafka::Message> released,
+                              Release(std::move(whose), allowed));
+    if (released) {
+      out.push_back(*std::move(released));
+    } else {
+      ++withheld;
+    }
+  }
+  return Publish(out, withheld);
 }
 
 }  // namespace meridian::deidstream

@@ -13,15 +13,18 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "google/protobuf/descriptor.h"
 #include "libs/consent/consent.h"
 #include "libs/deid/deid.h"
 #include "libs/kafka/kafka.h"
 #include "libs/xref/xref.h"
+#include "meridian/events/v1/envelope.pb.h"
 
 namespace meridian::deidstream {
 
@@ -63,10 +66,32 @@ class Pipeline {
   // is not an event.
   absl::Status Handle(const kafka::ConsumedMessage& message);
 
+  // Several consumed messages (a kafka::BatchHandler): one consent round
+  // trip per patient (CheckAll over the batch's categories) and one publish
+  // for all, instead of one each. OK when every message is done; any error
+  // (a patient not linked yet, consent or the broker unreachable, a bad
+  // message) fails the batch, and the consumer hands the messages to
+  // Handle one by one with its retry and dead-letter rules. Republishing
+  // after a failed batch is harmless: the event IDs stay the same and the
+  // readers deduplicate on them.
+  absl::Status HandleBatch(const std::vector<kafka::ConsumedMessage>& messages);
+
   int64_t forwarded() const { return forwarded_.load(); }
   int64_t withheld() const { return withheld_.load(); }
 
  private:
+  // A consumed event, whose patient it concerns and its consent category.
+  struct Whose {
+    events::v1::EventEnvelope event;
+    std::string regional;
+    consent::v1::DataCategory category;
+  };
+  absl::StatusOr<Whose> Identify(const kafka::ConsumedMessage& message);
+  // The de-identified message when consent permits; nullopt when withheld.
+  absl::StatusOr<std::optional<kafka::Message>> Release(Whose whose, bool permitted);
+  // Publishes `out` (waiting for the acknowledgements) and counts.
+  absl::Status Publish(const std::vector<kafka::Message>& out, int withheld);
+
   xref::XrefStore* xrefs_;
   consent::Checker* consent_;
   const deid::Deidentifier* guard_;

@@ -158,5 +158,47 @@ TEST_F(PipelineTest, RedeliveryProducesTheSameEventIdForDownstreamDedupe) {
   EXPECT_EQ(a.SerializeAsString(), b.SerializeAsString());  // deterministic
 }
 
+TEST_F(PipelineTest, ABatchAsksConsentOncePerPatientAndPublishesTogether) {
+  consent_.Permit(consent::v1::PRESCRIPTIONS);
+  const std::string other = ids::NewUuid();
+  std::vector<kafka::ConsumedMessage> batch = {
+      Prescription(regional_), Prescription(other, "MRN-888"), Prescription(regional_),
+      Prescription(regional_), Prescription(other, "MRN-888")};
+  ASSERT_OK(pipeline_->HandleBatch(batch));
+  EXPECT_EQ(publisher_.published().size(), 5u);
+  EXPECT_EQ(pipeline_->forwarded(), 5);
+  // Two patients, one category each: two decisions for five events.
+  EXPECT_EQ(consent_.requests.size(), 2u);
+  // In order, each de-identified exactly as one at a time would.
+  for (size_t i = 0; i < batch.size(); ++i) {
+    events::v1::EventEnvelope out, in;
+    ASSERT_TRUE(out.ParseFromString(publisher_.published()[i].value));
+    ASSERT_TRUE(in.ParseFromString(batch[i].value));
+    EXPECT_EQ(out.event_id(), in.event_id());
+  }
+  const std::string batched = publisher_.published()[1].value;
+  ASSERT_OK(pipeline_->Handle(batch[1]));
+  EXPECT_EQ(publisher_.published().back().value, batched);
+
+  // Refused: the whole batch is withheld, nothing leaves.
+  consent_.decisions.clear();
+  ASSERT_OK(pipeline_->HandleBatch(batch));
+  EXPECT_EQ(publisher_.published().size(), 6u);
+  EXPECT_EQ(pipeline_->withheld(), 5);
+}
+
+TEST_F(PipelineTest, ABatchWithAnUnlinkedPatientFailsWholeAndPublishesNothing) {
+  consent_.Permit(consent::v1::PRESCRIPTIONS);
+  // The second event names no regional ID and its patient has no link yet.
+  std::vector<kafka::ConsumedMessage> batch = {Prescription(regional_),
+                                               Prescription("", "MRN-NOBODY")};
+  EXPECT_THAT(pipeline_->HandleBatch(batch), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(publisher_.published().empty());
+  EXPECT_EQ(pipeline_->forwarded(), 0);
+  // One by one (what the consumer does next), the first goes through.
+  ASSERT_OK(pipeline_->Handle(batch[0]));
+  EXPECT_EQ(publisher_.published().size(), 1u);
+}
+
 }  // namespace
 }  // namespace meridian::deidstream
