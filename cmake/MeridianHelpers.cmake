@@ -29,11 +29,15 @@ function(meridian_test name)
 endfunction()
 
 # meridian_binary(NAME SRCS ... DEPS ...)
-# Binaries allocate through tcmalloc (see MeridianDependencies.cmake).
+# Binaries allocate through tcmalloc (see MeridianDependencies.cmake), except
+# under a sanitizer, whose own allocator must see every allocation.
 function(meridian_binary name)
   cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SRCS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} PkgConfig::TCMALLOC)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  if(MERIDIAN_SANITIZE STREQUAL "")
+    target_link_libraries(${name} PRIVATE PkgConfig::TCMALLOC)
+  endif()
 endfunction()
 
 # meridian_proto_library(NAME PROTOS ... [GRPC] [ROOT dir] [DEPS ...])

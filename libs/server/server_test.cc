@@ -344,8 +344,11 @@ TEST_F(ServerTest, AnInstitutionOverItsRateLimitIsSlowedAloneAndToldWhenToRetry)
   // The others were not slowed by the hospital's flood.
   EXPECT_EQ(township_ok, 20);
   EXPECT_EQ(service_ok, 100);
-  // Refusing costs no memory that stays.
+  // Refusing costs no memory that stays. (Not under AddressSanitizer, whose
+  // quarantine keeps freed memory resident on purpose.)
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(ResidentKb() - rss_before, 32 * 1024);
+#endif
   std::cout << accepted << " accepted, " << refused << " refused in " << seconds << " s; RSS "
             << rss_before << " -> " << ResidentKb() << " kB" << std::endl;
 }
