@@ -1,5 +1,7 @@
 #include "libs/server/testing.h"
 
+#include "absl/strings/ascii.h"
+
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,6 +42,12 @@ ServerOptions TestServerOptions(absl::string_view name) {
   o.shutdown_grace = absl::Seconds(5);
   o.log_sink = [](absl::string_view) {};
   return o;
+}
+
+std::string ServiceAddress(absl::string_view service) {
+  std::string var = "MERIDIAN_";
+  for (char c : service) var += c == '-' ? '_' : absl::ascii_toupper(c);
+  return Env((var + "_GRPC_ADDR").c_str());
 }
 
 ClientTls TlsFor(absl::string_view who) {

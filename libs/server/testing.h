@@ -26,6 +26,10 @@ ServerOptions TestServerOptions(absl::string_view name);
 // "city-hosp-1", "rogue-client").
 ClientTls TlsFor(absl::string_view who);
 
+// The running platform's gRPC address of `service` (e.g. "lab-results"):
+// MERIDIAN_LAB_RESULTS_GRPC_ADDR, as `tools/meridian env` writes it.
+std::string ServiceAddress(absl::string_view service);
+
 // A plain HTTP/1.0 GET on 127.0.0.1:port; the whole response, "" on error.
 std::string HttpGet(int port, const std::string& path);
 

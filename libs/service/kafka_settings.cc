@@ -17,9 +17,9 @@ void UseKafkaIdentity(const KafkaSettings& settings) {
 }
 
 absl::Status EnsureTopics(const KafkaSettings& settings,
-                          const std::vector<kafka::TopicSpec>& topics) {
+                          const std::vector<kafka::TopicSpec>& topics, absl::Duration timeout) {
   if (!settings.create_topics) return absl::OkStatus();
-  return kafka::EnsureTopics(settings.brokers, topics);
+  return kafka::EnsureTopics(settings.brokers, topics, timeout);
 }
 
 }  // namespace meridian::service

@@ -35,7 +35,8 @@ void UseKafkaIdentity(const KafkaSettings& settings);
 
 // kafka::EnsureTopics when the settings allow creating topics; OK otherwise.
 absl::Status EnsureTopics(const KafkaSettings& settings,
-                          const std::vector<kafka::TopicSpec>& topics);
+                          const std::vector<kafka::TopicSpec>& topics,
+                          absl::Duration timeout = absl::Seconds(30));
 
 }  // namespace meridian::service
 

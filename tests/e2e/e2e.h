@@ -6,7 +6,6 @@
 #define MERIDIAN_TESTS_E2E_E2E_H_
 
 #include <atomic>
-#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -14,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "libs/kafka/kafka.h"
 #include "libs/kafka/testing.h"
@@ -30,16 +28,8 @@ namespace meridian::e2e {
 namespace pv1 = ::meridian::patient::v1;
 namespace cv1 = ::meridian::consent::v1;
 
-// The service's gRPC port from deploy/services.tsv.
 inline std::string Address(const std::string& service) {
-  std::ifstream tsv(server::testing::Env("MERIDIAN_ROOT") + "/deploy/services.tsv");
-  std::string line;
-  while (std::getline(tsv, line)) {
-    std::vector<std::string> f = absl::StrSplit(line, '\t');
-    if (f.size() >= 2 && f[0] == service) return absl::StrCat("127.0.0.1:", f[1]);
-  }
-  ADD_FAILURE() << service << " is not in deploy/services.tsv";
-  return "";
+  return server::testing::ServiceAddress(service);
 }
 
 // A stub of `Service` at `service`'s address, as `org`.
@@ -49,6 +39,20 @@ std::unique_ptr<typename Service::Stub> StubAs(const std::string& service,
   auto ch = server::MakeChannel(Address(service), server::testing::TlsFor(org));
   EXPECT_TRUE(ch.ok());
   return Service::NewStub(*ch);
+}
+
+// Calls `call` (a function returning a grpc::Status) until it answers
+// anything but NOT_FOUND, for up to 60 s: the services learn a patient from
+// the patient index's events a moment after the registration.
+template <typename Call>
+grpc::Status UntilLinked(Call call) {
+  grpc::Status s;
+  for (int i = 0; i < 300; ++i) {
+    s = call();
+    if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  return s;
 }
 
 class PlatformTest : public ::testing::Test {
@@ -115,14 +119,10 @@ class PlatformTest : public ::testing::Test {
       g.mutable_directive()->mutable_recipients()->mutable_organisations()->add_ids(only_for);
     }
     cv1::Directive out;
-    grpc::Status s;
-    // The consent service learns of the patient through Kafka too.
-    for (int i = 0; i < 300; ++i) {
+    grpc::Status s = UntilLinked([&] {
       auto ctx = server::NewContext(absl::Seconds(10));
-      s = Portal()->Grant(ctx.get(), g, &out);
-      if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+      return Portal()->Grant(ctx.get(), g, &out);
+    });
     EXPECT_TRUE(s.ok()) << s.error_message();
     return out.directive_id();
   }

@@ -63,15 +63,11 @@ class JourneyE2eTest : public e2e::PlatformTest {
     item->set_days(28);
     item->set_quantity(28);
     xv1::IssuePrescriptionResponse out;
-    grpc::Status s;
-    // The prescriptions service learns of the patient through Kafka.
-    for (int i = 0; i < 300; ++i) {
+    grpc::Status s = e2e::UntilLinked([&] {
       auto ctx = server::NewContext(absl::Seconds(10));
-      s = e2e::StubAs<xv1::Prescriptions>("prescriptions", org)
-              ->IssuePrescription(ctx.get(), r, &out);
-      if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+      return e2e::StubAs<xv1::Prescriptions>("prescriptions", org)
+          ->IssuePrescription(ctx.get(), r, &out);
+    });
     ASSERT_TRUE(s.ok()) << s.error_message();
     ASSERT_EQ(out.outcome(), xv1::CREATED) << out.DebugString();
   }
@@ -92,13 +88,10 @@ class JourneyE2eTest : public e2e::PlatformTest {
     *r->mutable_collected_at() = timestamps::ToProto(absl::Now() - absl::Hours(3));
     *r->mutable_reported_at() = timestamps::ToProto(absl::Now() - absl::Hours(1));
     lv1::PushResult out;
-    grpc::Status s;
-    for (int i = 0; i < 300; ++i) {
+    grpc::Status s = e2e::UntilLinked([&] {
       auto ctx = server::NewContext(absl::Seconds(10));
-      s = e2e::StubAs<lv1::LabResults>("lab-results", performer)->PushReport(ctx.get(), lab, &out);
-      if (s.error_code() != grpc::StatusCode::NOT_FOUND) break;
-      absl::SleepFor(absl::Milliseconds(200));
-    }
+      return e2e::StubAs<lv1::LabResults>("lab-results", performer)->PushReport(ctx.get(), lab, &out);
+    });
     ASSERT_TRUE(s.ok()) << s.error_message();
   }
 

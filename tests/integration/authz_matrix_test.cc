@@ -13,7 +13,6 @@
 // (UNAVAILABLE). Requests are empty messages, which every handler refuses
 // as INVALID_ARGUMENT after authorising (or answers harmlessly), so the
 // test changes nothing on the platform.
-#include <cctype>
 #include <map>
 #include <set>
 
@@ -22,7 +21,6 @@
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
-#include "libs/config/config.h"
 #include "libs/server/client.h"
 #include "libs/server/testing.h"
 #include "meridian/analytics/v1/analytics.grpc.pb.h"
@@ -133,23 +131,13 @@ std::vector<Api> Apis() {
   };
 }
 
-std::string Address(const std::string& service) {
-  std::string var = "MERIDIAN_";
-  for (char c : service) var += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-  return server::testing::Env((var + "_GRPC_ADDR").c_str());
-}
-
 std::shared_ptr<grpc::Channel> ChannelAs(const std::string& service, const Who& who) {
-  if (who.certificate[0] == '\0') {
-    // TLS with the regional CA but no client certificate.
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = *config::ReadFile(server::testing::TlsFor("meridian-ops").ca_file);
-    grpc::ChannelArguments args;
-    args.SetSslTargetNameOverride("localhost");
-    return grpc::CreateCustomChannel(Address(service), grpc::SslCredentials(ssl), args);
-  }
+  // No certificate: TLS with the regional CA, no client certificate.
+  server::ClientTls tls = server::testing::TlsFor(who.certificate[0] == '\0' ? "meridian-ops"
+                                                                            : who.certificate);
+  if (who.certificate[0] == '\0') tls.cert_file = tls.key_file = "";
   absl::StatusOr<std::shared_ptr<grpc::Channel>> ch =
-      server::MakeChannel(Address(service), server::testing::TlsFor(who.certificate));
+      server::MakeChannel(server::testing::ServiceAddress(service), tls);
   EXPECT_TRUE(ch.ok()) << ch.status();
   return *ch;
 }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/fhir/fhir.h"
+#include "libs/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace meridian::fhir {
@@ -65,6 +66,21 @@ std::optional<std::string> Icd10Of(const json& codeable) {
     if (auto code = CodeIn(codeable, system)) return code;
   }
   return std::nullopt;
+}
+
+// The time `value` (a FHIR date or dateTime) names, or nullopt when absent;
+// INVALID_ARGUMENT naming `element` when it is not one.
+absl::StatusOr<std::optional<google::protobuf::Timestamp>> OptionalTime(const json& value,
+                                                                        absl::string_view element) {
+  if (value.is_null()) return std::nullopt;
+  MERIDIAN_ASSIGN_OR_RETURN(google::protobuf::Timestamp t, ParseTime(value, element));
+  return t;
+}
+
+// An Observation's or DiagnosticReport's effective[x] (the start of a period).
+const json& EffectiveOf(const json& resource) {
+  return resource.contains("effectiveDateTime") ? resource["effectiveDateTime"]
+                                                : Member(Member(resource, "effectivePeriod"), "start");
 }
 
 struct Entry {
@@ -218,7 +234,7 @@ class Mapper {
   absl::Status MapObservation(const Entry& e, Action& a);
   absl::Status MapMedicationRequest(const Entry& e, Action& a);
   absl::Status MapConsent(const Entry& e, Action& a);
-  absl::Status MapLabResult(const Entry& from, const json& obs, labs::v1::LabResult& out,
+  absl::Status MapLabResult(const json& obs, labs::v1::LabResult& out,
                             std::vector<std::string>& notes) const;
   void FillPatientFacts(const Entry& from, const json& subject, labs::v1::LabReport& r) const;
 
@@ -230,6 +246,8 @@ class Mapper {
   Plan plan_;
   // Resources merged into another's request: entry index -> what into.
   absl::flat_hash_map<size_t, std::string> merged_;
+  // The Conditions that name each Encounter read (Condition.encounter).
+  absl::flat_hash_map<const Entry*, std::vector<const json*>> conditions_of_;
 };
 
 absl::StatusOr<Mapper::Target> Mapper::Resolve(const Entry& from, const json& ref,
@@ -301,6 +319,7 @@ Plan Mapper::Run() {
       absl::StatusOr<Target> t = Resolve(e, (*e.resource)["encounter"], "");
       if (t.ok() && t->entry != nullptr && t->type == "Encounter") {
         merged_.emplace(i, absl::StrCat("its Encounter/", t->entry->at.id));
+        conditions_of_[t->entry].push_back(e.resource);
       }
     }
   }
@@ -448,16 +467,10 @@ absl::Status Mapper::MapEncounter(const Entry& e, Action& a) {
     if (klass != "AMB") a.notes.push_back(absl::StrCat("class ", klass, " taken as outpatient"));
   }
   const json& period = Member(r, "period");
-  if (period.contains("start")) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(period["start"], "period.start");
-    if (!t.ok()) return t.status();
-    *enc.mutable_start_time() = *t;
-  }
-  if (period.contains("end")) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(period["end"], "period.end");
-    if (!t.ok()) return t.status();
-    *enc.mutable_end_time() = *t;
-  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto start, OptionalTime(Member(period, "start"), "period.start"));
+  MERIDIAN_ASSIGN_OR_RETURN(auto end, OptionalTime(Member(period, "end"), "period.end"));
+  if (start) *enc.mutable_start_time() = *start;
+  if (end) *enc.mutable_end_time() = *end;
   std::string department = TextOf(Member(r, "serviceType"));
   if (department.empty() && !Items(r, "type").empty()) department = TextOf(Items(r, "type")[0]);
   enc.set_department(department);
@@ -481,13 +494,12 @@ absl::Status Mapper::MapEncounter(const Entry& e, Action& a) {
     }
     conditions.push_back({t->resource, Member(d, "rank").is_number() && d["rank"] == 1});
   }
-  for (const Entry& other : entries_) {
-    if (other.at.type != "Condition" || !other.resource->contains("encounter")) continue;
-    absl::StatusOr<Target> t = Resolve(other, (*other.resource)["encounter"], "");
-    if (t.ok() && t->entry == &e &&
-        std::none_of(conditions.begin(), conditions.end(),
-                     [&](const auto& c) { return c.first == other.resource; })) {
-      conditions.push_back({other.resource, false});
+  if (auto named = conditions_of_.find(&e); named != conditions_of_.end()) {
+    for (const json* condition : named->second) {
+      if (std::none_of(conditions.begin(), conditions.end(),
+                       [&](const auto& c) { return c.first == condition; })) {
+        conditions.push_back({condition, false});
+      }
     }
   }
   for (const auto& [condition, primary] : conditions) {
@@ -538,7 +550,7 @@ labs::v1::Flag FlagOf(const json& interpretations) {
   return labs::v1::FLAG_UNSPECIFIED;
 }
 
-absl::Status Mapper::MapLabResult(const Entry& from, const json& obs, labs::v1::LabResult& out,
+absl::Status Mapper::MapLabResult(const json& obs, labs::v1::LabResult& out,
                                   std::vector<std::string>& notes) const {
   const std::string where = absl::StrCat("Observation/", Str(obs, "id"));
   std::optional<std::string> loinc = CodeIn(Member(obs, "code"), kLoinc);
@@ -589,21 +601,11 @@ absl::Status Mapper::MapLabResult(const Entry& from, const json& obs, labs::v1::
   }
   out.set_flag(FlagOf(Member(obs, "interpretation")));
   out.set_specimen(Str(Member(obs, "specimen"), "display"));
-  const json& effective = obs.contains("effectiveDateTime")
-                              ? obs["effectiveDateTime"]
-                              : Member(Member(obs, "effectivePeriod"), "start");
-  if (!effective.is_null()) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(effective, where + ": effective");
-    if (!t.ok()) return t.status();
-    *out.mutable_collected_at() = *t;
-  }
-  if (obs.contains("issued")) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(obs["issued"], where + ": issued");
-    if (!t.ok()) return t.status();
-    *out.mutable_reported_at() = *t;
-  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto collected, OptionalTime(EffectiveOf(obs), where + ": effective"));
+  MERIDIAN_ASSIGN_OR_RETURN(auto reported, OptionalTime(Member(obs, "issued"), where + ": issued"));
+  if (collected) *out.mutable_collected_at() = *collected;
+  if (reported) *out.mutable_reported_at() = *reported;
   if (!Items(obs, "note").empty()) out.set_note(Str(Items(obs, "note")[0], "text"));
-  (void)from;
   return absl::OkStatus();
 }
 
@@ -622,24 +624,10 @@ absl::Status Mapper::MapDiagnosticReport(const Entry& e, Action& a) {
   const json& r = *e.resource;
   absl::StatusOr<std::string> patient = PatientOf(e, Member(r, "subject"), "subject");
   if (!patient.ok()) return patient.status();
-  const json& issued_json = r.contains("issued") ? r["issued"]
-                            : r.contains("effectiveDateTime")
-                                ? r["effectiveDateTime"]
-                                : Member(Member(r, "effectivePeriod"), "start");
-  std::optional<google::protobuf::Timestamp> issued, effective;
-  if (!issued_json.is_null()) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(issued_json, "issued");
-    if (!t.ok()) return t.status();
-    issued = *t;
-  }
-  const json& effective_json = r.contains("effectiveDateTime")
-                                   ? r["effectiveDateTime"]
-                                   : Member(Member(r, "effectivePeriod"), "start");
-  if (!effective_json.is_null()) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(effective_json, "effective[x]");
-    if (!t.ok()) return t.status();
-    effective = *t;
-  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto effective, OptionalTime(EffectiveOf(r), "effective[x]"));
+  MERIDIAN_ASSIGN_OR_RETURN(auto issued_as_read, OptionalTime(Member(r, "issued"), "issued"));
+  // The report's own time: issued, else effective[x].
+  const auto issued = issued_as_read ? issued_as_read : effective;
   if (!IsLaboratory(r)) {
     // Imaging and other reports: a clinical document of the record.
     records::v1::ClinicalDocument doc;
@@ -692,7 +680,7 @@ absl::Status Mapper::MapDiagnosticReport(const Entry& e, Action& a) {
           element, ": ", Str(ref, "reference"), " is not among the files read"));
     }
     labs::v1::LabResult* result = report.add_results();
-    absl::Status s = MapLabResult(e, *t->resource, *result, a.notes);
+    absl::Status s = MapLabResult(*t->resource, *result, a.notes);
     if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(element, ": ", s.message()));
     // A panel's results are often timed only by the report: its
     // effective[x] (when the specimen was taken) and issued.
@@ -724,7 +712,7 @@ absl::Status Mapper::MapObservation(const Entry& e, Action& a) {
   report.set_patient_local_id(*patient);
   report.set_ordering_organisation_id(options_.institution_id);
   FillPatientFacts(e, Member(obs, "subject"), report);
-  absl::Status s = MapLabResult(e, obs, *report.add_results(), a.notes);
+  absl::Status s = MapLabResult(obs, *report.add_results(), a.notes);
   if (!s.ok()) return s;
   if (report.results(0).has_collected_at()) *report.mutable_ordered_at() = report.results(0).collected_at();
   a.request = std::move(report);
@@ -814,11 +802,8 @@ absl::Status Mapper::MapMedicationRequest(const Entry& e, Action& a) {
   for (const json& reason : Items(r, "reasonCode")) {
     if (auto icd10 = Icd10Of(reason)) rx->add_diagnosis_icd10(*icd10);
   }
-  if (r.contains("authoredOn")) {
-    absl::StatusOr<google::protobuf::Timestamp> t = ParseTime(r["authoredOn"], "authoredOn");
-    if (!t.ok()) return t.status();
-    *rx->mutable_issued_at() = *t;
-  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto authored, OptionalTime(Member(r, "authoredOn"), "authoredOn"));
+  if (authored) *rx->mutable_issued_at() = *authored;
   prescriptions::v1::PrescriptionItem* item = rx->add_items();
   item->set_drug_code(*drug);
   const json& dosages = Items(r, "dosageInstruction");
