@@ -157,6 +157,31 @@ TEST_F(OutboxTest, RolledBackEventsAreNeverPublished) {
   EXPECT_EQ(published, std::set<std::string>(kept.begin(), kept.end()));
 }
 
+TEST_F(OutboxTest, AnEventCommittedAfterALaterIdIsStillPublished) {
+  // The relay deletes every visible row up to the batch's last id. A writer
+  // that took a lower id but commits later is invisible then, so its row
+  // must stay and go out in a later batch, not be skipped.
+  auto append_one = [](pqxx::work& tx, const std::string& key) {
+    google::protobuf::StringValue payload;
+    payload.set_value(key);
+    return Append(tx, {.topic = "meridian.test.v1", .type = "test.happened", .key = key,
+                       .source_organisation = "org-1", .producer = "outbox-test"},
+                  payload);
+  };
+  pqxx::connection slow_conn(pg::testing::PgUri());
+  pqxx::work slow(slow_conn);
+  slow.exec("SET LOCAL search_path = " + slow.quote_name(schema_.name()));
+  absl::StatusOr<events::v1::EventEnvelope> early = append_one(slow, "slow");
+  ASSERT_OK(early);
+  std::vector<std::string> later = AppendN(2);
+  Relay relay(&schema_.pool(), &publisher_, {.batch_size = 10});
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  slow.commit();
+  EXPECT_EQ(*relay.RunOnce(), 1);
+  EXPECT_EQ(*relay.RunOnce(), 0);
+  EXPECT_EQ(PublishedIds(), std::set<std::string>({early->event_id(), later[0], later[1]}));
+}
+
 TEST_F(OutboxTest, BrokerDownKeepsEventsPendingThenDelivers) {
   AppendN(7);
   Relay relay(&schema_.pool(), &publisher_);

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "libs/pg/sql.h"
+#include "libs/pg/connection.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
 
 namespace meridian::outbox {
@@ -24,7 +24,7 @@ Relay::Relay(pg::Pool* pool, kafka::Publisher* publisher, RelayOptions options)
 
 namespace {
 
-// Claims (locks and deletes, uncommitted) pending rows holding about `limit`
+// Claims (deletes, uncommitted) pending rows holding about `limit`
 // events, in id order, and hands their events to the publisher.
 struct Claim {
   int count = 0;
@@ -32,44 +32,40 @@ struct Claim {
 };
 
 Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
-  // Lock pending rows in id order until they hold `limit` events (at least
-  // one row); `id = ANY(ARRAY(...))` keeps this an index scan however long
-  // the backlog. Rows locked by another relay are skipped.
-  pqxx::result pending = tx.exec_params(
-      "SELECT id, events FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox"
-      " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) ORDER BY id",
-      limit);
+  // One statement deletes the oldest pending rows, in id order, until they
+  // hold `limit` events (at least one row), and returns them. No row locks
+  // are taken first: the caller holds this schema's relay lock, writers only
+  // insert, so nothing else deletes or changes these rows (a FOR UPDATE
+  // would write, and WAL-log, every row twice). `id = ANY(ARRAY(...))`
+  // keeps the delete an index scan however long the backlog.
+  // Binary results: the envelopes arrive as stored, not hex-encoded.
+  pg::BinaryResult rows = pg::ExecBinary(
+      tx,
+      "DELETE FROM outbox WHERE id <= (SELECT max(id) FROM (SELECT id, events,"
+      " sum(events) OVER (ORDER BY id) AS upto FROM outbox ORDER BY id LIMIT $1) oldest"
+      " WHERE upto - events < $1)"
+      " RETURNING id, topic, event_key, envelope, event_id::text, event_type, events",
+      {std::to_string(limit)});
   Claim claim;
-  if (pending.empty()) return claim;
-  std::vector<std::string> ids;
-  for (const auto& row : pending) {
-    if (claim.count >= limit) break;
-    ids.push_back(row[0].as<std::string>());
-    claim.count += row[1].as<int>();
-  }
-  pqxx::result rows = tx.exec_params(
-      "DELETE FROM outbox WHERE id = ANY($1::bigint[])"
-      " RETURNING id, topic, event_key, envelope, event_id, event_type, events",
-      pg::TextArray(ids));
-  std::vector<std::pair<int64_t, pqxx::row>> claimed;
-  claimed.reserve(rows.size());
-  for (const auto& row : rows) claimed.emplace_back(row[0].as<int64_t>(), row);
+  if (rows.rows() == 0) return claim;
   // RETURNING has no order: restore commit (id) order.
-  std::sort(claimed.begin(), claimed.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::pair<int64_t, int>> order;
+  order.reserve(rows.rows());
+  for (int i = 0; i < rows.rows(); ++i) order.emplace_back(rows.Int64(i, 0), i);
+  std::sort(order.begin(), order.end());
   std::vector<kafka::Message> messages;
-  messages.reserve(claim.count);
-  for (const auto& [id, row] : claimed) {
-    std::string stored = pg::ReadBytea(row[3]);
-    if (row[6].as<int>() == 1) {
-      messages.push_back(
-          {row[1].as<std::string>(), row[2].as<std::string>(), std::move(stored),
-           {{"meridian-event-id", row[4].as<std::string>()},
-            {"meridian-event-type", row[5].as<std::string>()}}});
+  messages.reserve(rows.rows());
+  events::v1::OutboxBatch batch;
+  for (const auto& [id, i] : order) {
+    const absl::string_view stored = rows.Bytes(i, 3);
+    if (rows.Int32(i, 6) == 1) {
+      messages.push_back({std::string(rows.Bytes(i, 1)), std::string(rows.Bytes(i, 2)),
+                          std::string(stored),
+                          {{"meridian-event-id", std::string(rows.Bytes(i, 4))},
+                           {"meridian-event-type", std::string(rows.Bytes(i, 5))}}});
       continue;
     }
-    events::v1::OutboxBatch batch;
-    if (!batch.ParseFromString(stored)) {
+    if (!batch.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
       claim.count = -1;  // corrupt row: never publish around it
       return claim;
     }

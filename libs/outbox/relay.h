@@ -2,15 +2,17 @@
 //
 // One RunOnce(): in a transaction, take the relay lock for this schema (a
 // transaction-scoped advisory lock, so that with several replicas exactly one
-// relays at a time and each key's events leave in commit order), claim up to
-// batch_size pending events in id order (FOR UPDATE SKIP LOCKED), delete them
-// and hand them to the idempotent producer, repeat for up to
+// relays at a time and each key's events leave in commit order), delete the
+// oldest pending rows holding about batch_size events, in id order (one
+// statement; no row locks are needed since only the lock holder deletes), and
+// hand their events to the idempotent producer; repeat for up to
 // batches_per_commit batches (reading the next from the database while the
-// broker acknowledges the last), wait for every acknowledgement, then commit: a row leaves the outbox exactly when
-// its event is durably in Kafka. If Kafka fails, the transaction rolls back and
-// the rows stay pending; if the relay dies after publishing but before the
-// commit, the rows are published again: delivery is at-least-once, and
-// consumers deduplicate by event ID (outbox::MarkProcessed).
+// broker acknowledges the last), wait for every acknowledgement, then commit:
+// a row leaves the outbox exactly when its event is durably in Kafka. If
+// Kafka fails, the transaction rolls back and the rows stay pending; if the
+// relay dies after publishing but before the commit, the rows are published
+// again: delivery is at-least-once, and consumers deduplicate by event ID
+// (outbox::MarkProcessed).
 #ifndef MERIDIAN_LIBS_OUTBOX_RELAY_H_
 #define MERIDIAN_LIBS_OUTBOX_RELAY_H_
 

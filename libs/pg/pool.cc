@@ -10,9 +10,9 @@ Pool::Pool(PoolOptions options) : options_(std::move(options)) {}
 
 Pool::~Pool() = default;
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> Pool::Connect() {
+absl::StatusOr<std::unique_ptr<Connection>> Pool::Connect() {
   try {
-    auto conn = std::make_unique<pqxx::connection>(options_.uri);
+    auto conn = std::make_unique<Connection>(options_.uri);
     pqxx::nontransaction tx(*conn);
     tx.exec(absl::StrCat("SET application_name = ",
                          tx.quote(options_.application_name)));
@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Pool::Connect() {
   }
 }
 
-absl::StatusOr<std::unique_ptr<pqxx::connection>> Pool::Acquire() {
+absl::StatusOr<std::unique_ptr<Connection>> Pool::Acquire() {
   std::unique_lock<std::mutex> lock(mu_);
   const auto deadline =
       std::chrono::steady_clock::now() +
@@ -61,7 +61,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> Pool::Acquire() {
   return conn;
 }
 
-void Pool::Release(std::unique_ptr<pqxx::connection> conn, bool healthy) {
+void Pool::Release(std::unique_ptr<Connection> conn, bool healthy) {
   std::lock_guard<std::mutex> lock(mu_);
   --in_use_;
   if (healthy) {
@@ -76,7 +76,7 @@ void Pool::Release(std::unique_ptr<pqxx::connection> conn, bool healthy) {
   cv_.notify_one();
 }
 
-bool Pool::IsOpen(pqxx::connection& conn) {
+bool Pool::IsOpen(Connection& conn) {
   try {
     return conn.is_open();
   } catch (...) {

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/pg/connection.h"
 #include "libs/pg/errors.h"
 #include "pqxx/pqxx"
 
@@ -95,16 +96,16 @@ class Pool {
   template <typename Txn, typename Fn>
   auto Run(Fn&& fn, TxnOptions options);
 
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Acquire();
-  void Release(std::unique_ptr<pqxx::connection> conn, bool healthy);
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
+  absl::StatusOr<std::unique_ptr<Connection>> Acquire();
+  void Release(std::unique_ptr<Connection> conn, bool healthy);
+  absl::StatusOr<std::unique_ptr<Connection>> Connect();
   static void Begin(pqxx::work& tx, Isolation isolation);
-  static bool IsOpen(pqxx::connection& conn);
+  static bool IsOpen(Connection& conn);
 
   const PoolOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;  // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<Connection>> idle_;  // GUARDED_BY(mu_)
   int open_ = 0;                                         // GUARDED_BY(mu_)
   int in_use_ = 0;                                       // GUARDED_BY(mu_)
 };

@@ -232,6 +232,76 @@ TEST_F(PoolTest, PreparedStatementsAreReusedAcrossTransactions) {
   EXPECT_EQ(*n, 3);
 }
 
+TEST_F(PoolTest, ExecBinaryReturnsStoredBytesAndNumbersInTheTransaction) {
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  auto back = schema_.pool().Transact([&](pqxx::work& tx) {
+    tx.exec_params("CREATE TABLE blob (id bigint, n int, body bytea, label text)");
+    tx.exec_params("INSERT INTO blob VALUES (-5000000000, -7, $1, '张三'), (2, 0, '', NULL)",
+                   pqxx::binarystring(all_bytes));
+    BinaryResult r = ExecBinary(
+        tx, "SELECT id, n, body, label FROM blob WHERE id < $1 ORDER BY id", {"10"});
+    EXPECT_EQ(r.rows(), 2);
+    EXPECT_EQ(r.Int64(0, 0), -5000000000);
+    EXPECT_EQ(r.Int32(0, 1), -7);
+    EXPECT_EQ(r.Bytes(0, 2), all_bytes);
+    EXPECT_EQ(r.Bytes(0, 3), "张三");
+    EXPECT_EQ(r.Bytes(1, 2), "");
+    EXPECT_TRUE(r.IsNull(1, 3));
+    EXPECT_FALSE(r.IsNull(1, 2));
+    EXPECT_THROW(r.Int32(0, 0), pqxx::conversion_error);  // a bigint is no integer
+    return r.rows();
+  });
+  ASSERT_OK(back);
+}
+
+TEST_F(PoolTest, ExecBinaryFailuresMapLikeEveryOtherStatement) {
+  Pool& pool = schema_.pool();
+  ASSERT_OK(pool.Transact([](pqxx::work& tx) {
+    tx.exec("INSERT INTO person VALUES (1, 'Ada')");
+    return absl::OkStatus();
+  }));
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+    return ExecBinary(tx, "INSERT INTO person VALUES (2, 'Ada') RETURNING id", {}).rows();
+  }), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+    return ExecBinary(tx, "SELEKT 1", {}).rows();
+  }), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(pool.Transact([](pqxx::work& tx) {
+    return ExecBinary(tx, "SELECT $1::int", {"not a number"}).rows();
+  }), StatusIs(absl::StatusCode::kInvalidArgument));
+  // The failed statement rolled its transaction back; the pool goes on.
+  auto n = pool.Transact([](pqxx::work& tx) {
+    return ExecBinary(tx, "SELECT count(*) FROM person", {}).Int64(0, 0);
+  });
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 1);
+  // A connection the pool did not make is refused, not misread.
+  pqxx::connection plain(testing::PgUri());
+  pqxx::work tx(plain);
+  EXPECT_THROW(ExecBinary(tx, "SELECT 1", {}), pqxx::usage_error);
+}
+
+TEST_F(PoolTest, ExecBinaryOnAKilledConnectionIsUnavailableAndRetried) {
+  Pool& pool = schema_.pool();
+  auto pid = pool.Transact([](pqxx::work& tx) {
+    return ExecBinary(tx, "SELECT pg_backend_pid()", {}).Int32(0, 0);
+  });
+  ASSERT_OK(pid);
+  int attempts = 0;
+  auto again = pool.Transact([&](pqxx::work& tx) {
+    if (++attempts == 1) {
+      pqxx::connection admin(testing::PgUri());
+      pqxx::nontransaction a(admin);
+      a.exec_params("SELECT pg_terminate_backend($1)", *pid);
+    }
+    return ExecBinary(tx, "SELECT pg_backend_pid()", {}).Int32(0, 0);
+  });
+  ASSERT_OK(again);
+  EXPECT_EQ(attempts, 2);
+  EXPECT_NE(*again, *pid);
+}
+
 TEST(PoolUnavailable, UnreachableServerIsUnavailable) {
   Pool pool(PoolOptions{.uri = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=2"});
   EXPECT_THAT(pool.Ping(), StatusIs(absl::StatusCode::kUnavailable));

@@ -1,0 +1,125 @@
+#include "libs/pg/connection.h"
+
+#include <endian.h>
+#include <libpq-fe.h>
+
+#include <cstring>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "pqxx/except"
+
+namespace meridian::pg {
+namespace {
+
+// Every live pg::Connection: libpqxx's connection_base is not polymorphic,
+// so this is how ExecBinary tells one from another libpqxx connection.
+struct Registry {
+  absl::Mutex mu;
+  absl::flat_hash_set<const pqxx::connection_base*> live ABSL_GUARDED_BY(mu);
+};
+
+Registry& Connections() {
+  static Registry* registry = new Registry;  // never destroyed
+  return *registry;
+}
+
+}  // namespace
+
+Connection::Connection(const std::string& options)
+    : pqxx::connection_base(policy_), policy_(options, &handle_) {
+  init();
+  Registry& r = Connections();
+  absl::MutexLock lock(&r.mu);
+  r.live.insert(this);
+}
+
+Connection::~Connection() noexcept {
+  {
+    Registry& r = Connections();
+    absl::MutexLock lock(&r.mu);
+    r.live.erase(this);
+  }
+  close();
+}
+
+// Each hook lets libpqxx do its work, then records the handle it returns
+// (null once dropped or closed).
+Connection::Policy::handle Connection::Policy::do_startconnect(handle orig) {
+  return *slot_ = connect_direct::do_startconnect(orig);
+}
+
+Connection::Policy::handle Connection::Policy::do_completeconnect(handle orig) {
+  return *slot_ = connect_direct::do_completeconnect(orig);
+}
+
+Connection::Policy::handle Connection::Policy::do_dropconnect(handle orig) noexcept {
+  return *slot_ = connect_direct::do_dropconnect(orig);
+}
+
+Connection::Policy::handle Connection::Policy::do_disconnect(handle orig) noexcept {
+  return *slot_ = connect_direct::do_disconnect(orig);
+}
+
+void BinaryResult::Clear::operator()(pg_result* r) const { PQclear(r); }
+
+int BinaryResult::rows() const { return PQntuples(result_.get()); }
+
+bool BinaryResult::IsNull(int row, int col) const {
+  return PQgetisnull(result_.get(), row, col) != 0;
+}
+
+absl::string_view BinaryResult::Bytes(int row, int col) const {
+  return absl::string_view(PQgetvalue(result_.get(), row, col),
+                           PQgetlength(result_.get(), row, col));
+}
+
+int64_t BinaryResult::Int64(int row, int col) const {
+  uint64_t v = 0;
+  if (PQgetlength(result_.get(), row, col) != sizeof v) {
+    throw pqxx::conversion_error("binary result: column is not a bigint");
+  }
+  std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
+  return static_cast<int64_t>(be64toh(v));
+}
+
+int32_t BinaryResult::Int32(int row, int col) const {
+  uint32_t v = 0;
+  if (PQgetlength(result_.get(), row, col) != sizeof v) {
+    throw pqxx::conversion_error("binary result: column is not an integer");
+  }
+  std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
+  return static_cast<int32_t>(be32toh(v));
+}
+
+BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
+                        const std::vector<std::string>& params) {
+  Connection* conn = nullptr;
+  {
+    Registry& r = Connections();
+    absl::MutexLock lock(&r.mu);
+    if (!r.live.contains(&tx.conn())) {
+      throw pqxx::usage_error("pg::ExecBinary needs a pg::Connection");
+    }
+    conn = static_cast<Connection*>(&tx.conn());
+  }
+  if (conn->handle() == nullptr || PQstatus(conn->handle()) != CONNECTION_OK) {
+    throw pqxx::broken_connection("postgres: connection lost");
+  }
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const std::string& p : params) values.push_back(p.c_str());
+  BinaryResult result(PQexecParams(conn->handle(), sql.c_str(),
+                                   static_cast<int>(values.size()), nullptr,
+                                   values.data(), nullptr, nullptr, /*resultFormat=*/1));
+  pg_result* r = result.result_.get();
+  if (r != nullptr && PQresultStatus(r) == PGRES_TUPLES_OK) return result;
+  if (r == nullptr || PQstatus(conn->handle()) != CONNECTION_OK) {
+    throw pqxx::broken_connection(
+        std::string("postgres: connection lost: ") + PQerrorMessage(conn->handle()));
+  }
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  throw pqxx::sql_error(PQresultErrorMessage(r), sql, state != nullptr ? state : "");
+}
+
+}  // namespace meridian::pg
