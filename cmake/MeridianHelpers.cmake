@@ -28,6 +28,31 @@ function(meridian_test name)
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
+# meridian_fuzz_target(NAME SRCS ... DEPS ...)
+# A libFuzzer entry point (LLVMFuzzerTestOneInput) fed by the seed corpus
+# tests/fuzz/corpus/NAME. In the fuzzer build (MERIDIAN_SANITIZE=fuzzer,
+# clang) it links libFuzzer and joins the `fuzz_targets` target that
+# tools/meridian fuzz builds and runs. In every other build it links
+# tests/fuzz/replay_main.cc instead, and ctest (NAME_replay) runs it over the
+# corpus: the seeds and every reproducer kept there stay passing.
+function(meridian_fuzz_target name)
+  cmake_parse_arguments(ARG "" "" "SRCS;DEPS" ${ARGN})
+  set(corpus ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${name})
+  if(MERIDIAN_SANITIZE STREQUAL "fuzzer")
+    add_executable(${name} EXCLUDE_FROM_ALL ${ARG_SRCS})
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    if(NOT TARGET fuzz_targets)
+      add_custom_target(fuzz_targets)
+    endif()
+    add_dependencies(fuzz_targets ${name})
+  else()
+    add_executable(${name} ${ARG_SRCS} ${PROJECT_SOURCE_DIR}/tests/fuzz/replay_main.cc)
+    add_test(NAME ${name}_replay COMMAND ${name} ${corpus})
+    set_tests_properties(${name}_replay PROPERTIES LABELS "unit;fuzz" TIMEOUT 120)
+  endif()
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+endfunction()
+
 # meridian_binary(NAME SRCS ... DEPS ...)
 # Binaries allocate through tcmalloc (see MeridianDependencies.cmake), except
 # under a sanitizer, whose own allocator must see every allocation.

@@ -20,7 +20,6 @@
 
 namespace meridian::audit {
 
-namespace v1 = ::meridian::audit::v1;
 
 inline constexpr char kAuditTopic[] = "meridian.audit.v1";
 inline constexpr char kAccessRecorded[] = "access.recorded";

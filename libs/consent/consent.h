@@ -20,7 +20,6 @@
 
 namespace meridian::consent {
 
-namespace v1 = ::meridian::consent::v1;
 
 // Who reads: the caller's institution (from its certificate) and role.
 struct Accessor {

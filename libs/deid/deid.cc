@@ -166,13 +166,16 @@ uint64_t NextGeneration() {
 
 std::string Scrub(absl::string_view text, const std::vector<std::string>& names) {
   // Resident IDs (18 characters, the last a digit or X, or the old 15
-  // digits; the character after is matched and put back), mobile numbers
-  // with an optional +86, landlines.
-  static const RE2* const kResidentId = new RE2(R"((\d{17}[\dXx]|\d{15})(\D|$))");
+  // digits) go with the whole run of digits and Xs they sit in: any such run
+  // holding 15 digits in a row, so an ID written against another number (an
+  // ID then a phone, a card number, IDs back to back) leaves no part of
+  // itself (region, birth date) behind (found by scrub_fuzz).
+  // Then mobile numbers with an optional +86, and landlines.
+  static const RE2* const kResidentId = new RE2(R"([\dXx]*\d{14,}[\dXx]*)");
   static const RE2* const kMobile = new RE2(R"((?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4})");
   static const RE2* const kLandline = new RE2(R"(0\d{2,3}-\d{7,8})");
   std::string out(text);
-  RE2::GlobalReplace(&out, *kResidentId, "[ID]\\2");
+  RE2::GlobalReplace(&out, *kResidentId, "[ID]");
   RE2::GlobalReplace(&out, *kMobile, "[PHONE]");
   RE2::GlobalReplace(&out, *kLandline, "[PHONE]");
   for (const std::string& name : names) {

@@ -211,6 +211,10 @@ TEST(Deid, ScrubRemovesIdsPhonesAndTheOwnName) {
             "[NAME], ID [ID], tel [PHONE] or [PHONE]; [NAME] says hi");
   EXPECT_EQ(Scrub("glucose 7.8 mmol/L at 09:30", {}), "glucose 7.8 mmol/L at 09:30");
   EXPECT_EQ(Scrub("+86 13912345678.", {}), "[PHONE].");
+  // An ID against another number goes whole (found by scrub_fuzz: the
+  // region code and birth date of "ID then phone" were left behind).
+  EXPECT_EQ(Scrub("11010519491231002113812345678 done", {}), "[ID] done");
+  EXPECT_EQ(Scrub("card 6222020200112233445566", {}), "card [ID]");
 }
 
 TEST(Deid, KeysComeFromASecretFile) {

@@ -25,7 +25,6 @@
 
 namespace meridian::labs {
 
-namespace v1 = ::meridian::labs::v1;
 
 struct ReportRow {
   std::string organisation_id;  // the performing institution

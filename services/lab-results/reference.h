@@ -19,7 +19,6 @@
 
 namespace meridian::labs {
 
-namespace v1 = ::meridian::labs::v1;
 
 // "NNNNN-N": 1 to 5 digits (leading zeros allowed by syntax), a hyphen and
 // the LOINC mod-10 check digit, which must match.

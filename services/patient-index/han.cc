@@ -29,7 +29,10 @@ std::vector<char32_t> DecodeUtf8(absl::string_view s) {
       }
       cp = (cp << 6) | (cc & 0x3F);
     }
-    if (!ok) {
+    // Overlong forms ("\xC0\xBC" for '<'), UTF-16 surrogates and code
+    // points past U+10FFFF are not UTF-8 either (found by name_fuzz).
+    static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (!ok || cp < kMin[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
       out.push_back(0xFFFD);
       ++i;
       continue;

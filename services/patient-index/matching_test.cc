@@ -41,6 +41,11 @@ TEST(Text, NormalisesWidthSpacingCaseAndVariants) {
   EXPECT_TRUE(IsCleanText("张三 Li"));
   EXPECT_FALSE(IsCleanText("bad\x01name"));
   EXPECT_FALSE(IsCleanText("bad\xff"));
+  // Overlong '<', a UTF-16 surrogate, past U+10FFFF (name_fuzz).
+  EXPECT_FALSE(IsCleanText("a\xc0\xbc"));
+  EXPECT_FALSE(IsCleanText("\xed\xa0\x80"));
+  EXPECT_FALSE(IsCleanText("\xf4\x90\x80\x80"));
+  EXPECT_TRUE(IsCleanText("\xf0\x9f\x98\x80"));
 }
 
 // Textbook Jaro-Winkler (scan of the match window), the reference for the

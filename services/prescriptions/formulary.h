@@ -17,7 +17,6 @@
 
 namespace meridian::prescriptions {
 
-namespace v1 = ::meridian::prescriptions::v1;
 
 struct Drug {
   std::string code;  // e.g. "J01CA04-C500"

@@ -26,7 +26,6 @@
 
 namespace meridian::prescriptions {
 
-namespace v1 = ::meridian::prescriptions::v1;
 
 struct StoredPrescription {
   // prescription_id, organisation_id, local_id, patient_local_id, status,

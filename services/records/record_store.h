@@ -24,7 +24,6 @@
 
 namespace meridian::records {
 
-namespace v1 = ::meridian::records::v1;
 
 // The kind of a record; the numbers are v1::RecordCategory's.
 enum class Kind : int16_t { kEncounter = 1, kDocument = 2, kReferral = 3 };

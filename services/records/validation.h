@@ -14,7 +14,6 @@
 
 namespace meridian::records {
 
-namespace v1 = ::meridian::records::v1;
 
 inline constexpr size_t kMaxDocumentTextBytes = 256 * 1024;
 inline constexpr int kMaxDiagnoses = 50;

@@ -134,6 +134,12 @@ void Importer::AddFile(const std::string& name, absl::string_view text) {
     st.errors.push_back({{name, -1, "", ""}, absl::StrCat("not JSON: line ", line, ", column ", column)});
     ++st.resources;
     return;
+  } catch (const json::exception& e) {
+    // Valid syntax nlohmann cannot hold, e.g. a number past a double's range
+    // ("7e777", found by fhir_import_fuzz): was an uncaught exception.
+    st.errors.push_back({{name, -1, "", ""}, "not JSON this importer can read (a number out of range)"});
+    ++st.resources;
+    return;
   }
   auto add = [&](const json& resource, int entry, const std::string& full_url) {
     ++st.resources;

@@ -8,7 +8,7 @@ DEB_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
   libpqxx-dev librdkafka-dev libre2-dev libssl-dev libabsl-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev prometheus-cpp-dev nlohmann-json3-dev
-  libgoogle-perftools-dev
+  libgoogle-perftools-dev clang-14 libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
   openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
