@@ -339,7 +339,8 @@ class HttpApiTest : public AnalyticsPgTest {
                {.host = "127.0.0.1", .port = 0,
                 .cert_file = server::testing::Env("MERIDIAN_TLS_CERT"),
                 .key_file = server::testing::Env("MERIDIAN_TLS_KEY"),
-                .client_ca_file = server::testing::Env("MERIDIAN_TLS_CA")}};
+                .client_ca_file = server::testing::Env("MERIDIAN_TLS_CA"),
+                .crl_dir = server::testing::Env("MERIDIAN_TLS_CRL_DIR")}};
 };
 
 constexpr char kQuery[] =
@@ -388,8 +389,11 @@ TEST_F(HttpApiTest, OthersAndBadRequestsAreRefusedWithoutEcho) {
   ASSERT_TRUE(huge);
   EXPECT_EQ(huge->status, 413);
 
-  // Another CA's certificate, or none, never completes the handshake.
+  // Another CA's certificate, a revoked or expired one, or none, never
+  // completes the handshake.
   EXPECT_FALSE(Post("rogue-client", "/v1/query", kQuery));
+  EXPECT_FALSE(Post("revoked-client", "/v1/query", kQuery));
+  EXPECT_FALSE(Post("expired-client", "/v1/query", kQuery));
   httplib::SSLClient anonymous("localhost", api_.port());
   anonymous.enable_server_certificate_verification(false);
   EXPECT_FALSE(anonymous.Post("/v1/query", kQuery, "application/json"));

@@ -132,6 +132,17 @@ absl::Status HttpApi::Start() {
   SSL_CTX* ctx = server_->ssl_context();
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (!options_.crl_dir.empty()) {
+    // The issuer's CRL is looked up by hash in the directory on each
+    // handshake, so a CRL replaced there applies to the next connection.
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+    if (lookup == nullptr ||
+        X509_LOOKUP_add_dir(lookup, options_.crl_dir.c_str(), X509_FILETYPE_PEM) != 1) {
+      return absl::InvalidArgumentError("analytics HTTPS: the CRL directory cannot be used");
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+  }
   // Resumed sessions with client certificates need a session ID context;
   // without one OpenSSL fails every resumption with an internal error.
   static constexpr unsigned char kSessionContext[] = "meridian-analytics";

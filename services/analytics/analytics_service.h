@@ -39,6 +39,9 @@ struct HttpOptions {
   std::string cert_file;
   std::string key_file;
   std::string client_ca_file;  // client certificates are required
+  // A directory of hashed CRL files (TLS_CRL_DIR, as the gRPC ports use):
+  // a revoked client certificate fails the handshake. "" for none.
+  std::string crl_dir;
   // Files served under / (index.html, the bundled script); "" for none.
   std::string static_dir;
   size_t max_body_bytes = 64 << 10;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
             .cert_file = c.cfg.RequiredFile("TLS_CERT"),
             .key_file = c.cfg.RequiredFile("TLS_KEY"),
             .client_ca_file = c.cfg.RequiredFile("TLS_CA"),
+            .crl_dir = c.cfg.String("TLS_CRL_DIR", ""),
             .static_dir = c.cfg.String("ANALYTICS_DASHBOARD_DIR", "build/dashboard")};
         if (!std::filesystem::is_directory(http.static_dir)) http.static_dir.clear();
         c.cfg.ExitIfInvalid();
