@@ -235,6 +235,16 @@ TEST(FhirImport, InvalidJsonNamesFileLineAndColumn) {
   ExpectAccounted(plan, "broken");
 }
 
+TEST(FhirImport, ANumberPastADoublesRangeIsAnErrorNotACrash) {
+  // Valid JSON syntax that nlohmann cannot hold (found by fhir_import_fuzz).
+  Plan plan = PlanOf({{"huge.json", R"({"resourceType": "Observation", "valueQuantity":
+                                        {"value": 7e777}})"}});
+  ASSERT_THAT(plan.errors, SizeIs(1));
+  EXPECT_EQ(plan.errors[0].at.file, "huge.json");
+  EXPECT_THAT(plan.errors[0].text, HasSubstr("out of range"));
+  ExpectAccounted(plan, "huge");
+}
+
 TEST(FhirImport, BadReferencesAreErrorsWithTheResourcesPosition) {
   constexpr char kBad[] = R"({"resourceType": "Bundle", "type": "collection", "entry": [
     {"resource": {"resourceType": "Encounter", "id": "e1", "class": {"code": "AMB"},

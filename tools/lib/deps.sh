@@ -107,10 +107,14 @@ cmd_deps() {
   deps_k8s
 }
 
-# cmd_build: configure (only when build/build.ninja is missing) and build with
-# CMake + Ninja, compiler calls going through ccache ($CACHE/ccache, 5G).
+# cmd_build [TARGET...]: configure (only when $BUILD_DIR/build.ninja is
+# missing; CC and CXX, if set, pick the compilers then) and build everything,
+# or only TARGETs, with CMake + Ninja, compiler calls going through ccache
+# ($CACHE/ccache, 5G).
 cmd_build() {
   local jobs=${MERIDIAN_JOBS:-2}
+  local -a targets=()
+  (($#)) && targets=(--target "$@")
   have cmake || die "cmake not found: run tools/meridian deps"
   have ninja || die "ninja not found: run tools/meridian deps"
   export CCACHE_DIR="$CACHE/ccache"
@@ -129,6 +133,6 @@ cmd_build() {
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
       -DMERIDIAN_SANITIZE="$SANITIZE"
   fi
-  log "building $BUILD_DIR with $jobs jobs"
-  cmake --build "$BUILD_DIR" -j "$jobs"
+  log "building $BUILD_DIR with $jobs jobs${1:+ (targets: $*)}"
+  cmake --build "$BUILD_DIR" -j "$jobs" "${targets[@]}"
 }

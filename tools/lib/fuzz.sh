@@ -9,20 +9,16 @@ fuzz_targets() {
   sed -n 's/^meridian_fuzz_target(\([a-z_]*\).*/\1/p' "$ROOT/tests/fuzz/CMakeLists.txt"
 }
 
-# fuzz_build: configure build-fuzz with clang-14 once, then build only the
-# fuzz targets (and what they link), through ccache like every build.
+# fuzz_build: build-fuzz, configured with clang 14 and
+# MERIDIAN_SANITIZE=fuzzer on first use; only the fuzz targets (and what
+# they link) are built.
 fuzz_build() {
   have clang++-14 || die "clang++-14 not found: run tools/meridian deps"
-  export CCACHE_DIR="$CACHE/ccache" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=true
-  if [[ ! -f $FUZZ_BUILD_DIR/build.ninja ]]; then
-    log "configuring $FUZZ_BUILD_DIR (clang, libFuzzer + ASan + UBSan)"
-    CC=clang-14 CXX=clang++-14 cmake -S "$ROOT" -B "$FUZZ_BUILD_DIR" -G Ninja \
-      -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-      -DMERIDIAN_SANITIZE=fuzzer >/dev/null
-  fi
-  log "building the fuzz targets in $FUZZ_BUILD_DIR"
-  cmake --build "$FUZZ_BUILD_DIR" -j "${MERIDIAN_JOBS:-2}" --target fuzz_targets
+  (
+    SANITIZE=fuzzer BUILD_DIR="$FUZZ_BUILD_DIR"
+    export CC=clang-14 CXX=clang++-14
+    cmd_build fuzz_targets
+  )
 }
 
 # cmd_fuzz [--seconds=N] [TARGET...]: build, then fuzz each target (all by

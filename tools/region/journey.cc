@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <string_view>
-#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +11,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "libs/timestamps/timestamps.h"
+#include "services/consent/policy.h"
+#include "services/patient-index/resident_id.h"
 
 namespace meridian::region {
 namespace {
@@ -135,12 +136,9 @@ std::string Digits(std::mt19937_64& rng, int n) {
 
 std::string ResidentId(std::mt19937_64& rng, const std::string& district,
                        const std::string& birth, bool male) {
-  static constexpr int kWeights[] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
   const int seq = Uniform(rng, 500) * 2 + (male ? 1 : 0);
   std::string first17 = absl::StrFormat("%s%s%03d", district, birth, seq);
-  int sum = 0;
-  for (int i = 0; i < 17; ++i) sum += (first17[i] - '0') * kWeights[i];
-  return first17 + "10X98765432"[sum % 11];
+  return first17 + patient::ResidentIdCheckChar(first17);
 }
 
 Person NewPerson(std::mt19937_64& rng, bool male, int age, absl::Time now) {
@@ -406,52 +404,20 @@ std::vector<std::string> Region::Actors() const {
   return out;
 }
 
-// ---- Consent policy (the subset the journeys use) ----
+// ---- Consent policy: the consent service's own ----
 
 bool RecordsPermitted(const Region& region, const std::string& org,
-                      const std::vector<const cv1::Directive*>& directives) {
+                      const std::vector<cv1::Directive>& directives, absl::Time now) {
   auto type = region.type.find(org);
-  // Specificity: recipients (named 3, type 2, everyone 1), then a named
-  // category, then a named purpose.
-  std::tuple<int, int, int> best{0, 0, 0};
-  bool deny = false;
-  for (const cv1::Directive* d : directives) {
-    if (d->effect() != cv1::PERMIT && d->effect() != cv1::DENY) continue;
-    const bool category = !d->categories().empty();
-    if (category && std::find(d->categories().begin(), d->categories().end(), cv1::RECORDS) ==
-                        d->categories().end()) {
-      continue;
-    }
-    const bool purpose = !d->purposes().empty();
-    if (purpose && std::find(d->purposes().begin(), d->purposes().end(), cv1::TREATMENT) ==
-                       d->purposes().end()) {
-      continue;
-    }
-    int level = 0;
-    const cv1::Recipients& r = d->recipients();
-    if (r.has_organisations()) {
-      const auto& ids = r.organisations().ids();
-      if (std::find(ids.begin(), ids.end(), org) != ids.end()) level = 3;
-    } else if (r.has_organisation_types()) {
-      const auto& types = r.organisation_types().types();
-      if (type != region.type.end() &&
-          std::find(types.begin(), types.end(), type->second) != types.end()) {
-        level = 2;
-      }
-    } else if (r.everyone()) {
-      level = 1;
-    }
-    if (level == 0) continue;
-    const std::tuple<int, int, int> s{level, category ? 1 : 0, purpose ? 1 : 0};
-    if (s > best) {
-      best = s;
-      deny = d->effect() == cv1::DENY;
-    } else if (s == best) {
-      deny = deny || d->effect() == cv1::DENY;
-    }
-  }
-  if (std::get<0>(best) == 0) return true;  // the regional default for treatment
-  return !deny;
+  return consent::Decide(directives, consent::RegionalDefaults{},
+                         {.accessor_organisation = org,
+                          .accessor_type = type == region.type.end()
+                                               ? ov1::ORGANISATION_TYPE_UNSPECIFIED
+                                               : type->second,
+                          .category = cv1::RECORDS,
+                          .purpose = cv1::TREATMENT,
+                          .now = now})
+      .permitted();
 }
 
 // ---- People ----
@@ -662,11 +628,11 @@ std::vector<std::string> PatientJourney::SharedFor(const std::string& reader) co
 }
 
 bool PatientJourney::Permitted(const std::string& reader) const {
-  std::vector<const cv1::Directive*> active;
+  std::vector<cv1::Directive> active;
   for (const Directive& d : directives_) {
-    if (d.active) active.push_back(&d.directive);
+    if (d.active) active.push_back(d.directive);
   }
-  return RecordsPermitted(*region_, reader, active);
+  return RecordsPermitted(*region_, reader, active, clock_);
 }
 
 void PatientJourney::Register(std::vector<Step>& out, const std::string& org) {

@@ -173,7 +173,6 @@ class PatientJourney {
   std::vector<Step> NextEpisode(absl::Time now);
 
   const Person& person() const { return person_; }
-  int age() const { return age_; }
 
   // A diagnosis with its department, regimen, lab panel and referral reason
   // (journey.cc's table).
@@ -248,13 +247,12 @@ class PatientJourney {
 // options.now. The same region and options give the same steps.
 std::vector<std::vector<Step>> Population(const Region& region, const Options& options);
 
-// Whether `org` may read the RECORDS of a patient, for treatment, under the
-// patient's active `directives` (revoked ones left out by the caller) and the
-// consent service's policy: a named institution beats an institution type
-// beats everyone; deny beats permit at equal specificity; the regional
-// default for treatment is permit.
+// Whether `org` may read the RECORDS of a patient, for treatment, at `now`,
+// under the patient's `directives` (revoked ones left out by the caller):
+// the consent service's own decision (consent::Decide) with the regional
+// defaults.
 bool RecordsPermitted(const Region& region, const std::string& org,
-                      const std::vector<const consent::v1::Directive*>& directives);
+                      const std::vector<consent::v1::Directive>& directives, absl::Time now);
 
 }  // namespace meridian::region
 

@@ -479,14 +479,14 @@ TEST(RecordsPermittedTest, FollowsTheConsentPolicy) {
   labs_only.clear_categories();
   labs_only.add_categories(cv1::LABS);
 
-  EXPECT_TRUE(RecordsPermitted(region, "city", {}));  // the regional default
-  EXPECT_FALSE(RecordsPermitted(region, "city", {&deny_all}));
-  EXPECT_TRUE(RecordsPermitted(region, "city", {&deny_all, &allow_city}));
-  EXPECT_FALSE(RecordsPermitted(region, "county", {&deny_all, &allow_city}));
-  EXPECT_FALSE(RecordsPermitted(region, "city", {&allow_city, &deny_city}));
-  EXPECT_FALSE(RecordsPermitted(region, "county", {&deny_hospitals}));
-  EXPECT_TRUE(RecordsPermitted(region, "city", {&deny_hospitals}));
-  EXPECT_TRUE(RecordsPermitted(region, "city", {&labs_only}));
+  EXPECT_TRUE(RecordsPermitted(region, "city", {}, kNow));  // the regional default
+  EXPECT_FALSE(RecordsPermitted(region, "city", {deny_all}, kNow));
+  EXPECT_TRUE(RecordsPermitted(region, "city", {deny_all, allow_city}, kNow));
+  EXPECT_FALSE(RecordsPermitted(region, "county", {deny_all, allow_city}, kNow));
+  EXPECT_FALSE(RecordsPermitted(region, "city", {allow_city, deny_city}, kNow));
+  EXPECT_FALSE(RecordsPermitted(region, "county", {deny_hospitals}, kNow));
+  EXPECT_TRUE(RecordsPermitted(region, "city", {deny_hospitals}, kNow));
+  EXPECT_TRUE(RecordsPermitted(region, "city", {labs_only}, kNow));
 }
 
 }  // namespace

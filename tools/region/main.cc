@@ -33,7 +33,6 @@
 #include <atomic>
 #include <cctype>
 #include <cmath>
-#include <cstdio>
 #include <deque>
 #include <iostream>
 #include <map>
@@ -47,6 +46,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/numbers.h"
@@ -346,15 +346,17 @@ struct PatientState {
   std::vector<Answer> answers;  // by step seq
 };
 
+// The code's name and the start of the message, cut at a character boundary
+// (the report is JSON).
 std::string StatusText(const grpc::Status& s) {
-  static constexpr const char* kCodes[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
-  const int code = s.error_code();
-  std::string msg = s.error_message().substr(0, 200);
-  return absl::StrCat(code >= 0 && code <= 16 ? kCodes[code] : "CODE", ": ", msg);
+  std::string msg = s.error_message();
+  if (msg.size() > 200) {
+    size_t end = 200;
+    while (end > 0 && (static_cast<unsigned char>(msg[end]) & 0xC0) == 0x80) --end;
+    msg.resize(end);
+  }
+  return absl::StrCat(
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())), ": ", msg);
 }
 
 class Runner {
@@ -698,7 +700,6 @@ Result Runner::Run(const Step& step) {
 // ---- Settings ----
 
 struct Settings {
-  std::string mode;
   std::string certs;
   std::string organisations;
   Addresses addresses;
@@ -1036,7 +1037,6 @@ int main(int argc, char** argv) {
   // The mode stands where a program's name would: the rest are settings.
   meridian::config::Reader cfg = meridian::config::Reader::FromProcess(argc - 1, argv + 1);
   Settings s;
-  s.mode = mode;
   s.certs = cfg.RequiredString("CERTS_DIR");
   s.organisations = cfg.RequiredFile("ORGANISATIONS");
   s.addresses = {cfg.String("PATIENT_INDEX_GRPC_ADDR", "127.0.0.1:50051"),
