@@ -1,7 +1,6 @@
 #include "services/consent/fhir_consent.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "libs/fhir/fhir.h"
 #include "nlohmann/json.hpp"
 
@@ -35,7 +34,7 @@ absl::StatusOr<v1::Directive> FromJson(const std::string& text,
   }
   v1::Directive d;
   const std::string id = r.value("id", "");
-  if (id.empty() || id.size() > 64) return Invalid("id", "required (1-64 characters)");
+  if (!fhir::IsId(id)) return Invalid("id", "required: a FHIR id (1-64 of A-Z a-z 0-9 - .)");
   d.set_source_reference(absl::StrCat("Consent/", id));
   d.set_form_reference(absl::StrCat("fhir:Consent/", id));
   d.set_effect(v1::PERMIT);
@@ -65,7 +64,8 @@ absl::StatusOr<v1::Directive> FromJson(const std::string& text,
       *d.mutable_valid_until() = *t;
     }
   }
-  if (p.contains("actor")) {
+  if (p.contains("actor") && !(p["actor"].is_array() && p["actor"].empty())) {
+    // An empty list names no one: everyone, as with no actor at all.
     if (!p["actor"].is_array()) return Invalid("provision.actor", "not an array");
     auto* orgs = d.mutable_recipients()->mutable_organisations();
     for (size_t i = 0; i < p["actor"].size(); ++i) {

@@ -50,6 +50,9 @@ TEST(FhirConsentTest, RefusesWhatItCannotMapWithTheElement) {
   EXPECT_THAT(DirectiveFromFhirConsent(R"({"resourceType":"Patient","id":"x"})", {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("resourceType")));
   EXPECT_THAT(DirectiveFromFhirConsent(
+                  R"({"resourceType":"Consent","id":"bad id!","status":"active"})", {}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id: required: a FHIR id")));
+  EXPECT_THAT(DirectiveFromFhirConsent(
                   R"({"resourceType":"Consent","id":"x","status":"draft"})", {}).status(),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("status")));
   EXPECT_THAT(DirectiveFromFhirConsent(
@@ -69,6 +72,12 @@ TEST(FhirConsentTest, RefusesWhatItCannotMapWithTheElement) {
           "provision":{"type":"permit","purpose":[{"code":"HRESCH"}]}})", {});
   ASSERT_OK(research);
   EXPECT_THAT(research->purposes(), ElementsAre(v1::RESEARCH));
+  // An empty actor list names no one: everyone, as without one (it was an
+  // empty organisation list, which the registry refuses).
+  auto no_actor = DirectiveFromFhirConsent(
+      R"({"resourceType":"Consent","id":"a","status":"active","provision":{"actor":[]}})", {});
+  ASSERT_OK(no_actor);
+  EXPECT_TRUE(no_actor->recipients().everyone());
 }
 
 }  // namespace

@@ -23,6 +23,7 @@ run "$examples"/*.json >"$work/first.json" || rc=$?
 ((rc == 1)) || { echo "FAIL: exit $rc, want 1 (three refusals)"; cat "$work/first.json"; exit 1; }
 rc=0
 run "$examples"/*.json >"$work/second.json" || rc=$?
+((rc == 1)) || { echo "FAIL: second run exit $rc, want 1"; cat "$work/second.json"; exit 1; }
 
 python3 - "$work/first.json" "$work/second.json" <<'EOF'
 import json, sys
@@ -58,7 +59,7 @@ for name, r in (("first", first), ("second", second)):
     check(types.get("MedicationRequest") == 3, f"{name}: MedicationRequests {types}")
     # No personal data in the report: positions, codes and reasons only.
     text = json.dumps(r)
-    for value in ["Chalmers", "1974-12-25", "5555 6473"]:
+    for value in ["Chalmers", "1974-12-25", "5555 6473", "peter", "123456"]:
         check(value not in text, f"{name}: the report contains a patient's {value!r}")
 for e in errors:
     print("FAIL:", e)

@@ -7,12 +7,12 @@
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/fhir/fhir.h"
+#include "libs/fields/fields.h"
 #include "libs/status/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -28,7 +28,6 @@ constexpr char kSnomed[] = "http://snomed.info/sct";
 constexpr char kIcd10[] = "http://hl7.org/fhir/sid/icd-10";
 constexpr char kIcd10Cm[] = "http://hl7.org/fhir/sid/icd-10-cm";
 constexpr char kIcd10Cn[] = "urn:meridian:icd-10";  // the region's ICD-10 edition
-constexpr char kV3ActCode[] = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 constexpr char kObservationCategory[] =
     "http://terminology.hl7.org/CodeSystem/observation-category";
 constexpr char kDiagnosticServiceSection[] = "http://terminology.hl7.org/CodeSystem/v2-0074";
@@ -89,6 +88,17 @@ struct Entry {
   std::string local_id;  // the id, or a fullUrl's uuid when it has none
 };
 
+// " Patient" for "Patient?name=..." or "Patient/1", "" for anything else:
+// a request URL's search parameters and ids can be personal data.
+std::string TypeOfUrl(absl::string_view url) {
+  absl::string_view type = url.substr(0, url.find_first_of("/?"));
+  if (type.empty() || !absl::ascii_isupper(type[0]) ||
+      !std::all_of(type.begin(), type.end(), [](char c) { return absl::ascii_isalpha(c); })) {
+    return "";
+  }
+  return absl::StrCat(" ", type);
+}
+
 }  // namespace
 
 std::string Position::ToString() const {
@@ -102,6 +112,7 @@ std::string RequestName(const Request& request) {
   static const char* const kNames[] = {"RegisterPatient", "PushEncounter", "PushDocument",
                                        "PushReport",      "IssuePrescription",
                                        "ImportFhirConsent"};
+  static_assert(std::size(kNames) == std::variant_size_v<Request>);
   return kNames[request.index()];
 }
 
@@ -149,6 +160,7 @@ void Importer::AddFile(const std::string& name, absl::string_view text) {
       return;
     }
     if (!at.id.empty() && !IsId(at.id)) {
+      at.id.clear();  // any text: not repeated in the report
       st.errors.push_back({at, "id is not a FHIR id (1-64 of A-Z a-z 0-9 - .)"});
       return;
     }
@@ -184,8 +196,8 @@ void Importer::AddFile(const std::string& name, absl::string_view text) {
         ++st.resources;
         st.not_taken.push_back(
             {{name, i, "", ""},
-             absl::StrCat("a Bundle entry without a resource (", Str(request, "method"), " ",
-                          Str(request, "url"), ")")});
+             absl::StrCat("a Bundle entry without a resource (", Str(request, "method"),
+                          TypeOfUrl(Str(request, "url")), ")")});
       } else if (Str(request, "method") == "DELETE") {
         ++st.resources;
         st.not_taken.push_back({{name, i, Str(e["resource"], "resourceType"),
@@ -209,6 +221,24 @@ void Importer::AddFile(const std::string& name, absl::string_view text) {
 namespace {
 
 // The mapping of one Build(): what each resource became.
+// Laboratory by its category, or, without one, a LOINC-coded Observation
+// with a value (the vital signs profile always carries its category).
+bool IsLaboratory(const json& resource) {
+  if (Items(resource, "category").empty() && Str(resource, "resourceType") == "Observation") {
+    return CodeIn(Member(resource, "code"), kLoinc).has_value() &&
+           (resource.contains("valueQuantity") || resource.contains("valueString") ||
+            resource.contains("valueCodeableConcept"));
+  }
+  for (const json& c : Items(resource, "category")) {
+    const std::optional<std::string> section = CodeIn(c, kDiagnosticServiceSection);
+    if (CodeIn(c, kObservationCategory) == "laboratory" || section == "LAB" ||
+        section == "CH" || section == "HM") {
+      return true;
+    }
+  }
+  return false;
+}
+
 class Mapper {
  public:
   Mapper(const Options& options, const std::vector<Entry>& entries,
@@ -281,7 +311,7 @@ absl::StatusOr<Mapper::Target> Mapper::Resolve(const Entry& from, const json& re
     return Target{e.resource, &e, e.at.type, e.local_id};
   }
   if (absl::StartsWith(r, "urn:")) return invalid(absl::StrCat(r, " is not in the Bundle"));
-  if (!split) return invalid(absl::StrCat("\"", r, "\" is not a resolvable reference"));
+  if (!split) return invalid("not a resolvable reference");
   return Target{nullptr, nullptr, split->type, split->id};
 }
 
@@ -313,7 +343,9 @@ Plan Mapper::Run() {
       if (!t.ok() || t->entry == nullptr || t->entry == &e || t->type != type) return;
       merged_.emplace(static_cast<size_t>(t->entry - entries_.data()), into);
     };
-    if (e.at.type == "DiagnosticReport") {
+    if (e.at.type == "DiagnosticReport" && IsLaboratory(*e.resource)) {
+      // Only a laboratory report takes its results along; another kind is
+      // sent as a document, and its Observations are mapped on their own.
       for (const json& ref : Items(*e.resource, "result")) {
         mark(ref, "Observation", absl::StrCat("its DiagnosticReport/", e.at.id));
       }
@@ -399,7 +431,7 @@ absl::Status Mapper::MapPatient(const Entry& e, Action& a) {
              : gender == "other"  ? patient::v1::SEX_OTHER
                                   : patient::v1::SEX_UNSPECIFIED);
   const std::string birth = Str(p, "birthDate");
-  if (birth.size() == 10) {
+  if (fields::ParseDate(birth)) {
     d->set_birth_date(birth);
   } else if (!birth.empty()) {
     a.notes.push_back("birthDate is not a full date: left out");
@@ -510,9 +542,9 @@ absl::Status Mapper::MapEncounter(const Entry& e, Action& a) {
   }
   for (const auto& [condition, primary] : conditions) {
     std::optional<std::string> icd10 = Icd10Of(Member(*condition, "code"));
-    if (!icd10) {
+    if (!icd10 || !fields::IsIcd10Code(*icd10)) {
       a.notes.push_back(absl::StrCat("Condition/", Str(*condition, "id"),
-                                     " has no ICD-10 code: left out of the diagnoses"));
+                                     " has no valid ICD-10 code: left out of the diagnoses"));
       continue;
     }
     records::v1::Diagnosis* dx = enc.add_diagnoses();
@@ -526,24 +558,6 @@ absl::Status Mapper::MapEncounter(const Entry& e, Action& a) {
 
 // --- Laboratory (DiagnosticReport, Observation) ---------------------------
 
-// Laboratory by its category, or, without one, a LOINC-coded Observation
-// with a value (the vital signs profile always carries its category).
-bool IsLaboratory(const json& resource) {
-  if (Items(resource, "category").empty() && Str(resource, "resourceType") == "Observation") {
-    return CodeIn(Member(resource, "code"), kLoinc).has_value() &&
-           (resource.contains("valueQuantity") || resource.contains("valueString") ||
-            resource.contains("valueCodeableConcept"));
-  }
-  for (const json& c : Items(resource, "category")) {
-    if (CodeIn(c, kObservationCategory) == "laboratory" ||
-        CodeIn(c, kDiagnosticServiceSection) == "LAB" ||
-        CodeIn(c, kDiagnosticServiceSection) == "CH" ||
-        CodeIn(c, kDiagnosticServiceSection) == "HM") {
-      return true;
-    }
-  }
-  return false;
-}
 
 labs::v1::Flag FlagOf(const json& interpretations) {
   static const std::pair<const char*, labs::v1::Flag> kFlags[] = {
@@ -623,7 +637,7 @@ void Mapper::FillPatientFacts(const Entry& from, const json& subject,
   r.set_patient_sex(gender == "male"     ? labs::v1::MALE
                     : gender == "female" ? labs::v1::FEMALE
                                          : labs::v1::SEX_UNSPECIFIED);
-  if (Str(*p, "birthDate").size() == 10) r.set_patient_birth_date(Str(*p, "birthDate"));
+  if (fields::ParseDate(Str(*p, "birthDate"))) r.set_patient_birth_date(Str(*p, "birthDate"));
 }
 
 absl::Status Mapper::MapDiagnosticReport(const Entry& e, Action& a) {
@@ -806,7 +820,9 @@ absl::Status Mapper::MapMedicationRequest(const Entry& e, Action& a) {
     rx->set_encounter_local_id(enc->local_id);
   }
   for (const json& reason : Items(r, "reasonCode")) {
-    if (auto icd10 = Icd10Of(reason)) rx->add_diagnosis_icd10(*icd10);
+    if (auto icd10 = Icd10Of(reason); icd10 && fields::IsIcd10Code(*icd10)) {
+      rx->add_diagnosis_icd10(*icd10);
+    }
   }
   MERIDIAN_ASSIGN_OR_RETURN(auto authored, OptionalTime(Member(r, "authoredOn"), "authoredOn"));
   if (authored) *rx->mutable_issued_at() = *authored;

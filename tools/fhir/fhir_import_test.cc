@@ -14,6 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 std::string Read(const std::string& path) {
@@ -245,6 +246,74 @@ TEST(FhirImport, ANumberPastADoublesRangeIsAnErrorNotACrash) {
   ExpectAccounted(plan, "huge");
 }
 
+TEST(FhirImport, EntriesWithoutAResourceNameMethodAndTypeButNoSearchValues) {
+  // Search URLs carry identifiers and names (GET Patient?name=peter).
+  Plan plan = PlanOfExample("Bundle-bundle-transaction.json");
+  ExpectAccounted(plan, "transaction");
+  std::vector<std::string> texts;
+  for (const Outcome& o : plan.not_taken) {
+    texts.push_back(o.text);
+    EXPECT_THAT(o.text, Not(HasSubstr("?")));
+    EXPECT_THAT(o.text, Not(HasSubstr("peter")));
+    EXPECT_THAT(o.text, Not(HasSubstr("123456")));
+  }
+  EXPECT_THAT(texts, testing::Contains("a Bundle entry without a resource (GET Patient)"));
+  EXPECT_THAT(texts, testing::Contains("a Bundle entry without a resource (DELETE Patient)"));
+}
+
+TEST(FhirImport, ValuesTheServicesWouldRefuseAreLeftOutWithANote) {
+  // One bad value must not cost the whole request: a birth date that is not
+  // a date, an ICD-10 code that is not one.
+  constexpr char kBundle[] = R"({"resourceType": "Bundle", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p1", "birthDate": "25/12/1974",
+                  "name": [{"family": "Wang", "given": ["Min"]}]}},
+    {"resource": {"resourceType": "Encounter", "id": "e1", "status": "finished",
+                  "class": {"code": "AMB"}, "subject": {"reference": "Patient/p1"},
+                  "period": {"start": "2024-01-02T09:00:00Z"}}},
+    {"resource": {"resourceType": "Condition", "id": "c1",
+                  "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "abc"}]},
+                  "subject": {"reference": "Patient/p1"}, "encounter": {"reference": "Encounter/e1"}}}
+  ]})";
+  Plan plan = PlanOf({{"values.json", kBundle}});
+  ExpectAccounted(plan, "values");
+  EXPECT_THAT(plan.errors, IsEmpty());
+  auto patients = RequestsOf<patient::v1::RegisterPatientRequest>(plan);
+  ASSERT_THAT(patients, SizeIs(1));
+  EXPECT_EQ(patients[0]->demographics().birth_date(), "");
+  auto encounters = RequestsOf<records::v1::Encounter>(plan);
+  ASSERT_THAT(encounters, SizeIs(1));
+  EXPECT_THAT(encounters[0]->diagnoses(), IsEmpty());
+  std::vector<std::string> notes;
+  for (const Action& a : plan.actions) notes.insert(notes.end(), a.notes.begin(), a.notes.end());
+  EXPECT_THAT(notes, testing::Contains(HasSubstr("birthDate is not a full date")));
+  EXPECT_THAT(notes, testing::Contains(HasSubstr("Condition/c1 has no valid ICD-10 code")));
+}
+
+TEST(FhirImport, AnImagingReportsLaboratoryResultsAreSentOnTheirOwn) {
+  // Only a laboratory report carries its results; an imaging report goes as
+  // a document, so its Observations must not be counted as merged into it.
+  constexpr char kBundle[] = R"({"resourceType": "Bundle", "type": "collection", "entry": [
+    {"resource": {"resourceType": "Patient", "id": "p1"}},
+    {"resource": {"resourceType": "DiagnosticReport", "id": "ct1", "status": "final",
+      "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074",
+                                "code": "RAD"}]}],
+      "code": {"text": "CT head"}, "subject": {"reference": "Patient/p1"},
+      "effectiveDateTime": "2024-01-02T09:00:00Z", "conclusion": "No bleed.",
+      "result": [{"reference": "Observation/hb"}]}},
+    {"resource": {"resourceType": "Observation", "id": "hb", "status": "final",
+      "category": [{"coding": [{"system":
+          "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+      "code": {"coding": [{"system": "http://loinc.org", "code": "718-7"}]},
+      "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2024-01-02T08:00:00Z",
+      "valueQuantity": {"value": 13.1, "unit": "g/dL"}}}
+  ]})";
+  Plan plan = PlanOf({{"ct.json", kBundle}});
+  ExpectAccounted(plan, "ct");
+  EXPECT_THAT(plan.merged, IsEmpty());
+  EXPECT_THAT(RequestsOf<records::v1::ClinicalDocument>(plan), SizeIs(1));
+  EXPECT_THAT(RequestsOf<labs::v1::LabReport>(plan), SizeIs(1));
+}
+
 TEST(FhirImport, BadReferencesAreErrorsWithTheResourcesPosition) {
   constexpr char kBad[] = R"({"resourceType": "Bundle", "type": "collection", "entry": [
     {"resource": {"resourceType": "Encounter", "id": "e1", "class": {"code": "AMB"},
@@ -258,13 +327,15 @@ TEST(FhirImport, BadReferencesAreErrorsWithTheResourcesPosition) {
     {"resource": {"resourceType": "Encounter", "id": "e5",
                   "subject": {"reference": "Patient/p9"}, "period": {"start": "soon"}}},
     {"resource": {"resourceType": "Encounter", "id": "bad id!"}},
-    {"resource": {"id": "no-type"}}
+    {"resource": {"id": "no-type"}},
+    {"resource": {"resourceType": "Encounter", "id": "e6",
+                  "subject": {"reference": "Patient?name=peter"}}}
   ]})";
   Plan plan = PlanOf({{"bad.json", kBad}});
   ExpectAccounted(plan, "bad");
   EXPECT_THAT(plan.actions, IsEmpty());
-  ASSERT_THAT(plan.errors, SizeIs(7));
-  EXPECT_EQ(plan.errors[0].at.ToString(), "bad.json entry 5 (Encounter/bad id!)");
+  ASSERT_THAT(plan.errors, SizeIs(8));
+  EXPECT_EQ(plan.errors[0].at.ToString(), "bad.json entry 5 (Encounter)");
   EXPECT_THAT(plan.errors[0].text, HasSubstr("not a FHIR id"));
   EXPECT_THAT(plan.errors[1].text, HasSubstr("no resourceType"));
   EXPECT_EQ(plan.errors[2].at.ToString(), "bad.json entry 0 (Encounter/e1)");
@@ -274,6 +345,8 @@ TEST(FhirImport, BadReferencesAreErrorsWithTheResourcesPosition) {
   EXPECT_THAT(plan.errors[4].text, HasSubstr("subject: a Practitioner, not a Patient"));
   EXPECT_THAT(plan.errors[5].text, HasSubstr("#nowhere is not a contained resource"));
   EXPECT_THAT(plan.errors[6].text, HasSubstr("period.start: not a FHIR date or dateTime"));
+  // A search URL is not echoed: it can carry a name or an identifier.
+  EXPECT_EQ(plan.errors[7].text, "subject: not a resolvable reference");
 }
 
 TEST(FhirImport, RepeatsAreSentOnceAndNewVersionsAsUpdates) {

@@ -11,12 +11,11 @@
 //   meridian-fhir-import --as=city-hosp-1 \
 //       [--organisation=Organization/f001=city-hosp-1,...] [--dry_run=true]
 //       [--link_wait=15s] FILE...
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/container/btree_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -125,15 +124,12 @@ int main(int argc, char** argv) {
   }
   fhir::Importer importer(options);
   for (const std::string& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << "meridian-fhir-import: cannot read " << file << "\n";
+    absl::StatusOr<std::string> text = config::ReadFile(file);
+    if (!text.ok()) {
+      std::cerr << "meridian-fhir-import: " << text.status().message() << "\n";
       return 2;
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string name = file.substr(file.find_last_of('/') + 1);
-    importer.AddFile(name, text.str());
+    importer.AddFile(file.substr(file.find_last_of('/') + 1), *text);
   }
   fhir::Plan plan = importer.Build();
 
