@@ -171,7 +171,7 @@ std::string Scrub(absl::string_view text, const std::vector<std::string>& names)
   // ID then a phone, a card number, IDs back to back) leaves no part of
   // itself (region, birth date) behind (found by scrub_fuzz).
   // Then mobile numbers with an optional +86, and landlines.
-  static const RE2* const kResidentId = new RE2(R"([\dXx]*\d{14,}[\dXx]*)");
+  static const RE2* const kResidentId = new RE2(R"([\dXx]*\d{15,}[\dXx]*)");
   static const RE2* const kMobile = new RE2(R"((?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4})");
   static const RE2* const kLandline = new RE2(R"(0\d{2,3}-\d{7,8})");
   std::string out(text);

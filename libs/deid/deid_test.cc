@@ -215,6 +215,9 @@ TEST(Deid, ScrubRemovesIdsPhonesAndTheOwnName) {
   // region code and birth date of "ID then phone" were left behind).
   EXPECT_EQ(Scrub("11010519491231002113812345678 done", {}), "[ID] done");
   EXPECT_EQ(Scrub("card 6222020200112233445566", {}), "card [ID]");
+  EXPECT_EQ(Scrub("1101051949123100 2X", {}), "[ID] 2X");  // 16 digits: a run
+  // 14 digits are a compact timestamp, not an ID.
+  EXPECT_EQ(Scrub("at 20240315093000", {}), "at 20240315093000");
 }
 
 TEST(Deid, KeysComeFromASecretFile) {

@@ -36,8 +36,9 @@ Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
   // hold `limit` events (at least one row), and returns them. No row locks
   // are taken first: the caller holds this schema's relay lock, writers only
   // insert, so nothing else deletes or changes these rows (a FOR UPDATE
-  // would write, and WAL-log, every row twice). `id = ANY(ARRAY(...))`
-  // keeps the delete an index scan however long the backlog.
+  // would write, and WAL-log, every row twice). `id <=` a scalar subquery
+  // keeps the delete an index range scan however long the backlog; a lower
+  // id still uncommitted is invisible to it and goes in a later batch.
   // Binary results: the envelopes arrive as stored, not hex-encoded.
   pg::BinaryResult rows = pg::ExecBinary(
       tx,

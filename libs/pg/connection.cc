@@ -19,6 +19,10 @@ struct Registry {
   absl::flat_hash_set<const pqxx::connection_base*> live ABSL_GUARDED_BY(mu);
 };
 
+// The type OIDs of bigint and integer (pg_type.h, fixed since PostgreSQL 7).
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kInt4Oid = 23;
+
 Registry& Connections() {
   static Registry* registry = new Registry;  // never destroyed
   return *registry;
@@ -76,8 +80,8 @@ absl::string_view BinaryResult::Bytes(int row, int col) const {
 
 int64_t BinaryResult::Int64(int row, int col) const {
   uint64_t v = 0;
-  if (PQgetlength(result_.get(), row, col) != sizeof v) {
-    throw pqxx::conversion_error("binary result: column is not a bigint");
+  if (PQftype(result_.get(), col) != kInt8Oid || PQgetlength(result_.get(), row, col) != sizeof v) {
+    throw pqxx::conversion_error("binary result: not a bigint (or NULL)");
   }
   std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
   return static_cast<int64_t>(be64toh(v));
@@ -85,8 +89,8 @@ int64_t BinaryResult::Int64(int row, int col) const {
 
 int32_t BinaryResult::Int32(int row, int col) const {
   uint32_t v = 0;
-  if (PQgetlength(result_.get(), row, col) != sizeof v) {
-    throw pqxx::conversion_error("binary result: column is not an integer");
+  if (PQftype(result_.get(), col) != kInt4Oid || PQgetlength(result_.get(), row, col) != sizeof v) {
+    throw pqxx::conversion_error("binary result: not an integer (or NULL)");
   }
   std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
   return static_cast<int32_t>(be32toh(v));
@@ -102,9 +106,6 @@ BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
       throw pqxx::usage_error("pg::ExecBinary needs a pg::Connection");
     }
     conn = static_cast<Connection*>(&tx.conn());
-  }
-  if (conn->handle() == nullptr || PQstatus(conn->handle()) != CONNECTION_OK) {
-    throw pqxx::broken_connection("postgres: connection lost");
   }
   std::vector<const char*> values;
   values.reserve(params.size());

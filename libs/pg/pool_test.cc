@@ -250,6 +250,9 @@ TEST_F(PoolTest, ExecBinaryReturnsStoredBytesAndNumbersInTheTransaction) {
     EXPECT_TRUE(r.IsNull(1, 3));
     EXPECT_FALSE(r.IsNull(1, 2));
     EXPECT_THROW(r.Int32(0, 0), pqxx::conversion_error);  // a bigint is no integer
+    BinaryResult f = ExecBinary(tx, "SELECT 1.5::float8, NULL::bigint", {});
+    EXPECT_THROW(f.Int64(0, 0), pqxx::conversion_error);  // 8 bytes, but a float
+    EXPECT_THROW(f.Int64(0, 1), pqxx::conversion_error);  // NULL
     return r.rows();
   });
   ASSERT_OK(back);

@@ -6,9 +6,14 @@ KafkaSettings ReadKafkaSettings(config::Reader& cfg) {
   KafkaSettings s;
   s.brokers = cfg.RequiredString("KAFKA_BROKERS");
   s.create_topics = cfg.Bool("KAFKA_CREATE_TOPICS", true);
-  s.tls.cert_file = cfg.String("KAFKA_CLIENT_CERT", "");
-  s.tls.key_file = cfg.String("KAFKA_CLIENT_KEY", "");
   s.tls.ca_file = cfg.String("KAFKA_CA", cfg.String("TLS_CA", ""));
+  if (!cfg.String("KAFKA_CLIENT_CERT", "").empty()) {
+    // Mutual TLS to the broker: every file must be readable now, so a wrong
+    // path stops the start naming its setting, not later inside librdkafka.
+    s.tls.cert_file = cfg.RequiredFile("KAFKA_CLIENT_CERT");
+    s.tls.key_file = cfg.RequiredFile("KAFKA_CLIENT_KEY");
+    s.tls.ca_file = cfg.RequiredFile(cfg.String("KAFKA_CA", "").empty() ? "TLS_CA" : "KAFKA_CA");
+  }
   return s;
 }
 

@@ -1,13 +1,23 @@
 #include "libs/service/kafka_settings.h"
 
+#include <fstream>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/service/log.h"
 #include "libs/status/status_matchers.h"
+#include "nlohmann/json.hpp"
 
 namespace meridian::service {
 namespace {
 
 using ::meridian::testing::StatusIs;
+
+std::string TempFile(const std::string& name) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << "pem";
+  return path;
+}
 
 TEST(KafkaSettings, TheBrokersCaDefaultsToTheServicesCa) {
   config::Reader cfg("KSTEST_");
@@ -17,10 +27,36 @@ TEST(KafkaSettings, TheBrokersCaDefaultsToTheServicesCa) {
   EXPECT_TRUE(s.create_topics);
   EXPECT_EQ(s.tls.ca_file, "/etc/ca.pem");
   EXPECT_EQ(s.tls.cert_file, "");  // plaintext
-  cfg.Set("KAFKA_CA", "/etc/strimzi-ca.crt").Set("KAFKA_CLIENT_CERT", "/k/user.crt");
+  const std::string ca = TempFile("strimzi-ca.crt"), cert = TempFile("user.crt"),
+                    key = TempFile("user.key");
+  cfg.Set("KAFKA_CA", ca).Set("KAFKA_CLIENT_CERT", cert).Set("KAFKA_CLIENT_KEY", key);
   s = ReadKafkaSettings(cfg);
-  EXPECT_EQ(s.tls.ca_file, "/etc/strimzi-ca.crt");
-  EXPECT_EQ(s.tls.cert_file, "/k/user.crt");
+  EXPECT_OK(cfg.status());
+  EXPECT_EQ(s.tls.ca_file, ca);
+  EXPECT_EQ(s.tls.cert_file, cert);
+  EXPECT_EQ(s.tls.key_file, key);
+}
+
+TEST(KafkaSettings, AClientCertificateNeedsItsKeyAndCaReadableAtStart) {
+  config::Reader cfg("KSTEST_");
+  cfg.Set("KAFKA_BROKERS", "k1:9093")
+      .Set("KAFKA_CLIENT_CERT", TempFile("c.crt"))
+      .Set("KAFKA_CLIENT_KEY", "/nonexistent/user.key")
+      .Set("TLS_CA", "/nonexistent/ca.pem");
+  ReadKafkaSettings(cfg);
+  EXPECT_THAT(cfg.status(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     ::testing::AllOf(::testing::HasSubstr("KSTEST_KAFKA_CLIENT_KEY"),
+                                                      ::testing::HasSubstr("KSTEST_TLS_CA"))));
+}
+
+TEST(ErrorLine, IsOneJsonObjectWhateverTheMessage) {
+  const std::string line =
+      ErrorLine("consent", absl::UnavailableError("postgres: \"quoted\"\nsecond line \xff"));
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "error");
+  EXPECT_EQ(j["service"], "consent");
+  EXPECT_THAT(j["error"].get<std::string>(), ::testing::HasSubstr("\"quoted\"\nsecond line"));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
 TEST(KafkaSettings, MissingBrokersAreNamed) {

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "libs/pg/pool.h"
+#include "libs/service/log.h"
 
 namespace meridian::service {
 
@@ -15,11 +16,7 @@ std::optional<int> MigrateOnlyIfAsked(config::Reader& cfg, const std::string& na
   pg::Pool pool({.uri = pg_uri, .max_connections = 1, .search_path = schema,
                  .application_name = name + "-migrate"});
   absl::StatusOr<int> applied = pg::Migrate(pool, schema, migrations);
-  if (!applied.ok()) {
-    std::cerr << "{\"level\":\"error\",\"service\":\"" << name << "\",\"error\":\""
-              << applied.status().message() << "\"}" << std::endl;
-    return 1;
-  }
+  if (!applied.ok()) return FailStart(name, applied.status());
   std::cout << "{\"level\":\"info\",\"service\":\"" << name << "\",\"schema\":\"" << schema
             << "\",\"migrations_applied\":" << *applied << "}" << std::endl;
   return 0;

@@ -11,22 +11,14 @@
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
 #include "libs/service/kafka_settings.h"
+#include "libs/service/log.h"
 #include "libs/service/migrate_only.h"
 
 namespace meridian::service {
-namespace {
-
-void LogError(const std::string& service, const absl::Status& s) {
-  std::cerr << "{\"level\":\"error\",\"service\":\"" << service << "\",\"error\":\""
-            << s.message() << "\"}" << std::endl;
-}
-
-}  // namespace
 
 int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
   auto fail = [&](const absl::Status& s) {
-    LogError(spec.name, s);
-    return 1;
+    return FailStart(spec.name, s);
   };
   config::Reader cfg = config::Reader::FromProcess(argc, argv);
   if (std::optional<int> code =
@@ -96,7 +88,8 @@ int Main(int argc, char** argv, const Spec& spec, const Builder& build) {
                                                      absl::Milliseconds(consent_deadline_ms));
   }
 
-  Context context{cfg, *directory, pool, xrefs.get(), consent.get(), **publisher};
+  Context context{cfg, *directory, pool, xrefs.get(), consent.get(), **publisher,
+                  server_options};
   absl::StatusOr<Parts> parts = build(context);
   if (!parts.ok()) return fail(parts.status());
   cfg.ExitIfInvalid();  // the service's own settings

@@ -41,6 +41,7 @@
 #include "libs/orgs/directory.h"
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
+#include "libs/server/server.h"
 #include "libs/xref/xref.h"
 
 namespace meridian::service {
@@ -71,6 +72,9 @@ struct Context {
   consent::Checker* consent;  // null unless Spec::identity_links
   // The service's producer (idempotent, acks=all), besides its outbox.
   kafka::Publisher& publisher;
+  // The chassis's server settings (listen host, TLS files, CRL directory),
+  // for a service that opens another listener with the same identity.
+  const server::ServerOptions& server;
 };
 
 // A consumer the service runs besides the cross-reference one: its topics,

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -133,13 +134,15 @@ absl::Status HttpApi::Start() {
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   if (!options_.crl_dir.empty()) {
-    // The issuer's CRL is looked up by hash in the directory on each
-    // handshake, so a CRL replaced there applies to the next connection.
+    // The issuer's CRL is looked up by hash (<hash>.r0) in the directory at
+    // the first handshake that needs it, then kept by OpenSSL: a newer CRL
+    // takes effect under the next suffix (<hash>.r1) or at a restart.
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);
     X509_LOOKUP* lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-    if (lookup == nullptr ||
+    if (access(options_.crl_dir.c_str(), R_OK | X_OK) != 0 || lookup == nullptr ||
         X509_LOOKUP_add_dir(lookup, options_.crl_dir.c_str(), X509_FILETYPE_PEM) != 1) {
-      return absl::InvalidArgumentError("analytics HTTPS: the CRL directory cannot be used");
+      return absl::NotFoundError(absl::StrCat(
+          "analytics HTTPS: cannot read the CRL directory ", options_.crl_dir));
     }
     X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
   }

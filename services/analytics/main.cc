@@ -26,13 +26,14 @@ int main(int argc, char** argv) {
       [](service::Context& c) -> absl::StatusOr<service::Parts> {
         const int k = static_cast<int>(c.cfg.Int("ANALYTICS_K", 5, 2, 1000));
         const std::string group = c.cfg.String("ANALYTICS_CONSUMER_GROUP", "analytics");
+        // The same identity, client CA and CRL as the gRPC port.
         analytics::HttpOptions http{
-            .host = c.cfg.String("LISTEN_HOST", "127.0.0.1"),
+            .host = c.server.listen_host,
             .port = c.cfg.Port("ANALYTICS_HTTPS_PORT", 58443),
-            .cert_file = c.cfg.RequiredFile("TLS_CERT"),
-            .key_file = c.cfg.RequiredFile("TLS_KEY"),
-            .client_ca_file = c.cfg.RequiredFile("TLS_CA"),
-            .crl_dir = c.cfg.String("TLS_CRL_DIR", ""),
+            .cert_file = c.server.tls_cert_file,
+            .key_file = c.server.tls_key_file,
+            .client_ca_file = c.server.tls_ca_file,
+            .crl_dir = c.server.tls_crl_dir,
             .static_dir = c.cfg.String("ANALYTICS_DASHBOARD_DIR", "build/dashboard")};
         if (!std::filesystem::is_directory(http.static_dir)) http.static_dir.clear();
         c.cfg.ExitIfInvalid();

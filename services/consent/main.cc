@@ -16,6 +16,7 @@
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
 #include "libs/service/kafka_settings.h"
+#include "libs/service/log.h"
 #include "libs/service/migrate_only.h"
 #include "libs/xref/xref.h"
 #include "services/consent/audit_log.h"
@@ -27,11 +28,7 @@ namespace {
 
 constexpr char kSchema[] = "consent";
 
-int Fail(const absl::Status& s) {
-  std::cerr << "{\"level\":\"error\",\"service\":\"consent\",\"error\":\"" << s.message()
-            << "\"}" << std::endl;
-  return 1;
-}
+int Fail(const absl::Status& s) { return meridian::service::FailStart("consent", s); }
 
 }  // namespace
 

@@ -13,6 +13,7 @@
 #include "libs/server/server.h"
 #include "libs/server/standard.h"
 #include "libs/service/kafka_settings.h"
+#include "libs/service/log.h"
 #include "libs/service/migrate_only.h"
 #include "services/patient-index/block_index.h"
 #include "services/patient-index/patient_index.h"
@@ -23,11 +24,7 @@ namespace {
 
 constexpr char kSchema[] = "patient_index";
 
-int Fail(const absl::Status& s) {
-  std::cerr << "{\"level\":\"error\",\"service\":\"patient-index\",\"error\":\""
-            << s.message() << "\"}" << std::endl;
-  return 1;
-}
+int Fail(const absl::Status& s) { return meridian::service::FailStart("patient-index", s); }
 
 int TrustRank(const meridian::orgs::Directory& d, const std::string& org) {
   const meridian::orgs::Organisation* o = d.Find(org);

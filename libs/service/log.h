@@ -1,0 +1,25 @@
+// A service's error line on stderr, as one JSON object (the message escaped,
+// invalid UTF-8 replaced), shared by service::Main and the services with
+// their own main.
+#ifndef MERIDIAN_LIBS_SERVICE_LOG_H_
+#define MERIDIAN_LIBS_SERVICE_LOG_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace meridian::service {
+
+// {"level":"error","service":NAME,"error":MESSAGE}
+std::string ErrorLine(absl::string_view service, const absl::Status& status);
+
+// Prints ErrorLine to stderr.
+void LogError(absl::string_view service, const absl::Status& status);
+
+// LogError, then 1: the exit code of a failed start.
+int FailStart(absl::string_view service, const absl::Status& status);
+
+}  // namespace meridian::service
+
+#endif  // MERIDIAN_LIBS_SERVICE_LOG_H_
