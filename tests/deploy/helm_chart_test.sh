@@ -67,15 +67,21 @@ render() {
   "$helm" template meridian "$chart" --namespace meridian "$@" >"$out"
 }
 
-# mutate IN OUT FROM TO: OUT is IN with the first FROM (a literal) replaced.
+# mutate IN OUT FROM TO: OUT is IN with the first FROM replaced by TO; FROM
+# is a literal, or a Python regular expression after "re:".
 mutate() {
   python3 - "$@" <<'EOF'
-import sys
+import re, sys
 src, dst, old, new = sys.argv[1:5]
 text = open(src).read()
-if old not in text:
+if old.startswith("re:"):
+    out, n = re.subn(old[3:], new, text, count=1)
+else:
+    n = text.count(old)
+    out = text.replace(old, new, 1)
+if n == 0:
     sys.exit(f"mutate: {old!r} not in {src}")
-open(dst, "w").write(text.replace(old, new, 1))
+open(dst, "w").write(out)
 EOF
 }
 
@@ -227,8 +233,10 @@ mutate "$work/default.yaml" "$work/p1.yaml" "readOnlyRootFilesystem: true" \
   "readOnlyRootFilesystem: false"
 refused "policy: writable root filesystem" "root filesystem is writable" \
   "$validate" --policy "$work/p1.yaml"
-mutate "$work/default.yaml" "$work/p2.yaml" "          livenessProbe:" "          livenessProbeX:"
-refused "policy: no liveness probe (and the field is unknown)" "livenessProbeX" \
+# The first Deployment without its liveness probe (the block removed).
+mutate "$work/default.yaml" "$work/p2.yaml" \
+  're:\n {10}livenessProbe:\n(?: {12}.*\n)+' $'\n'
+refused "policy: no liveness probe" "no gRPC liveness probe" \
   "$validate" --policy "$work/p2.yaml"
 mutate "$work/default.yaml" "$work/p3.yaml" "            - ALL" "            - NET_RAW"
 refused "policy: capabilities not dropped" "capabilities are not exactly drop" \

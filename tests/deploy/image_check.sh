@@ -101,7 +101,8 @@ package_list() { sed -e 's/#.*//' "$packages" | xargs; }
 
 # assemble DIR: the Dockerfile's runtime stage, as a root filesystem in DIR.
 # /proc is mounted for apt in a mount namespace of its own (gone with it).
-# Called where errexit does not apply: every step says `|| return 1`.
+# Every step says `|| return 1`, so a failure returns at once with errexit
+# or without it.
 assemble() {
   local dir=$1 log=$work/assemble.log
   echo "image root: debootstrap and $(package_list | wc -w) packages (once per package list)"
@@ -362,7 +363,7 @@ check_service() {
   local grpc=$((26051 + i)) hport=$((27051 + i)) mport=$((28051 + i)) https=$((29051 + i))
   local pid port ok
   local -a cmd image_env env
-  read -ra cmd < <(entrypoint "$name")
+  read -ra cmd < <(entrypoint "$name") || true  # none: reported just below
   ok=1
   [[ ${cmd[*]:-} == "/usr/local/bin/$name" ]] && ok=0
   result "$name: the Dockerfile's stage $name has ENTRYPOINT [\"/usr/local/bin/$name\"]" $ok

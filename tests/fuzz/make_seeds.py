@@ -52,9 +52,8 @@ write("resident_id_fuzz", "lower_x", valid[:17] + "x")
 write("resident_id_fuzz", "fullwidth", "１１０１０５１９４９１２３１００２")
 
 for i, s in enumerate(["张三", "張三豐", "ＺＨＡＮＧ　San", "  li   Ming ", "欧阳 娜娜",
-                       "Zhāng Sān", "a\x01b\x7f", "\xe5\xbc", "\xff\xfe", "王\u3000小明"]):
-    write("name_fuzz", f"seed{i}", s.encode("utf-8", "surrogateescape")
-          if isinstance(s, str) else s)
+                       "Zhāng Sān", "a\x01b\x7f", b"\xe5\xbc", b"\xff\xfe", "王\u3000小明"]):
+    write("name_fuzz", f"seed{i}", s)  # bytes as they are (seed7, seed8: invalid UTF-8)
 write("name_fuzz", "invalid_utf8", b"\xe5\xbc\xa0\xff\x80abc")
 
 for i, s in enumerate(["2026-02-28", "2024-02-29", "2023-02-29", "2026-13-01", "0000-01-01",
@@ -74,7 +73,7 @@ def copy_examples(target, names):
     os.makedirs(os.path.join(CORPUS, target), exist_ok=True)
     for name in names:
         if os.path.exists(os.path.join(FHIR, name)):
-            shutil.copy(os.path.join(FHIR, name), os.path.join(CORPUS, target, name))
+            shutil.copyfile(os.path.join(FHIR, name), os.path.join(CORPUS, target, name))
 
 
 copy_examples("fhir_import_fuzz", [
