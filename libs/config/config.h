@@ -67,9 +67,12 @@ class Reader {
   // The environment variable that backs `name`, e.g. "MERIDIAN_PG_URI".
   std::string EnvName(absl::string_view name) const;
 
+  // Records `name` as invalid for a check the typed readers cannot make (a
+  // format, a bound between settings); ExitIfInvalid reports it with the rest.
+  void Error(absl::string_view name, absl::string_view what);
+
  private:
   std::optional<std::string> Lookup(absl::string_view name) const;
-  void Error(absl::string_view name, absl::string_view what);
   // Records a setting for Usage(); `default_value` empty and `required` for
   // one without a default.
   void Note(absl::string_view name, absl::string_view kind, std::string default_value,

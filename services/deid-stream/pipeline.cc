@@ -62,17 +62,31 @@ Pipeline::Pipeline(xref::XrefStore* xrefs, consent::Checker* consent,
       publisher_(publisher),
       options_(std::move(options)) {}
 
-absl::StatusOr<Pipeline::Whose> Pipeline::Identify(const kafka::ConsumedMessage& message) {
+absl::StatusOr<Pipeline::Parsed> Pipeline::Parse(const kafka::ConsumedMessage& message) {
   MERIDIAN_ASSIGN_OR_RETURN(events::v1::EventEnvelope event, outbox::ParseEnvelope(message));
   // Whose event: the regional ID it carries, else the one the patient
   // index's links give its "institution/local ID" key.
-  std::string regional = event.regional_patient_id();
-  if (regional.empty()) {
-    std::vector<std::string> parts = absl::StrSplit(event.key(), absl::MaxSplits('/', 1));
-    if (parts.size() == 2) {
-      MERIDIAN_ASSIGN_OR_RETURN(regional, xrefs_->RegionalIdOf({parts[0], parts[1]}));
-    }
+  Parsed parsed{std::move(event), std::nullopt};
+  if (parsed.event.regional_patient_id().empty()) {
+    std::vector<std::string> parts =
+        absl::StrSplit(parsed.event.key(), absl::MaxSplits('/', 1));
+    if (parts.size() == 2) parsed.local = xref::LocalId{parts[0], parts[1]};
   }
+  return parsed;
+}
+
+absl::StatusOr<Pipeline::Whose> Pipeline::Identify(const kafka::ConsumedMessage& message) {
+  MERIDIAN_ASSIGN_OR_RETURN(Parsed parsed, Parse(message));
+  std::string regional = parsed.event.regional_patient_id();
+  if (parsed.local) {
+    MERIDIAN_ASSIGN_OR_RETURN(regional, xrefs_->RegionalIdOf(*parsed.local));
+  }
+  return Identified(std::move(parsed), std::move(regional), message);
+}
+
+absl::StatusOr<Pipeline::Whose> Pipeline::Identified(Parsed parsed, std::string regional,
+                                                     const kafka::ConsumedMessage& message) {
+  events::v1::EventEnvelope& event = parsed.event;
   if (regional.empty()) {
     const std::string what =
         absl::StrCat("event ", event.event_id(), ": patient not known to the patient index yet");
@@ -128,8 +142,28 @@ absl::Status Pipeline::HandleBatch(const std::vector<kafka::ConsumedMessage>& me
   events.reserve(messages.size());
   // Each patient's categories in the batch, in first-seen order.
   absl::flat_hash_map<std::string, std::vector<consent::v1::DataCategory>> categories;
+  // Whose events: one lookup for every event that carries no regional ID.
+  std::vector<Parsed> parsed;
+  std::vector<xref::LocalId> locals;
+  parsed.reserve(messages.size());
   for (const kafka::ConsumedMessage& m : messages) {
-    MERIDIAN_ASSIGN_OR_RETURN(Whose whose, Identify(m));
+    MERIDIAN_ASSIGN_OR_RETURN(Parsed p, Parse(m));
+    if (p.local) locals.push_back(*p.local);
+    parsed.push_back(std::move(p));
+  }
+  std::vector<std::string> found;
+  if (!locals.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(found, xrefs_->RegionalIdsOf(locals));
+  }
+  if (found.size() != locals.size()) {
+    return absl::InternalError("xref: RegionalIdsOf answered for other IDs than asked");
+  }
+  size_t next_found = 0;
+  for (size_t i = 0; i < messages.size(); ++i) {
+    std::string regional = parsed[i].local ? std::move(found[next_found++])
+                                           : parsed[i].event.regional_patient_id();
+    MERIDIAN_ASSIGN_OR_RETURN(Whose whose,
+                              Identified(std::move(parsed[i]), std::move(regional), messages[i]));
     std::vector<consent::v1::DataCategory>& wanted = categories[whose.regional];
     if (std::find(wanted.begin(), wanted.end(), whose.category) == wanted.end()) {
       wanted.push_back(whose.category);

@@ -86,6 +86,17 @@ class Pipeline {
     std::string regional;
     consent::v1::DataCategory category;
   };
+  // Identifying is in two steps so that a batch looks its patients up at
+  // once: Parse reads the envelope and, when it carries no regional ID,
+  // the local ID to look up; Identified completes it with the regional ID
+  // found ("" when none yet).
+  struct Parsed {
+    events::v1::EventEnvelope event;
+    std::optional<xref::LocalId> local;
+  };
+  static absl::StatusOr<Parsed> Parse(const kafka::ConsumedMessage& message);
+  absl::StatusOr<Whose> Identified(Parsed parsed, std::string regional,
+                                   const kafka::ConsumedMessage& message);
   absl::StatusOr<Whose> Identify(const kafka::ConsumedMessage& message);
   // The de-identified message when consent permits; nullopt when withheld.
   absl::StatusOr<std::optional<kafka::Message>> Release(Whose whose, bool permitted);

@@ -187,6 +187,36 @@ TEST_F(PipelineTest, ABatchAsksConsentOncePerPatientAndPublishesTogether) {
   EXPECT_EQ(pipeline_->withheld(), 5);
 }
 
+TEST_F(PipelineTest, ABatchLooksItsUnnamedPatientsUpAtOnce) {
+  // Events that carry no regional ID: one cross-reference lookup for the
+  // batch, not one per event.
+  class CountingXrefs : public xref::InMemoryXrefStore {
+   public:
+    absl::StatusOr<std::vector<std::string>> RegionalIdsOf(
+        const std::vector<xref::LocalId>& locals) override {
+      ++lookups;
+      return InMemoryXrefStore::RegionalIdsOf(locals);
+    }
+    int lookups = 0;
+  } xrefs;
+  const std::string other = ids::NewUuid();
+  ASSERT_OK(xrefs.Apply("test", ids::NewUuid(),
+                        {{{"city-hosp-1", "MRN-777"}, regional_, absl::FromUnixSeconds(1)}}));
+  ASSERT_OK(xrefs.Apply("test", ids::NewUuid(),
+                        {{{"city-hosp-1", "MRN-888"}, other, absl::FromUnixSeconds(1)}}));
+  consent_.Permit(consent::v1::PRESCRIPTIONS);
+  Pipeline pipeline(&xrefs, &consent_, guard_.get(), &publisher_,
+                    PipelineOptions{.recipient = {"health-commission", orgs::Role::kAuthority, ""}});
+  ASSERT_OK(pipeline.HandleBatch({Prescription(""), Prescription("", "MRN-888"),
+                                  Prescription(regional_), Prescription("", "MRN-888")}));
+  EXPECT_EQ(xrefs.lookups, 1);
+  ASSERT_EQ(publisher_.published().size(), 4u);
+  EXPECT_EQ(publisher_.published()[0].key, guard_->Pseudonym(regional_));
+  EXPECT_EQ(publisher_.published()[1].key, guard_->Pseudonym(other));
+  EXPECT_EQ(publisher_.published()[2].key, guard_->Pseudonym(regional_));
+  EXPECT_EQ(publisher_.published()[3].key, guard_->Pseudonym(other));
+}
+
 TEST_F(PipelineTest, ABatchWithAnUnlinkedPatientFailsWholeAndPublishesNothing) {
   consent_.Permit(consent::v1::PRESCRIPTIONS);
   // The second event names no regional ID and its patient has no link yet.

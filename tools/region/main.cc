@@ -928,12 +928,13 @@ int Load::Run() {
   int64_t issued = 0, due = 0;
   absl::Time next_report = start + absl::Seconds(1);
   int64_t completed_at_end = 0;
+  const int64_t scheduled =
+      static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(settings_.duration) * rate));
   while (true) {
     const absl::Time now = absl::Now();
     if (now >= end) break;
     due = std::min<int64_t>(static_cast<int64_t>(absl::ToDoubleSeconds(now - start) * rate) + 1,
-                            static_cast<int64_t>(std::ceil(
-                                absl::ToDoubleSeconds(settings_.duration) * rate)));
+                            scheduled);
     {
       absl::MutexLock lock(&mu_);
       while (issued < due && in_flight_ < settings_.concurrency && !ready_.empty()) {
@@ -978,8 +979,6 @@ int Load::Run() {
       next_report += absl::Seconds(1);
     }
   }
-  const int64_t scheduled =
-      static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(settings_.duration) * rate));
   const int64_t backlog = std::max<int64_t>(0, scheduled - issued);
   {
     absl::MutexLock lock(&mu_);
@@ -1051,25 +1050,17 @@ int main(int argc, char** argv) {
   s.options.duplicate_rate = static_cast<double>(cfg.Int("DUPLICATE_PERCENT", 30, 0, 100)) / 100;
   s.concurrency = static_cast<int>(cfg.Int("CONCURRENCY", mode == "load" ? 32 : 16, 1, 512));
   s.wait = cfg.Duration("WAIT", absl::Seconds(30));
+  if (s.wait <= absl::ZeroDuration()) cfg.Error("WAIT", "must be positive");
+  if (!ValidRun(s.options.run)) cfg.Error("RUN", "must be 1-16 letters or digits");
   if (mode == "load") {
     const std::string rate = cfg.String("RATE", "50");
     if (!absl::SimpleAtod(rate, &s.rate) || !(s.rate > 0) || s.rate > 100000) {
-      std::cerr << "meridian-region: --rate must be a number of operations a second, "
-                   "above 0 and at most 100000"
-                << std::endl;
-      return 2;
+      cfg.Error("RATE", "must be a number of operations a second, above 0 and at most 100000");
     }
     s.duration = cfg.Duration("DURATION", absl::Seconds(30));
+    if (s.duration <= absl::ZeroDuration()) cfg.Error("DURATION", "must be positive");
   }
   cfg.ExitIfInvalid();
-  if (!ValidRun(s.options.run)) {
-    std::cerr << "meridian-region: --run must be 1-16 letters or digits" << std::endl;
-    return 2;
-  }
-  if (mode == "load" && s.duration <= absl::ZeroDuration()) {
-    std::cerr << "meridian-region: --duration must be positive" << std::endl;
-    return 2;
-  }
   s.options.now = absl::Now();
 
   absl::StatusOr<meridian::orgs::Directory> directory =

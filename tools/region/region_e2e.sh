@@ -12,6 +12,17 @@ trap 'rm -rf "$work"' EXIT
 run="e$(date +%s)$$"
 run=${run:0:15}
 
+# Bad settings stop it before any call, all of them named at once.
+rc=0
+"$region" load --rate=0 --wait=0s --run='no spaces' >/dev/null 2>"$work/bad.txt" || rc=$?
+for name in MERIDIAN_RATE MERIDIAN_WAIT MERIDIAN_RUN; do
+  if ((rc != 2)) || ! grep -q "$name" "$work/bad.txt"; then
+    echo "FAILED: bad settings: exit $rc, $name not named:"
+    cat "$work/bad.txt"
+    exit 1
+  fi
+done
+
 "$region" simulate --patients=150 --seed="$$" --run="${run}s" >"$work/simulate.json"
 python3 - "$work/simulate.json" <<'EOF'
 import json, sys
