@@ -14,13 +14,19 @@ std::string NewUuid() {
   if (RAND_bytes(b, sizeof(b)) != 1) std::abort();  // no entropy: cannot go on
   b[6] = (b[6] & 0x0f) | 0x40;  // version 4
   b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
+  return FormatUuid(absl::string_view(reinterpret_cast<const char*>(b), sizeof(b)));
+}
+
+std::string FormatUuid(absl::string_view bytes) {
+  if (bytes.size() != 16) return "";
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
-    out.push_back(kHex[b[i] >> 4]);
-    out.push_back(kHex[b[i] & 0xf]);
+    const auto b = static_cast<uint8_t>(bytes[i]);
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
   }
   return out;
 }

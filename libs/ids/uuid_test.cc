@@ -20,6 +20,13 @@ TEST(Uuid, NewIsWellFormedVersion4AndUnique) {
   EXPECT_EQ(seen.size(), 1000u);
 }
 
+TEST(Uuid, FormatUuidWritesTheCanonicalText) {
+  const std::string bytes("\x12\x3e\x45\x67\xe8\x9b\x42\xd3\xa4\x56\x42\x66\x14\x17\x40\x00",
+                          16);
+  EXPECT_EQ(FormatUuid(bytes), "123e4567-e89b-42d3-a456-426614174000");
+  EXPECT_EQ(FormatUuid("short"), "");
+}
+
 TEST(Uuid, IsUuidRejectsMalformed) {
   EXPECT_TRUE(IsUuid("123e4567-E89B-42d3-a456-426614174000"));
   EXPECT_FALSE(IsUuid(""));

@@ -53,6 +53,49 @@ absl::Status PingBroker(const std::string& brokers, absl::Duration timeout) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Issues one topic admin request on a fresh queue (`issue(rk, options,
+// queue)`), waits for its result event and checks each topic's error;
+// `tolerated` counts as success (e.g. "already exists" when creating).
+template <typename Issue, typename Topics>
+absl::Status RunTopicRequest(rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::string_view what,
+                             absl::Duration timeout, rd_kafka_resp_err_t tolerated,
+                             Issue issue, Topics topics_of) {
+  char err[512];
+  const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, op);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, ms, err, sizeof(err));
+  rd_kafka_AdminOptions_set_request_timeout(opts, ms, err, sizeof(err));
+  issue(rk, opts, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, ms + 1000);
+  absl::Status status;
+  if (ev == nullptr) {
+    status = absl::DeadlineExceededError(absl::StrCat("kafka: ", what, " timed out"));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = absl::UnavailableError(
+        absl::StrCat("kafka: ", what, ": ", rd_kafka_event_error_string(ev)));
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = topics_of(ev, &n);
+    for (size_t i = 0; i < n && status.ok(); ++i) {
+      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != tolerated) {
+        status = absl::InternalError(absl::StrCat("kafka: ", what, " ",
+                                                  rd_kafka_topic_result_name(results[i]), ": ",
+                                                  rd_kafka_err2str(e)));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_queue_destroy(queue);
+  return status;
+}
+
+}  // namespace
+
 absl::Status EnsureTopics(const std::string& brokers,
                           const std::vector<TopicSpec>& topics,
                           absl::Duration timeout) {
@@ -71,45 +114,36 @@ absl::Status EnsureTopics(const std::string& brokers,
     }
     new_topics.push_back(nt);
   }
-  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk->get());
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(
-      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err,
-      sizeof(err));
-  rd_kafka_AdminOptions_set_request_timeout(
-      opts, static_cast<int>(absl::ToInt64Milliseconds(timeout)), err,
-      sizeof(err));
-  rd_kafka_CreateTopics(rk->get(), new_topics.data(), new_topics.size(), opts,
-                        queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(
-      queue, static_cast<int>(absl::ToInt64Milliseconds(timeout)) + 1000);
-  absl::Status status;
-  if (ev == nullptr) {
-    status = absl::DeadlineExceededError("kafka: create topics timed out");
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = absl::UnavailableError(absl::StrCat(
-        "kafka: create topics: ", rd_kafka_event_error_string(ev)));
-  } else {
-    const rd_kafka_CreateTopics_result_t* res =
-        rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(res, &n);
-    for (size_t i = 0; i < n && status.ok(); ++i) {
-      rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR &&
-          e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        status = absl::InternalError(absl::StrCat(
-            "kafka: create topic ", rd_kafka_topic_result_name(results[i]),
-            ": ", rd_kafka_err2str(e)));
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_queue_destroy(queue);
+  absl::Status status = RunTopicRequest(
+      rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topic", timeout,
+      RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS,
+      [&](rd_kafka_t* h, rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateTopics(h, new_topics.data(), new_topics.size(), opts, queue);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), n);
+      });
   for (auto* p : new_topics) rd_kafka_NewTopic_destroy(p);
+  return status;
+}
+
+absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::string>& names,
+                          absl::Duration timeout) {
+  if (names.empty()) return absl::OkStatus();
+  absl::StatusOr<Handle> rk = NewHandle(brokers);
+  if (!rk.ok()) return rk.status();
+  std::vector<rd_kafka_DeleteTopic_t*> doomed;
+  for (const std::string& name : names) doomed.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+  absl::Status status = RunTopicRequest(
+      rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete topic", timeout,
+      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+      [&](rd_kafka_t* h, rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteTopics(h, doomed.data(), doomed.size(), opts, queue);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), n);
+      });
+  for (auto* d : doomed) rd_kafka_DeleteTopic_destroy(d);
   return status;
 }
 

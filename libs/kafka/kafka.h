@@ -163,6 +163,11 @@ absl::Status EnsureTopics(const std::string& brokers,
                           const std::vector<TopicSpec>& topics,
                           absl::Duration timeout = absl::Seconds(30));
 
+// Deletes the topics and their data (missing ones count as deleted): for
+// benchmarks and tests that make their own.
+absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::string>& names,
+                          absl::Duration timeout = absl::Seconds(30));
+
 // OK when the cluster answers a metadata request within `timeout`.
 absl::Status PingBroker(const std::string& brokers, absl::Duration timeout);
 

@@ -61,6 +61,10 @@ class KafkaTest : public ::testing::Test {
     publisher_ = std::move(*p);
   }
 
+  void TearDown() override {
+    EXPECT_OK(DeleteTopics(testing::Brokers(), {topic_, topic_ + ".dlt"}));
+  }
+
   ConsumerOptions Options(std::string group) {
     return ConsumerOptions{.brokers = testing::Brokers(),
                            .group_id = std::move(group),
@@ -278,6 +282,14 @@ TEST_F(KafkaTest, TransientFailureIsRetriedNotDeadLettered) {
 
 TEST_F(KafkaTest, EnsureTopicsIsIdempotent) {
   EXPECT_OK(EnsureTopics(testing::Brokers(), {{topic_, 3, 1}}));
+}
+
+TEST_F(KafkaTest, DeleteTopicsCountsMissingOnesAsDeleted) {
+  ASSERT_OK(publisher_->PublishBatch(Batch(3, "gone"), absl::Seconds(30)));
+  EXPECT_OK(DeleteTopics(testing::Brokers(), {topic_}));
+  EXPECT_OK(DeleteTopics(testing::Brokers(), {topic_, "test.never.created"}));
+  EXPECT_THAT(DeleteTopics("127.0.0.1:1", {topic_}, absl::Milliseconds(500)),
+              ::testing::Not(IsOk()));
 }
 
 TEST(KafkaUnavailable, PingAndPublishFailCleanlyWithoutBroker) {

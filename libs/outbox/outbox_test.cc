@@ -1,5 +1,9 @@
 // Outbox and relay against the real PostgreSQL, with the in-memory publisher
 // standing in for Kafka (the real broker is exercised in tests/integration).
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -157,29 +161,221 @@ TEST_F(OutboxTest, RolledBackEventsAreNeverPublished) {
   EXPECT_EQ(published, std::set<std::string>(kept.begin(), kept.end()));
 }
 
-TEST_F(OutboxTest, AnEventCommittedAfterALaterIdIsStillPublished) {
-  // The relay deletes every visible row up to the batch's last id. A writer
-  // that took a lower id but commits later is invisible then, so its row
-  // must stay and go out in a later batch, not be skipped.
-  auto append_one = [](pqxx::work& tx, const std::string& key) {
-    google::protobuf::StringValue payload;
-    payload.set_value(key);
-    return Append(tx, {.topic = "meridian.test.v1", .type = "test.happened", .key = key,
-                       .source_organisation = "org-1", .producer = "outbox-test"},
-                  payload);
-  };
-  pqxx::connection slow_conn(pg::testing::PgUri());
-  pqxx::work slow(slow_conn);
-  slow.exec("SET LOCAL search_path = " + slow.quote_name(schema_.name()));
-  absl::StatusOr<events::v1::EventEnvelope> early = append_one(slow, "slow");
+// Appends one event keyed `key` inside `tx`.
+absl::StatusOr<events::v1::EventEnvelope> AppendOne(pqxx::work& tx, const std::string& key) {
+  google::protobuf::StringValue payload;
+  payload.set_value(key);
+  return Append(tx, {.topic = "meridian.test.v1", .type = "test.happened", .key = key,
+                     .source_organisation = "org-1", .producer = "outbox-test"},
+                payload);
+}
+
+// A transaction on its own connection, in the test's schema.
+struct OpenTransaction {
+  explicit OpenTransaction(const std::string& schema)
+      : conn(pg::testing::PgUri()), tx(conn) {
+    tx.exec("SET LOCAL search_path = " + tx.quote_name(schema));
+  }
+  pqxx::connection conn;
+  pqxx::work tx;
+};
+
+TEST_F(OutboxTest, EventsAfterAnIdStillBeingWrittenWaitForItThenLeaveInIdOrder) {
+  // A writer that took a lower id but commits later: the watermark must not
+  // pass its id while it may still commit, so the later events wait.
+  OpenTransaction slow(schema_.name());
+  absl::StatusOr<events::v1::EventEnvelope> early = AppendOne(slow.tx, "slow");
   ASSERT_OK(early);
   std::vector<std::string> later = AppendN(2);
   Relay relay(&schema_.pool(), &publisher_, {.batch_size = 10});
-  EXPECT_EQ(*relay.RunOnce(), 2);
-  slow.commit();
-  EXPECT_EQ(*relay.RunOnce(), 1);
   EXPECT_EQ(*relay.RunOnce(), 0);
+  EXPECT_EQ(relay.GetLag()->pending, 2);
+  slow.tx.commit();
+  EXPECT_EQ(*relay.RunOnce(), 3);
+  EXPECT_EQ(*relay.RunOnce(), 0);
+  std::vector<kafka::Message> sent = publisher_.published();
+  ASSERT_EQ(sent.size(), 3u);
+  EXPECT_EQ(sent[0].key, "slow");  // id order
   EXPECT_EQ(PublishedIds(), std::set<std::string>({early->event_id(), later[0], later[1]}));
+  EXPECT_EQ(relay.GetLag()->pending, 0);
+}
+
+TEST_F(OutboxTest, AWriterThatRollsBackReleasesTheEventsAfterIt) {
+  OpenTransaction doomed(schema_.name());
+  ASSERT_OK(AppendOne(doomed.tx, "doomed"));
+  std::vector<std::string> later = AppendN(2);
+  Relay relay(&schema_.pool(), &publisher_);
+  EXPECT_EQ(*relay.RunOnce(), 0);
+  doomed.tx.abort();
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  EXPECT_EQ(PublishedIds(), std::set<std::string>(later.begin(), later.end()));
+}
+
+TEST_F(OutboxTest, TransactionsThatDoNotWriteTheOutboxHoldNothingBack) {
+  OpenTransaction reader(schema_.name());
+  reader.tx.exec("SELECT count(*) FROM outbox");
+  reader.tx.exec("CREATE TEMP TABLE scratch (x int)");  // has a transaction ID
+  reader.tx.exec("INSERT INTO scratch VALUES (1)");
+  AppendN(4);
+  Relay relay(&schema_.pool(), &publisher_);
+  EXPECT_EQ(*relay.RunOnce(), 4);
+}
+
+TEST_F(OutboxTest, MaintainStartsPartitionsAndDropsThePublishedOnes) {
+  auto partitions = [&] {
+    return *schema_.pool().Transact([](pqxx::work& tx) {
+      return tx.exec1("SELECT count(*) FROM pg_inherits WHERE inhparent = 'outbox'::regclass")
+          [0].as<int64_t>();
+    });
+  };
+  auto rows = [&] {
+    return *schema_.pool().Transact(
+        [](pqxx::work& tx) { return tx.exec1("SELECT count(*) FROM outbox")[0].as<int64_t>(); });
+  };
+  // Any non-empty partition is "big": every Maintain() starts a new one.
+  Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
+  std::vector<std::string> first = AppendN(5);
+  ASSERT_EQ(partitions(), 1);
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_TRUE(m->rotated);
+  EXPECT_EQ(m->dropped, 0);  // the first partition is not published yet
+  EXPECT_EQ(partitions(), 2);
+  std::vector<std::string> second = AppendN(3);  // into the new partition
+  EXPECT_EQ(*relay.RunOnce(), 8);
+  EXPECT_EQ(rows(), 8);  // published rows stay until their partition goes
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+  EXPECT_TRUE(m->rotated);  // the second one holds rows
+  EXPECT_EQ(rows(), 3);
+  EXPECT_EQ(*relay.RunOnce(), 0);  // nothing published twice
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+  EXPECT_EQ(rows(), 0);
+  EXPECT_EQ(partitions(), 1);
+  std::vector<std::string> third = AppendN(2);
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  std::vector<std::string> all = first;
+  all.insert(all.end(), second.begin(), second.end());
+  all.insert(all.end(), third.begin(), third.end());
+  EXPECT_EQ(PublishedIds(), std::set<std::string>(all.begin(), all.end()));
+  EXPECT_EQ(publisher_.published().size(), all.size());
+  EXPECT_EQ(relay.GetLag()->pending, 0);
+}
+
+TEST_F(OutboxTest, AQuietPartitionIsKeptUntilItIsOldThenReplaced) {
+  Relay relay(&schema_.pool(), &publisher_, {.partition_age = absl::Milliseconds(100)});
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_FALSE(m->rotated);  // empty
+  AppendN(1);
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_FALSE(m->rotated);  // young
+  absl::SleepFor(absl::Milliseconds(150));
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_TRUE(m->rotated);
+  EXPECT_EQ(*relay.RunOnce(), 1);
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+}
+
+TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
+  Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
+  AppendN(2);
+  ASSERT_TRUE(relay.Maintain()->rotated);
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  {
+    OpenTransaction reader(schema_.name());
+    reader.tx.exec("SELECT count(*) FROM outbox");  // holds a lock on it
+    absl::StatusOr<MaintainReport> m = relay.Maintain();
+    ASSERT_OK(m);
+    EXPECT_EQ(m->dropped, 0);
+  }
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+}
+
+TEST_F(OutboxTest, WritersRacingTheRelayAndRotationLoseAndRepeatNothing) {
+  // Four writers commit small transactions (some rolled back) while the
+  // relay publishes and starts a new partition at every Maintain().
+  Relay relay(&schema_.pool(), &publisher_,
+              {.batch_size = 50, .batches_per_commit = 2, .partition_bytes = 1});
+  std::mutex mu;
+  std::vector<std::string> committed;
+  std::atomic<int> writers_left{4};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      for (int t = 0; t < 60; ++t) {
+        const bool commit = (t + w) % 7 != 0;
+        std::vector<std::string> ids;
+        absl::Status s = schema_.pool().Transact(
+            [&](pqxx::work& tx) -> absl::Status {
+              ids.clear();
+              for (int i = 0; i < 1 + t % 3; ++i) {
+                auto env = AppendOne(tx, absl::StrCat("w", w));
+                if (!env.ok()) return env.status();
+                ids.push_back(env->event_id());
+              }
+              return commit ? absl::OkStatus() : absl::AbortedError("roll back");
+            },
+            pg::TxnOptions{.max_attempts = 1});
+        ASSERT_EQ(s.ok(), commit) << s;
+        if (commit) {
+          std::lock_guard<std::mutex> lock(mu);
+          committed.insert(committed.end(), ids.begin(), ids.end());
+        }
+      }
+      --writers_left;
+    });
+  }
+  int rotations = 0;
+  int drops = 0;
+  for (int idle = 0; idle < 3;) {
+    absl::StatusOr<MaintainReport> m = relay.Maintain();
+    ASSERT_OK(m);
+    rotations += m->rotated;
+    drops += m->dropped;
+    absl::StatusOr<int> n = relay.RunOnce();
+    ASSERT_OK(n);
+    idle = (writers_left == 0 && *n == 0) ? idle + 1 : 0;
+  }
+  for (auto& t : writers) t.join();
+  while (*relay.RunOnce() > 0) {
+  }
+  std::vector<std::string> sent;
+  for (const kafka::Message& m : publisher_.published()) {
+    for (const auto& [name, value] : m.headers) {
+      if (name == "meridian-event-id") sent.push_back(value);
+    }
+  }
+  EXPECT_EQ(sent.size(), committed.size());  // none twice
+  EXPECT_EQ(std::set<std::string>(sent.begin(), sent.end()),
+            std::set<std::string>(committed.begin(), committed.end()));
+  EXPECT_GT(rotations, 1);
+  EXPECT_GT(drops, 0);
+  // Each writer's events leave in the order it committed them.
+  std::map<std::string, std::vector<std::string>> by_writer;
+  for (const kafka::Message& m : publisher_.published()) by_writer[m.key].push_back(m.value);
+  for (const auto& [key, values] : by_writer) {
+    std::vector<std::string> order;
+    for (const std::string& v : values) {
+      events::v1::EventEnvelope env;
+      ASSERT_TRUE(env.ParseFromString(v));
+      order.push_back(env.event_id());
+    }
+    std::vector<std::string> expected;
+    for (const std::string& id : committed) {
+      if (std::find(order.begin(), order.end(), id) != order.end()) expected.push_back(id);
+    }
+    EXPECT_EQ(order, expected) << key;
+  }
 }
 
 TEST_F(OutboxTest, BrokerDownKeepsEventsPendingThenDelivers) {

@@ -4,7 +4,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "libs/ids/uuid.h"
 #include "libs/pg/connection.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
 
@@ -17,52 +19,63 @@ constexpr char kRelayLockSql[] =
     "SELECT pg_try_advisory_xact_lock(hashtext('meridian.outbox.' ||"
     " current_schema()))";
 
-}  // namespace
+// The last id the sequence has handed out.
+constexpr char kLastIdSql[] =
+    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM outbox_id_seq";
 
-Relay::Relay(pg::Pool* pool, kafka::Publisher* publisher, RelayOptions options)
-    : pool_(pool), publisher_(publisher), options_(options) {}
+// The transactions (virtual IDs) holding a write lock on this schema's
+// outbox: every writer takes it before its id.
+constexpr char kWritersSql[] =
+    "SELECT COALESCE(array_agg(virtualtransaction), '{}')::text FROM pg_locks"
+    " WHERE locktype = 'relation' AND relation = 'outbox'::regclass"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    " AND mode = 'RowExclusiveLock' AND granted";
 
-namespace {
+constexpr char kAnyStillRunningSql[] =
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'virtualxid'"
+    " AND virtualxid = ANY($1::text[]))";
 
-// Claims (deletes, uncommitted) pending rows holding about `limit`
-// events, in id order, and hands their events to the publisher.
+// Partition k holds ids [k << kPartitionBits, (k + 1) << kPartitionBits)
+// (migration 0003).
+constexpr int kPartitionBits = 40;
+constexpr char kPartitionPrefix[] = "outbox_p";
+
+int64_t PartitionOf(int64_t id) { return std::max<int64_t>(id, 0) >> kPartitionBits; }
+int64_t FirstIdOf(int64_t k) { return k << kPartitionBits; }
+
+// Reads the final rows above `from` holding about `limit` events, in id
+// order, and hands their events to the publisher.
 struct Claim {
-  int count = 0;
+  int count = 0;         // events sent; -1: a batched row does not parse
+  int64_t last_id = 0;   // the last row's id
   std::unique_ptr<kafka::Delivery> delivery;
 };
 
-Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
-  // One statement deletes the oldest pending rows, in id order, until they
-  // hold `limit` events (at least one row), and returns them. No row locks
-  // are taken first: the caller holds this schema's relay lock, writers only
-  // insert, so nothing else deletes or changes these rows (a FOR UPDATE
-  // would write, and WAL-log, every row twice). `id <=` a scalar subquery
-  // keeps the delete an index range scan however long the backlog; a lower
-  // id still uncommitted is invisible to it and goes in a later batch.
-  // Binary results: the envelopes arrive as stored, not hex-encoded.
+Claim ReadAndSend(pqxx::work& tx, int64_t from, int64_t upto, int limit,
+                  kafka::Publisher& publisher) {
+  // The rows in (from, upto] until they hold `limit` events (at least one
+  // row), in id order. `id <=` a scalar subquery keeps it an index range scan
+  // however long the backlog. Binary results: the envelopes arrive as
+  // stored, not hex-encoded.
   pg::BinaryResult rows = pg::ExecBinary(
       tx,
-      "DELETE FROM outbox WHERE id <= (SELECT max(id) FROM (SELECT id, events,"
-      " sum(events) OVER (ORDER BY id) AS upto FROM outbox ORDER BY id LIMIT $1) oldest"
-      " WHERE upto - events < $1)"
-      " RETURNING id, topic, event_key, envelope, event_id::text, event_type, events",
-      {std::to_string(limit)});
+      "SELECT id, topic, event_key, envelope, event_id, event_type, events"
+      " FROM outbox WHERE id > $1 AND id <= (SELECT max(id) FROM (SELECT id, events,"
+      " sum(events) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto FROM outbox"
+      " WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) oldest WHERE upto - events < $3)"
+      " ORDER BY id",
+      {std::to_string(from), std::to_string(upto), std::to_string(limit)});
   Claim claim;
   if (rows.rows() == 0) return claim;
-  // RETURNING has no order: restore commit (id) order.
-  std::vector<std::pair<int64_t, int>> order;
-  order.reserve(rows.rows());
-  for (int i = 0; i < rows.rows(); ++i) order.emplace_back(rows.Int64(i, 0), i);
-  std::sort(order.begin(), order.end());
   std::vector<kafka::Message> messages;
   messages.reserve(rows.rows());
   events::v1::OutboxBatch batch;
-  for (const auto& [id, i] : order) {
+  for (int i = 0; i < rows.rows(); ++i) {
     const absl::string_view stored = rows.Bytes(i, 3);
     if (rows.Int32(i, 6) == 1) {
       messages.push_back({std::string(rows.Bytes(i, 1)), std::string(rows.Bytes(i, 2)),
                           std::string(stored),
-                          {{"meridian-event-id", std::string(rows.Bytes(i, 4))},
+                          {{"meridian-event-id", ids::FormatUuid(rows.Bytes(i, 4))},
                            {"meridian-event-type", std::string(rows.Bytes(i, 5))}}});
       continue;
     }
@@ -78,24 +91,66 @@ Claim ClaimAndSend(pqxx::work& tx, int limit, kafka::Publisher& publisher) {
     }
   }
   claim.count = static_cast<int>(messages.size());
+  claim.last_id = rows.Int64(rows.rows() - 1, 0);
   claim.delivery = publisher.Send(messages);
   return claim;
 }
 
 }  // namespace
 
+Relay::Relay(pg::Pool* pool, kafka::Publisher* publisher, RelayOptions options)
+    : pool_(pool), publisher_(publisher), options_(options) {}
+
+void Relay::AdvanceFinal(pqxx::work& tx) {
+  if (fence_.has_value()) {
+    if (tx.exec_params1(kAnyStillRunningSql, fence_->writers)[0].as<bool>()) return;
+    final_id_ = std::max(final_id_, fence_->last_id);
+    fence_.reset();
+  }
+  // The last id first, then the writers: a writer holding an id up to it
+  // took its lock before the id, so it is among them unless it has ended.
+  Fence fence;
+  fence.last_id = tx.exec1(kLastIdSql)[0].as<int64_t>();
+  fence.writers = tx.exec1(kWritersSql)[0].as<std::string>();
+  if (fence.writers == "{}") {
+    final_id_ = std::max(final_id_, fence.last_id);
+  } else {
+    fence_ = std::move(fence);
+  }
+}
+
+absl::StatusOr<bool> Relay::WritersEnded(absl::Duration within) {
+  absl::StatusOr<std::string> writers = pool_->Transact(
+      [](pqxx::work& tx) { return tx.exec1(kWritersSql)[0].as<std::string>(); });
+  if (!writers.ok()) return writers.status();
+  const absl::Time deadline = absl::Now() + within;
+  while (true) {
+    absl::StatusOr<bool> running = pool_->Transact([&](pqxx::work& tx) {
+      return tx.exec_params1(kAnyStillRunningSql, *writers)[0].as<bool>();
+    });
+    if (!running.ok()) return running.status();
+    if (!*running) return true;
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+}
+
 absl::StatusOr<int> Relay::RunOnce() {
   return pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<int> {
     if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return 0;
-    // Losing this commit in a server crash only brings the rows back to be
-    // published again (consumers deduplicate), so it need not wait for the
-    // WAL flush.
+    // Losing this commit in a server crash only publishes the batches again
+    // (consumers deduplicate), so it need not wait for the WAL flush.
     tx.exec("SET LOCAL synchronous_commit = off");
-    // Claim and send batch after batch without waiting: while the broker
+    AdvanceFinal(tx);
+    const int64_t watermark = tx.exec1("SELECT published_upto FROM outbox_relay")[0].as<int64_t>();
+    behind_ = fence_.has_value() && fence_->last_id > std::max(watermark, final_id_);
+    if (final_id_ <= watermark) return 0;
+    // Read and send batch after batch without waiting: while the broker
     // acknowledges one, the next is read from the database. Then wait for
-    // every acknowledgement and commit them all.
+    // every acknowledgement and raise the watermark over them all.
     std::vector<std::unique_ptr<kafka::Delivery>> deliveries;
     int total = 0;
+    int64_t published_upto = watermark;
     for (int i = 0; i < options_.batches_per_commit; ++i) {
       // Stop at the first failure known so far: a later batch sent after a
       // failed one would reach the topic before the failed one's events are
@@ -104,26 +159,140 @@ absl::StatusOr<int> Relay::RunOnce() {
         absl::Status so_far = delivery->Wait(absl::ZeroDuration());
         if (!so_far.ok() && !absl::IsDeadlineExceeded(so_far)) return so_far;
       }
-      Claim claim = ClaimAndSend(tx, options_.batch_size, *publisher_);
+      Claim claim =
+          ReadAndSend(tx, published_upto, final_id_, options_.batch_size, *publisher_);
       if (claim.count < 0) {
         return absl::DataLossError("outbox: a batched row does not parse");
+      }
+      if (claim.count < options_.batch_size) {
+        // Every final row is read: the watermark may pass the ids of rolled
+        // back writers up to the last final id.
+        published_upto = final_id_;
+      } else {
+        published_upto = claim.last_id;
       }
       if (claim.count == 0) break;
       total += claim.count;
       deliveries.push_back(std::move(claim.delivery));
-      if (claim.count < options_.batch_size) break;  // drained
+      if (published_upto == final_id_) break;
     }
     for (auto& delivery : deliveries) {
       absl::Status s = delivery->Wait(options_.publish_timeout);
-      if (!s.ok()) return s;  // rollback: the rows stay pending
+      if (!s.ok()) return s;  // rollback: the watermark stays
     }
+    tx.exec_params("UPDATE outbox_relay SET published_upto = $1", published_upto);
     return total;
   }, pg::TxnOptions{.max_attempts = 2});
 }
 
+absl::StatusOr<MaintainReport> Relay::Maintain() {
+  struct State {
+    bool locked = false;
+    int64_t next_id = 0;
+    int64_t watermark = 0;
+    std::vector<int64_t> partitions;
+    int64_t current_bytes = 0;
+    bool created_next = false;
+  };
+  const absl::Time now = absl::Now();
+  // Inspect, and create the next partition when the current one is big or
+  // old enough. It must be committed before any writer can take its ids.
+  absl::StatusOr<State> state = pool_->Transact([&](pqxx::work& tx) -> absl::StatusOr<State> {
+    State s;
+    if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return s;
+    s.locked = true;
+    pqxx::row r = tx.exec1(
+        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END,"
+        " (SELECT published_upto FROM outbox_relay) FROM outbox_id_seq");
+    s.next_id = r[0].as<int64_t>();
+    s.watermark = r[1].as<int64_t>();
+    const int64_t current = PartitionOf(s.next_id);
+    for (const auto& row : tx.exec(
+             "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_inherits i"
+             " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'outbox'::regclass")) {
+      const std::string name = row[0].as<std::string>();
+      int64_t k;
+      if (name.rfind(kPartitionPrefix, 0) != 0 ||
+          !absl::SimpleAtoi(name.substr(sizeof(kPartitionPrefix) - 1), &k)) {
+        continue;  // not ours
+      }
+      s.partitions.push_back(k);
+      if (k == current) s.current_bytes = row[1].as<int64_t>();
+    }
+    if (current != current_partition_) {
+      current_partition_ = current;
+      current_since_ = now;
+    }
+    const bool used = s.next_id > std::max<int64_t>(FirstIdOf(current), 1);
+    const bool rotate = used && (s.current_bytes >= options_.partition_bytes ||
+                                 now - current_since_ >= options_.partition_age);
+    if (!rotate) return s;
+    const std::string next = absl::StrCat(kPartitionPrefix, current + 1);
+    if (std::find(s.partitions.begin(), s.partitions.end(), current + 1) ==
+        s.partitions.end()) {
+      tx.exec(absl::StrCat("CREATE TABLE ", next, " (LIKE outbox INCLUDING STORAGE)"));
+      // SHARE UPDATE EXCLUSIVE on outbox: writers go on meanwhile.
+      tx.exec(absl::StrCat("ALTER TABLE outbox ATTACH PARTITION ", next, " FOR VALUES FROM (",
+                           FirstIdOf(current + 1), ") TO (", FirstIdOf(current + 2), ")"));
+      s.partitions.push_back(current + 1);
+    }
+    s.created_next = true;
+    return s;
+  });
+  if (!state.ok()) return state.status();
+  MaintainReport report;
+  if (!state->locked) return report;
+  if (state->created_next) {
+    // A statement that started before the partition was attached does not
+    // know it: an id there would find no partition. Wait for the writers of
+    // now to end (later ones see it), then move writers to the new partition:
+    // the sequence jumps to its first id (a gap in ids is harmless). Never
+    // backwards. Writers still open after a while: next time.
+    absl::StatusOr<bool> quiet = WritersEnded(options_.rotate_wait);
+    if (!quiet.ok()) return quiet.status();
+    if (!*quiet) return report;
+    absl::Status moved = pool_->Transact([&](pqxx::work& tx) -> absl::Status {
+      if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return absl::OkStatus();
+      const int64_t first = FirstIdOf(PartitionOf(state->next_id) + 1);
+      tx.exec_params(
+          "SELECT setval('outbox_id_seq', $1, false) FROM outbox_id_seq WHERE"
+          " (CASE WHEN is_called THEN last_value + 1 ELSE last_value END) < $1",
+          first);
+      report.rotated = true;
+      return absl::OkStatus();
+    });
+    if (!moved.ok()) return moved;
+  }
+  // A partition below the current one whose last id is at or below the
+  // watermark holds only published (or rolled back) rows, and no writer can
+  // add to it: every id in it was final when the watermark passed it.
+  for (int64_t k : state->partitions) {
+    if (k >= PartitionOf(state->next_id) || FirstIdOf(k + 1) - 1 > state->watermark) continue;
+    absl::Status dropped = pool_->Transact(
+        [&](pqxx::work& tx) -> absl::Status {
+          if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return absl::OkStatus();
+          tx.exec(absl::StrCat("SET LOCAL lock_timeout = ",
+                               absl::ToInt64Milliseconds(options_.drop_lock_timeout)));
+          tx.exec(absl::StrCat("DROP TABLE ", kPartitionPrefix, k));
+          ++report.dropped;
+          return absl::OkStatus();
+        },
+        pg::TxnOptions{.max_attempts = 1});
+    // Its lock not granted in time (ABORTED): try again next time.
+    if (!dropped.ok() && !absl::IsAborted(dropped)) return dropped;
+  }
+  return report;
+}
+
 void Relay::Run(const std::function<void(const absl::Status&)>& on_error) {
   absl::Duration backoff = options_.idle_wait;
+  absl::Time next_maintenance = absl::Now();
   while (!stop_) {
+    if (absl::Now() >= next_maintenance) {
+      absl::StatusOr<MaintainReport> m = Maintain();
+      if (!m.ok() && on_error) on_error(m.status());
+      next_maintenance = absl::Now() + options_.maintain_every;
+    }
     absl::StatusOr<int> n = RunOnce();
     if (!n.ok()) {
       if (on_error) on_error(n.status());
@@ -132,7 +301,7 @@ void Relay::Run(const std::function<void(const absl::Status&)>& on_error) {
       continue;
     }
     backoff = options_.idle_wait;
-    if (*n == 0) absl::SleepFor(options_.idle_wait);
+    if (*n == 0) absl::SleepFor(behind_ ? options_.fence_wait : options_.idle_wait);
   }
 }
 
@@ -140,7 +309,8 @@ absl::StatusOr<Lag> Relay::GetLag() {
   return pool_->Transact([](pqxx::work& tx) -> absl::StatusOr<Lag> {
     pqxx::row r = tx.exec1(
         "SELECT COALESCE(sum(events), 0), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() -"
-        " min(created_at)), 0) FROM outbox");
+        " min(created_at)), 0) FROM outbox"
+        " WHERE id > (SELECT published_upto FROM outbox_relay)");
     return Lag{r[0].as<int64_t>(), absl::Seconds(r[1].as<double>())};
   });
 }
