@@ -53,17 +53,19 @@ struct Claim {
 
 Claim ReadAndSend(pqxx::work& tx, int64_t from, int64_t upto, int limit,
                   kafka::Publisher& publisher) {
-  // The rows in (from, upto] until they hold `limit` events (at least one
-  // row), in id order. `id <=` a scalar subquery keeps it an index range scan
-  // however long the backlog. Binary results: the envelopes arrive as
-  // stored, not hex-encoded.
+  // The rows in (from, upto], in id order: at most `limit` rows, and none
+  // after the bulk row (events > 1, found by their partial index) at which
+  // bulk rows' events beyond one each reach `limit`, so a batch holds fewer
+  // than 2 * limit + 1000 events. `id <=` a scalar subquery keeps it an index
+  // range scan however long the backlog. Binary results: the envelopes
+  // arrive as stored, not hex-encoded.
   pg::BinaryResult rows = pg::ExecBinary(
       tx,
-      "SELECT id, topic, event_key, envelope, event_id, event_type, events"
-      " FROM outbox WHERE id > $1 AND id <= (SELECT max(id) FROM (SELECT id, events,"
-      " sum(events) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS upto FROM outbox"
-      " WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3) oldest WHERE upto - events < $3)"
-      " ORDER BY id",
+      "SELECT id, topic, event_key, envelope, event_id, event_type, events FROM outbox"
+      " WHERE id > $1 AND id <= LEAST($2, (SELECT min(id) FROM (SELECT id, sum(events - 1)"
+      " OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS extra FROM outbox WHERE id > $1"
+      " AND id <= $2 AND events > 1 ORDER BY id LIMIT $3) bulk WHERE extra >= $3))"
+      " ORDER BY id LIMIT $3",
       {std::to_string(from), std::to_string(upto), std::to_string(limit)});
   Claim claim;
   if (rows.rows() == 0) return claim;
