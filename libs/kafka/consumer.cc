@@ -225,6 +225,12 @@ absl::StatusOr<std::unique_ptr<Consumer>> MakeKafkaConsumer(
       .Set("auto.offset.reset", options.auto_offset_reset)
       .Set("isolation.level", "read_committed")
       .Set("partition.assignment.strategy", "range,roundrobin")
+      // A consumer killed without leaving its group holds its partitions
+      // until its session expires; the default 45 s left a restarted
+      // service's consumers idle that long (tests/fault). Heartbeats come
+      // from librdkafka's own thread, so a slow handler does not expire it.
+      .Set("session.timeout.ms", "10000")
+      .Set("heartbeat.interval.ms", "3000")
       .Set("log_level", "3")
       .SetRebalance(rebalancer.get());
   if (!conf.status().ok()) return conf.status();

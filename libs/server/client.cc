@@ -22,16 +22,23 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride(tls.server_name);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  // A service that restarts is back within seconds: try to reconnect
+  // within seconds too (gRPC's default backoff grows to 120 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   // Responses of Meridian services stay within 16 MiB (bulk results, pages).
   args.SetMaxReceiveMessageSize(16 << 20);
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), args);
 }
 
 std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout,
-                                                const std::string& request_id) {
+                                                const std::string& request_id,
+                                                bool fail_fast) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(timeout));
+  ctx->set_wait_for_ready(!fail_fast);
   if (!request_id.empty()) ctx->AddMetadata("x-request-id", request_id);
   return ctx;
 }

@@ -110,7 +110,9 @@ class ServerTest : public ::testing::Test {
 
   grpc::Status Call(const ClientTls& tls, const EchoRequest& req,
                     EchoResponse* resp, const std::string& request_id = "") {
-    auto ctx = NewContext(absl::Seconds(10), request_id);
+    // Fail fast: the refusal tests want the handshake's answer, not the
+    // deadline that waiting for a connection the server refuses would reach.
+    auto ctx = NewContext(absl::Seconds(10), request_id, /*fail_fast=*/true);
     return Stub(tls)->Echo(ctx.get(), req, resp);
   }
 
@@ -197,6 +199,21 @@ TEST_F(ServerTest, RequestIdIsKeptOrMintedAndReturned) {
   auto none = NewContext(absl::Seconds(10));
   ASSERT_TRUE(stub->Echo(none.get(), req, &resp).ok());
   EXPECT_EQ(resp.request_id().size(), 36u);
+}
+
+TEST_F(ServerTest, CallsWaitForAServerThatIsNotUpYetUnlessFailFast) {
+  auto channel = MakeChannel("127.0.0.1:1", TlsFor("city-hosp-1"));
+  ASSERT_TRUE(channel.ok());
+  auto stub = meridian::testing::v1::Echo::NewStub(*channel);
+  EchoRequest req;
+  EchoResponse resp;
+  auto waiting = NewContext(absl::Milliseconds(300));
+  EXPECT_EQ(stub->Echo(waiting.get(), req, &resp).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  auto fast = NewContext(absl::Seconds(10), "", /*fail_fast=*/true);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(stub->Echo(fast.get(), req, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 TEST_F(ServerTest, NoClientCertificateIsRefused) {

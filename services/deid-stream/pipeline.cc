@@ -84,16 +84,36 @@ absl::StatusOr<Pipeline::Whose> Pipeline::Identify(const kafka::ConsumedMessage&
   return Identified(std::move(parsed), std::move(regional), message);
 }
 
+absl::Time Pipeline::FirstMiss(const std::string& event_id, absl::Time now) {
+  absl::MutexLock lock(&miss_mu_);
+  // Bounded: past this many events held at once, start counting afresh
+  // (each then gets a new grace rather than memory without end).
+  if (first_miss_.size() >= 100000) first_miss_.clear();
+  const absl::Time first = first_miss_.try_emplace(event_id, now).first->second;
+  misses_.store(static_cast<int64_t>(first_miss_.size()), std::memory_order_relaxed);
+  return first;
+}
+
+void Pipeline::ForgetMiss(const std::string& event_id) {
+  absl::MutexLock lock(&miss_mu_);
+  first_miss_.erase(event_id);
+  misses_.store(static_cast<int64_t>(first_miss_.size()), std::memory_order_relaxed);
+}
+
 absl::StatusOr<Pipeline::Whose> Pipeline::Identified(Parsed parsed, std::string regional,
                                                      const kafka::ConsumedMessage& message) {
   events::v1::EventEnvelope& event = parsed.event;
   if (regional.empty()) {
     const std::string what =
         absl::StrCat("event ", event.event_id(), ": patient not known to the patient index yet");
-    const absl::Time happened = absl::FromUnixSeconds(event.occurred_at().seconds());
-    if (options_.clock() - happened < options_.link_grace) return absl::UnavailableError(what);
+    const absl::Time now = options_.clock();
+    const absl::Time since = std::max(absl::FromUnixSeconds(event.occurred_at().seconds()),
+                                      FirstMiss(event.event_id(), now));
+    if (now - since < options_.link_grace) return absl::UnavailableError(what);
+    ForgetMiss(event.event_id());
     return absl::FailedPreconditionError(what);
   }
+  if (misses_.load(std::memory_order_relaxed) > 0) ForgetMiss(event.event_id());
   consent::v1::DataCategory category = CategoryOf(message.topic, event.type());
   return Whose{std::move(event), std::move(regional), category};
 }

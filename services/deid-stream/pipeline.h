@@ -17,8 +17,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
 #include "libs/consent/consent.h"
 #include "libs/deid/deid.h"
@@ -44,9 +48,11 @@ struct PipelineOptions {
   std::string output_topic = kDeidTopic;
   absl::Duration publish_timeout = absl::Seconds(30);
   // An event of a patient the links have not reached yet is retried for
-  // this long after it happened (the link is usually milliseconds behind);
-  // older, it goes to the dead-letter topic for a later replay instead of
-  // holding its partition.
+  // this long (the link is usually milliseconds behind), counted from when
+  // it happened or, if later, from when this pipeline first met it — an
+  // event that arrives late, in the backlog after an outage, still gets the
+  // whole grace; after it, it goes to the dead-letter topic for a later
+  // replay instead of holding its partition.
   absl::Duration link_grace = absl::Minutes(2);
   std::function<absl::Time()> clock = [] { return absl::Now(); };
 };
@@ -61,7 +67,7 @@ class Pipeline {
   // is acknowledged, or once it is withheld by consent. UNAVAILABLE when the
   // consent service or the broker cannot be reached (retried);
   // for a patient the links have not reached: UNAVAILABLE within
-  // `link_grace` of the event (retried), FAILED_PRECONDITION after it
+  // `link_grace` (retried), FAILED_PRECONDITION after it
   // (dead-lettered for a later replay); INVALID_ARGUMENT for a message that
   // is not an event.
   absl::Status Handle(const kafka::ConsumedMessage& message);
@@ -107,7 +113,15 @@ class Pipeline {
   consent::Checker* consent_;
   const deid::Deidentifier* guard_;
   kafka::Publisher* publisher_;
+  // When an event whose patient is not known yet was first met; forgotten
+  // once it is placed or dead-lettered.
+  absl::Time FirstMiss(const std::string& event_id, absl::Time now);
+  void ForgetMiss(const std::string& event_id);
+
   const PipelineOptions options_;
+  absl::Mutex miss_mu_;
+  absl::flat_hash_map<std::string, absl::Time> first_miss_ ABSL_GUARDED_BY(miss_mu_);
+  std::atomic<int64_t> misses_{0};  // first_miss_.size(), read without the lock
   std::atomic<int64_t> forwarded_{0};
   std::atomic<int64_t> withheld_{0};
 };

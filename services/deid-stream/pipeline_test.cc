@@ -88,14 +88,23 @@ TEST_F(PipelineTest, PermittedEventsLeaveDeidentifiedAndKeyedByPseudonym) {
 
 TEST_F(PipelineTest, ThePatientIsFoundThroughTheLinksWhenTheEventDoesNotSay) {
   consent_.Permit(consent::v1::PRESCRIPTIONS);
-  // A fresh event waits for the link (transient); an old one is
-  // dead-lettered rather than hold its partition.
+  // A fresh event waits for the link (transient); one still unplaced
+  // after the grace is dead-lettered rather than hold its partition.
   EXPECT_THAT(pipeline_->Handle(Prescription("")),
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("patient not known")));
+  absl::Time now = absl::Now() + absl::Minutes(3);  // the event is old when first met
   Pipeline later(&xrefs_, &consent_, guard_.get(), &publisher_,
                  PipelineOptions{.recipient = {"health-commission", orgs::Role::kAuthority, ""},
-                                 .clock = [] { return absl::Now() + absl::Minutes(3); }});
-  EXPECT_THAT(later.Handle(Prescription("")),
+                                 .clock = [&now] { return now; }});
+  const kafka::ConsumedMessage late = Prescription("");
+  // Late (a backlog after an outage): the grace runs from when it is met.
+  EXPECT_THAT(later.Handle(late),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("patient not known")));
+  now += absl::Minutes(1);
+  EXPECT_THAT(later.Handle(late),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("patient not known")));
+  now += absl::Minutes(1) + absl::Seconds(1);
+  EXPECT_THAT(later.Handle(late),
               StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("patient not known")));
   EXPECT_TRUE(publisher_.published().empty());
   ASSERT_OK(xrefs_.Apply("test", ids::NewUuid(),

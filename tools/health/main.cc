@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     } else {
       auto stub = grpc::health::v1::Health::NewStub(*channel);
       grpc::health::v1::HealthCheckResponse resp;
-      auto ctx = meridian::server::NewContext(absl::Seconds(3));
+      auto ctx = meridian::server::NewContext(absl::Seconds(3), "", /*fail_fast=*/true);
       grpc::Status s =
           stub->Check(ctx.get(), grpc::health::v1::HealthCheckRequest(), &resp);
       if (!s.ok()) {

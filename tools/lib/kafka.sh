@@ -49,15 +49,22 @@ kafka_write_config() {
 # idempotently, describe and take part in the cluster; only super users may
 # alter it (so no one else can change an ACL).
 KAFKA_DEID_TOPIC=meridian.deid.v1
-kafka_acls() {
-  local stamp="$STATE/kafka/data/.meridian-acls" want config="$STATE/kafka/ops-client.properties"
-  local keystore="$STATE/kafka/ops-keystore.pem"
-  want=$(printf 'v2 %s' "$KAFKA_DEID_TOPIC")
-  [[ -f $stamp && $(<"$stamp") == "$want" ]] && return 0
+# kafka_ops_config: write the operator's client configuration (TLS as
+# meridian-ops, from the current certificates) and print its path.
+kafka_ops_config() {
+  local config="$STATE/kafka/ops-client.properties" keystore="$STATE/kafka/ops-keystore.pem"
   [[ -s $CERTS_DIR/meridian-ops.key ]] || die "kafka: no meridian-ops certificate in $CERTS_DIR"
   (umask 077 && cat "$CERTS_DIR/meridian-ops.key" "$CERTS_DIR/meridian-ops.pem" >"$keystore")
   printf '%s\n' security.protocol=SSL ssl.keystore.type=PEM "ssl.keystore.location=$keystore" \
     ssl.truststore.type=PEM "ssl.truststore.location=$CERTS_DIR/ca.pem" >"$config"
+  printf '%s' "$config"
+}
+
+kafka_acls() {
+  local stamp="$STATE/kafka/data/.meridian-acls" want config
+  want=$(printf 'v2 %s' "$KAFKA_DEID_TOPIC")
+  [[ -f $stamp && $(<"$stamp") == "$want" ]] && return 0
+  config=$(kafka_ops_config)
   log "kafka: ACLs of the cluster and of $KAFKA_DEID_TOPIC"
   local acl=(kafka_java org.apache.kafka.tools.AclCommand
     --bootstrap-server "127.0.0.1:$KAFKA_SSL_PORT" --command-config "$config" --add --force)

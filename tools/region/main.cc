@@ -125,7 +125,7 @@ struct Tally {
       referrals_completed{0}, prescriptions{0}, prescriptions_with_findings{0}, lookups{0},
       dispensings{0}, fully_dispensed{0}, lab_reports{0}, lab_results{0}, lab_critical{0},
       reuse_searches{0}, results_reused{0}, grants{0}, refusals{0}, revocations{0},
-      reads_permitted{0}, reads_withheld{0}, polls{0}, unavailable_retries{0};
+      reads_permitted{0}, reads_withheld{0}, polls{0}, retries{0};
 };
 
 class Stats {
@@ -374,8 +374,11 @@ class Runner {
 
  private:
   // One RPC with a deadline, its latency recorded under the step's RPC name;
-  // tried again while the service is UNAVAILABLE (restarting), for up to
-  // the wait. Every request is idempotent (local IDs, request keys).
+  // tried again, for up to the wait, while the outcome is unknown: the
+  // service is UNAVAILABLE (restarting, or its database is), the call ran
+  // out of time, or its commit's outcome is UNKNOWN. Every request is
+  // idempotent (local IDs, request keys), so a retry of a write that did
+  // commit returns the same answer.
   template <typename Fn>
   grpc::Status Call(const Step& step, Fn&& fn) {
     const absl::Time deadline = absl::Now() + wait_;
@@ -385,8 +388,11 @@ class Runner {
       const absl::Time start = absl::Now();
       grpc::Status s = fn(ctx.get());
       stats_->Rpc(RpcName(step.kind), absl::Now() - start);
-      if (s.error_code() != grpc::StatusCode::UNAVAILABLE || absl::Now() >= deadline) return s;
-      ++tally_->unavailable_retries;
+      const bool unknown = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           s.error_code() == grpc::StatusCode::UNKNOWN;
+      if (!unknown || absl::Now() >= deadline) return s;
+      ++tally_->retries;
       absl::SleepFor(absl::Milliseconds(std::min(1000, 100 * (1 << std::min(attempt++, 4)))));
     }
   }
@@ -770,7 +776,7 @@ std::string TallyJson(const Tally& t, Runner& runner) {
       ",\"consent\":{\"grants\":", t.grants.load(), ",\"refusals\":", t.refusals.load(),
       ",\"revocations\":", t.revocations.load(), ",\"reads_permitted\":",
       t.reads_permitted.load(), ",\"reads_withheld\":", t.reads_withheld.load(), "}",
-      ",\"polls\":", t.polls.load(), ",\"unavailable_retries\":", t.unavailable_retries.load());
+      ",\"polls\":", t.polls.load(), ",\"retries\":", t.retries.load());
 }
 
 std::string TotalsJson(const std::vector<int64_t>& t) {

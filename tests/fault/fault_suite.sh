@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Fault injection across the running platform (tools/meridian up), with real
+# processes: while the living region (tools/region, `simulate`) pushes its
+# patients' journeys into every service, each service, the Kafka broker and
+# PostgreSQL are killed in turn with SIGKILL and started again. Afterwards:
+#
+#   - every step the region took was acknowledged as the platform should
+#     answer it (the region retries, with the same idempotent request, what
+#     it could not know the outcome of: UNAVAILABLE, DEADLINE_EXCEEDED,
+#     UNKNOWN);
+#   - every acknowledged write is stored exactly once: the run's rows in
+#     each service's tables equal what the region was told it wrote;
+#   - every committed event left its outbox (nothing above any watermark);
+#   - no consumer dead-lettered anything;
+#   - the analytics service, downstream of two Kafka hops and the
+#     de-identified stream, counts the run's prescriptions and lab results
+#     exactly once (its counts grow by the recount from source) and its
+#     encounters within what consent may withhold.
+#
+# Prints one JSON object (the figures RELIABILITY.md reports) and exits
+# non-zero if any check fails.
+#
+#   tests/fault/fault_suite.sh [--patients N] [--gap SECONDS] [--seed S] [--out DIR]
+#                              [--region BIN] [--health BIN]
+#
+# Needs a built tree (tools/meridian build; ctest passes the binaries) and
+# runs `tools/meridian up` itself. Leaves the platform running and healthy.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CTL="$ROOT/tools/meridian"
+PATIENTS=300
+GAP=4
+SEED=$((RANDOM % 1000 + 1))
+OUT=""
+REGION=""
+HEALTH=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --patients) PATIENTS=$2; shift 2 ;;
+    --gap) GAP=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    --out) OUT=$2; shift 2 ;;
+    --region) REGION=$2; shift 2 ;;
+    --health) HEALTH=$2; shift 2 ;;
+    *) echo "fault: unknown argument '$1'" >&2; exit 2 ;;
+  esac
+done
+
+"$CTL" up >&2
+eval "$("$CTL" env)"
+REGION=${REGION:-$ROOT/build/tools/region/meridian-region}
+HEALTH=${HEALTH:-$ROOT/build/tools/health/meridian_health}
+for bin in "$REGION" "$HEALTH"; do
+  [[ -x $bin ]] || { echo "fault: $bin is not built (tools/meridian build)" >&2; exit 2; }
+done
+STATE="$ROOT/.local"
+OUT=${OUT:-$STATE/fault}
+mkdir -p "$OUT"
+RUN="f$(date +%s)$((RANDOM % 10))"
+TARGETS=(patient-index records consent prescriptions lab-results deid-stream analytics kafka
+         postgres)
+
+log() { echo "fault: $(date +%T) $*" >&2; }
+sql() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$MERIDIAN_PG_URI" -c "$1"; }
+now() { date +%s.%N; }
+
+# Analytics counts of the measures the recount covers (analytics.v1.Measure:
+# 1 encounters, 3 prescriptions, 5 lab results).
+analytics_counts() {
+  sql "SELECT coalesce(sum(n) FILTER (WHERE measure = 1), 0) || ' ' ||
+              coalesce(sum(n) FILTER (WHERE measure = 3), 0) || ' ' ||
+              coalesce(sum(n) FILTER (WHERE measure = 5), 0) FROM analytics.fact"
+}
+
+# dead_letters: messages in every dead-letter topic (a consumer gave up).
+dead_letters() {
+  "$CTL" kafka-offsets '.*\.dlt' 2>/dev/null | awk -F: '{ n += $3 } END { print n + 0 }'
+}
+
+# hard_kill NAME: SIGKILL the component, as a crash would (PostgreSQL: the
+# postmaster and every backend at once).
+hard_kill() {
+  local name=$1 pid pids
+  case $name in
+    postgres)
+      pid=$(head -n 1 "$(readlink -m "$STATE/pg")/postmaster.pid")
+      pids="$pid $(pgrep -P "$pid" | tr '\n' ' ')"
+      # shellcheck disable=SC2086 # a list of pids
+      kill -9 $pids
+      ;;
+    *)
+      pid=$(<"$STATE/run/$name.pid")
+      kill -9 "$pid"
+      ;;
+  esac
+  # shellcheck disable=SC2086
+  while kill -0 ${pids:-$pid} 2>/dev/null; do sleep 0.05; done
+}
+
+# wait_healthy SECONDS: until every component reports serving.
+wait_healthy() {
+  local deadline=$(($(date +%s) + $1))
+  until "$HEALTH" >/dev/null 2>&1; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+wait_healthy 120 || { log "the platform is not healthy before the faults"; exit 1; }
+read -r base_enc base_rx base_lab <<<"$(analytics_counts)"
+base_dlt=$(dead_letters)
+
+log "run $RUN: $PATIENTS patients (seed $SEED), faults every ${GAP}s: ${TARGETS[*]}"
+"$REGION" simulate --patients="$PATIENTS" --seed="$SEED" --run="$RUN" --concurrency=8 \
+  --wait=180s >"$OUT/region.json" 2>"$OUT/region.log" &
+region_pid=$!
+
+recoveries=()
+faults_during_load=0
+for target in "${TARGETS[@]}"; do
+  sleep "$GAP"
+  kill -0 "$region_pid" 2>/dev/null && ((faults_during_load += 1))
+  t0=$(now)
+  hard_kill "$target"
+  log "killed $target"
+  "$CTL" start "$target" >>"$OUT/restarts.log" 2>&1
+  if ! wait_healthy 180; then
+    log "$target: the platform did not recover within 180 s"
+    recoveries+=("\"$target\":null")
+    continue
+  fi
+  recoveries+=("$(awk -v t="$target" -v a="$t0" -v b="$(now)" 'BEGIN { printf "\"%s\":%.2f", t, b - a }')")
+  log "$target: recovered"
+done
+
+region_rc=0
+wait "$region_pid" || region_rc=$?
+log "region finished (exit $region_rc)"
+
+# What the region was told it wrote.
+read -r steps unexpected encounters prescribed lab_reports lab_results registrations < <(
+  python3 - "$OUT/region.json" <<'PYEOF'
+import json, sys
+o = json.load(open(sys.argv[1]))
+print(o["steps"], o["outcomes"]["unexpected_error"], o["records"]["encounters"],
+      o["prescriptions"]["issued"], o["labs"]["reports"], o["labs"]["results"],
+      o["registrations"])
+PYEOF
+)
+
+# Stored exactly once: the run's rows (local IDs start with the run tag).
+stored_enc=$(sql "SELECT count(*) FROM records.record WHERE kind = 1 AND local_id LIKE '$RUN-%'")
+stored_rx=$(sql "SELECT count(*) FROM prescriptions.prescription WHERE local_id LIKE '$RUN-%'")
+stored_lab=$(sql "SELECT count(*) FROM lab_results.lab_report WHERE local_id LIKE '$RUN-%'")
+stored_reg=$(sql "SELECT count(*) FROM patient_index.source_record WHERE local_id LIKE '$RUN-%'")
+
+# Every outbox drained (events above each relay's watermark), within 120 s.
+pending=-1
+for _ in $(seq 600); do
+  pending=$(sql "SELECT
+    (SELECT coalesce(sum(events), 0) FROM patient_index.outbox
+       WHERE id > (SELECT published_upto FROM patient_index.outbox_relay)) +
+    (SELECT coalesce(sum(events), 0) FROM records.outbox
+       WHERE id > (SELECT published_upto FROM records.outbox_relay)) +
+    (SELECT coalesce(sum(events), 0) FROM consent.outbox
+       WHERE id > (SELECT published_upto FROM consent.outbox_relay)) +
+    (SELECT coalesce(sum(events), 0) FROM prescriptions.outbox
+       WHERE id > (SELECT published_upto FROM prescriptions.outbox_relay)) +
+    (SELECT coalesce(sum(events), 0) FROM lab_results.outbox
+       WHERE id > (SELECT published_upto FROM lab_results.outbox_relay))")
+  [[ $pending == 0 ]] && break
+  sleep 0.2
+done
+
+# Analytics: its counts grow by the run's recount from source, within 180 s.
+# What analytics counts (services/analytics/facts.cc): an encounter's first
+# version unless entered in error, every prescription issued, every result of
+# a lab report's first version. Consent may withhold a patient's records from
+# the de-identified stream (the region's refusals "to everyone" cover it),
+# depending on when the stream meets the event, so encounters are bounded:
+# at least those of patients without any directive, at most all. The run's
+# directives never cover prescriptions or labs: those counts are exact.
+encounters_sql="SELECT count(*) FILTER (WHERE NOT directed), count(*) FROM (
+    SELECT EXISTS (SELECT 1 FROM patient_index.source_record s
+                   JOIN consent.directive d ON d.regional_id = s.regional_id
+                   WHERE s.organisation_id = v.organisation_id
+                     AND s.local_id = v.patient_local_id) AS directed
+    FROM (SELECT organisation_id, patient_local_id, entered_in_error FROM records.record
+            WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%'
+          UNION ALL SELECT organisation_id, patient_local_id, entered_in_error
+            FROM records.record_history
+            WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%') v
+    WHERE NOT v.entered_in_error) w"
+IFS='|' read -r min_enc want_enc <<<"$(sql "$encounters_sql")"
+want_rx=$stored_rx
+want_lab=$(sql "SELECT coalesce(sum(cardinality(loinc_codes)), 0) FROM (
+    SELECT loinc_codes FROM lab_results.lab_report WHERE version = 1 AND local_id LIKE '$RUN-%'
+    UNION ALL SELECT loinc_codes FROM lab_results.lab_report_history
+      WHERE version = 1 AND local_id LIKE '$RUN-%') v")
+got_enc=0 got_rx=0 got_lab=0
+analytics_seconds=0
+t0=$(date +%s)
+for _ in $(seq 900); do
+  read -r enc rx lab <<<"$(analytics_counts)"
+  got_enc=$((enc - base_enc)) got_rx=$((rx - base_rx)) got_lab=$((lab - base_lab))
+  analytics_seconds=$(($(date +%s) - t0))
+  # Counted twice: no point waiting.
+  ((got_enc > want_enc || got_rx > want_rx || got_lab > want_lab)) && break
+  [[ $got_rx == "$want_rx" && $got_lab == "$want_lab" ]] && ((got_enc >= min_enc)) &&
+    [[ $(dead_letters) == "$base_dlt" ]] && break
+  sleep 0.2
+done
+
+failures=()
+((region_rc == 0 && unexpected == 0)) || failures+=("\"region: $unexpected unexpected outcomes\"")
+((faults_during_load == ${#TARGETS[@]})) ||
+  failures+=("\"only $faults_during_load of ${#TARGETS[@]} faults hit the running load\"")
+[[ $stored_enc == "$encounters" ]] || failures+=("\"encounters stored $stored_enc, acknowledged $encounters\"")
+[[ $stored_rx == "$prescribed" ]] || failures+=("\"prescriptions stored $stored_rx, acknowledged $prescribed\"")
+[[ $stored_lab == "$lab_reports" ]] || failures+=("\"lab reports stored $stored_lab, acknowledged $lab_reports\"")
+[[ $pending == 0 ]] || failures+=("\"$pending events still in outboxes\"")
+((got_enc >= min_enc && got_enc <= want_enc)) ||
+  failures+=("\"analytics encounters +$got_enc, recount $min_enc to $want_enc\"")
+dlt=$(($(dead_letters) - base_dlt))
+((dlt == 0)) || failures+=("\"$dlt events dead-lettered\"")
+[[ $got_rx == "$want_rx" ]] || failures+=("\"analytics prescriptions +$got_rx, recount $want_rx\"")
+[[ $got_lab == "$want_lab" ]] || failures+=("\"analytics lab results +$got_lab, recount $want_lab\"")
+for r in "${recoveries[@]}"; do
+  [[ $r == *null ]] && failures+=("\"${r%%:*} did not recover\"")
+done
+
+# Lost: acknowledged but not stored, or stored but not counted downstream.
+short() { echo $(($1 > $2 ? $1 - $2 : 0)); }
+lost=$(($(short "$encounters" "$stored_enc") + $(short "$prescribed" "$stored_rx") +
+  $(short "$lab_reports" "$stored_lab")))
+lost=$((lost + $(short "$min_enc" "$got_enc") + $(short "$want_rx" "$got_rx") +
+  $(short "$want_lab" "$got_lab") + dlt))
+# Duplicates: counted downstream more often than stored.
+duplicates=$(($(short "$got_enc" "$want_enc") + $(short "$got_rx" "$want_rx") +
+  $(short "$got_lab" "$want_lab")))
+IFS=,
+cat <<EOF | tee "$OUT/report.json"
+{"run":"$RUN","patients":$PATIENTS,"seed":$SEED,"steps":$steps,"unexpected":$unexpected,"region_seconds":$(python3 -c "import json;print(json.load(open('$OUT/region.json'))['seconds'])"),"retries":$(python3 -c "import json;print(json.load(open('$OUT/region.json'))['retries'])"),"registrations":$registrations,"registrations_stored":$stored_reg,"encounters":{"acknowledged":$encounters,"stored":$stored_enc,"recount_without_directives":$min_enc,"recount":$want_enc,"analytics":$got_enc},"prescriptions":{"acknowledged":$prescribed,"stored":$stored_rx,"analytics":$got_rx},"lab_reports":{"acknowledged":$lab_reports,"stored":$stored_lab,"results":$lab_results,"results_recount":$want_lab,"analytics_results":$got_lab},"outbox_pending":$pending,"dead_letters":$dlt,"analytics_caught_up_seconds":$analytics_seconds,"recovery_seconds":{${recoveries[*]}},"lost":$lost,"duplicates":$duplicates,"failures":[${failures[*]}]}
+EOF
+unset IFS
+((${#failures[@]} == 0))
