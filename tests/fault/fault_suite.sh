@@ -181,17 +181,17 @@ done
 # depending on when the stream meets the event, so encounters are bounded:
 # at least those of patients without any directive, at most all. The run's
 # directives never cover prescriptions or labs: those counts are exact.
-encounters_sql="SELECT count(*) FILTER (WHERE NOT directed), count(*) FROM (
-    SELECT EXISTS (SELECT 1 FROM patient_index.source_record s
-                   JOIN consent.directive d ON d.regional_id = s.regional_id
-                   WHERE s.organisation_id = v.organisation_id
-                     AND s.local_id = v.patient_local_id) AS directed
-    FROM (SELECT organisation_id, patient_local_id, entered_in_error FROM records.record
-            WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%'
-          UNION ALL SELECT organisation_id, patient_local_id, entered_in_error
-            FROM records.record_history
-            WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%') v
-    WHERE NOT v.entered_in_error) w"
+encounters_sql="WITH directed AS (
+    SELECT DISTINCT s.organisation_id, s.local_id FROM consent.directive d
+    JOIN patient_index.source_record s ON s.regional_id = d.regional_id)
+  SELECT count(*) FILTER (WHERE x.local_id IS NULL), count(*) FROM (
+    SELECT organisation_id, patient_local_id, entered_in_error FROM records.record
+      WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%'
+    UNION ALL SELECT organisation_id, patient_local_id, entered_in_error
+      FROM records.record_history WHERE kind = 1 AND version = 1 AND local_id LIKE '$RUN-%') v
+  LEFT JOIN directed x ON x.organisation_id = v.organisation_id
+                      AND x.local_id = v.patient_local_id
+  WHERE NOT v.entered_in_error"
 IFS='|' read -r min_enc want_enc <<<"$(sql "$encounters_sql")"
 want_rx=$stored_rx
 want_lab=$(sql "SELECT coalesce(sum(cardinality(loinc_codes)), 0) FROM (
