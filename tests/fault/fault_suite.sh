@@ -124,16 +124,16 @@ wait_healthy() {
 
 wait_healthy 120 || { log "the platform is not healthy before the faults"; exit 1; }
 # Earlier work (other tests, a demo) may still be on its way to analytics:
-# start from a quiet pipeline, outboxes empty and analytics unchanged for 10 s.
+# start from a quiet pipeline, outboxes empty and analytics unchanged for 20 s.
 quiet=0 last=""
 for _ in $(seq 300); do
   counts="$(analytics_counts) $(pending_events)"
   if [[ $counts == "$last" && $counts == *" 0" ]]; then quiet=$((quiet + 1)); else quiet=0; fi
-  ((quiet >= 5)) && break
+  ((quiet >= 10)) && break
   last=$counts
   sleep 2
 done
-((quiet >= 5)) || { log "the pipeline did not go quiet before the faults"; exit 1; }
+((quiet >= 10)) || { log "the pipeline did not go quiet before the faults"; exit 1; }
 read -r base_enc base_rx base_lab <<<"$(analytics_counts)"
 base_dlt=$(dead_letters)
 
