@@ -55,20 +55,24 @@ absl::Status PingBroker(const std::string& brokers, absl::Duration timeout) {
 
 namespace {
 
-// Issues one topic admin request on a fresh queue (`issue(rk, options,
-// queue)`), waits for its result event and checks each topic's error;
-// `tolerated` counts as success (e.g. "already exists" when creating).
-template <typename Issue, typename Topics>
-absl::Status RunTopicRequest(rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::string_view what,
-                             absl::Duration timeout, rd_kafka_resp_err_t tolerated,
-                             Issue issue, Topics topics_of) {
+// Issues one topic admin request, CREATETOPICS or DELETETOPICS, on a fresh
+// queue (`issue(options, queue)`), waits for its result event and checks each
+// topic's error. A topic that already exists (creating) or does not exist
+// (deleting) counts as done.
+template <typename Issue>
+absl::Status RunTopicRequest(rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::Duration timeout,
+                             Issue issue) {
+  const bool create = op == RD_KAFKA_ADMIN_OP_CREATETOPICS;
+  const absl::string_view what = create ? "create topic" : "delete topic";
+  const rd_kafka_resp_err_t tolerated = create ? RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS
+                                               : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
   char err[512];
   const int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, op);
   rd_kafka_AdminOptions_set_operation_timeout(opts, ms, err, sizeof(err));
   rd_kafka_AdminOptions_set_request_timeout(opts, ms, err, sizeof(err));
-  issue(rk, opts, queue);
+  issue(opts, queue);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, ms + 1000);
   absl::Status status;
   if (ev == nullptr) {
@@ -78,7 +82,9 @@ absl::Status RunTopicRequest(rd_kafka_t* rk, rd_kafka_admin_op_t op, absl::strin
         absl::StrCat("kafka: ", what, ": ", rd_kafka_event_error_string(ev)));
   } else {
     size_t n = 0;
-    const rd_kafka_topic_result_t** results = topics_of(ev, &n);
+    const rd_kafka_topic_result_t** results =
+        create ? rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n)
+               : rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
     for (size_t i = 0; i < n && status.ok(); ++i) {
       rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != tolerated) {
@@ -115,13 +121,9 @@ absl::Status EnsureTopics(const std::string& brokers,
     new_topics.push_back(nt);
   }
   absl::Status status = RunTopicRequest(
-      rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, "create topic", timeout,
-      RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS,
-      [&](rd_kafka_t* h, rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
-        rd_kafka_CreateTopics(h, new_topics.data(), new_topics.size(), opts, queue);
-      },
-      [](rd_kafka_event_t* ev, size_t* n) {
-        return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), n);
+      rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_CreateTopics(rk->get(), new_topics.data(), new_topics.size(), opts, queue);
       });
   for (auto* p : new_topics) rd_kafka_NewTopic_destroy(p);
   return status;
@@ -135,13 +137,9 @@ absl::Status DeleteTopics(const std::string& brokers, const std::vector<std::str
   std::vector<rd_kafka_DeleteTopic_t*> doomed;
   for (const std::string& name : names) doomed.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
   absl::Status status = RunTopicRequest(
-      rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, "delete topic", timeout,
-      RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
-      [&](rd_kafka_t* h, rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
-        rd_kafka_DeleteTopics(h, doomed.data(), doomed.size(), opts, queue);
-      },
-      [](rd_kafka_event_t* ev, size_t* n) {
-        return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), n);
+      rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* queue) {
+        rd_kafka_DeleteTopics(rk->get(), doomed.data(), doomed.size(), opts, queue);
       });
   for (auto* d : doomed) rd_kafka_DeleteTopic_destroy(d);
   return status;

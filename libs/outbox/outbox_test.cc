@@ -265,6 +265,31 @@ TEST_F(OutboxTest, MaintainStartsPartitionsAndDropsThePublishedOnes) {
   EXPECT_EQ(relay.GetLag()->pending, 0);
 }
 
+TEST_F(OutboxTest, WritersMoveToANewPartitionOnlyOnceNoOpenWriterCanMissIt) {
+  auto count = [&](const std::string& sql) {
+    return *schema_.pool().Transact([&](pqxx::work& tx) { return tx.exec1(sql)[0].as<int64_t>(); });
+  };
+  Relay relay(&schema_.pool(), &publisher_,
+              {.partition_bytes = 1, .rotate_wait = absl::Milliseconds(100)});
+  AppendN(1);
+  OpenTransaction writer(schema_.name());
+  ASSERT_OK(AppendOne(writer.tx, "open"));
+  // The next partition is attached, but a writer that began before it is
+  // still open: the sequence stays where it is.
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_FALSE(m->rotated);
+  EXPECT_EQ(count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'outbox'::regclass"), 2);
+  writer.tx.commit();
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_TRUE(m->rotated);  // into the partition already attached
+  EXPECT_EQ(count("SELECT count(*) FROM pg_inherits WHERE inhparent = 'outbox'::regclass"), 2);
+  AppendN(1);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox_p1"), 1);
+  EXPECT_EQ(*relay.RunOnce(), 3);
+}
+
 TEST_F(OutboxTest, AQuietPartitionIsKeptUntilItIsOldThenReplaced) {
   Relay relay(&schema_.pool(), &publisher_, {.partition_age = absl::Milliseconds(100)});
   absl::StatusOr<MaintainReport> m = relay.Maintain();

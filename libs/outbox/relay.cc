@@ -19,9 +19,9 @@ constexpr char kRelayLockSql[] =
     "SELECT pg_try_advisory_xact_lock(hashtext('meridian.outbox.' ||"
     " current_schema()))";
 
-// The last id the sequence has handed out.
-constexpr char kLastIdSql[] =
-    "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM outbox_id_seq";
+// The last id the sequence has handed out (a column of outbox_id_seq).
+#define MERIDIAN_OUTBOX_LAST_ID "(CASE WHEN is_called THEN last_value ELSE last_value - 1 END)"
+constexpr char kLastIdSql[] = "SELECT " MERIDIAN_OUTBOX_LAST_ID " FROM outbox_id_seq";
 
 // The transactions (virtual IDs) holding a write lock on this schema's
 // outbox: every writer takes it before its id.
@@ -113,6 +113,7 @@ void Relay::AdvanceFinal(pqxx::work& tx) {
   // took its lock before the id, so it is among them unless it has ended.
   Fence fence;
   fence.last_id = tx.exec1(kLastIdSql)[0].as<int64_t>();
+  if (fence.last_id <= final_id_) return;  // no id taken since: nothing to fence
   fence.writers = tx.exec1(kWritersSql)[0].as<std::string>();
   if (fence.writers == "{}") {
     final_id_ = std::max(final_id_, fence.last_id);
@@ -204,7 +205,7 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
     if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return s;
     s.locked = true;
     pqxx::row r = tx.exec1(
-        "SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END,"
+        "SELECT " MERIDIAN_OUTBOX_LAST_ID " + 1,"
         " (SELECT published_upto FROM outbox_relay) FROM outbox_id_seq");
     s.next_id = r[0].as<int64_t>();
     s.watermark = r[1].as<int64_t>();
@@ -258,7 +259,7 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
       const int64_t first = FirstIdOf(PartitionOf(state->next_id) + 1);
       tx.exec_params(
           "SELECT setval('outbox_id_seq', $1, false) FROM outbox_id_seq WHERE"
-          " (CASE WHEN is_called THEN last_value + 1 ELSE last_value END) < $1",
+          " " MERIDIAN_OUTBOX_LAST_ID " + 1 < $1",
           first);
       report.rotated = true;
       return absl::OkStatus();

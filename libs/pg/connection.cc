@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
@@ -78,22 +79,31 @@ absl::string_view BinaryResult::Bytes(int row, int col) const {
                            PQgetlength(result_.get(), row, col));
 }
 
-int64_t BinaryResult::Int64(int row, int col) const {
-  uint64_t v = 0;
-  if (PQftype(result_.get(), col) != kInt8Oid || PQgetlength(result_.get(), row, col) != sizeof v) {
-    throw pqxx::conversion_error("binary result: not a bigint (or NULL)");
+namespace {
+
+// A binary integer column of type `oid` (network byte order).
+template <typename T>
+T ReadInteger(const pg_result* r, int row, int col, unsigned oid, const char* type) {
+  std::make_unsigned_t<T> v = 0;
+  if (PQftype(r, col) != oid || PQgetlength(r, row, col) != sizeof v) {
+    throw pqxx::conversion_error(std::string("binary result: not ") + type + " (or NULL)");
   }
-  std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
-  return static_cast<int64_t>(be64toh(v));
+  std::memcpy(&v, PQgetvalue(r, row, col), sizeof v);
+  if constexpr (sizeof v == 8) {
+    return static_cast<T>(be64toh(v));
+  } else {
+    return static_cast<T>(be32toh(v));
+  }
+}
+
+}  // namespace
+
+int64_t BinaryResult::Int64(int row, int col) const {
+  return ReadInteger<int64_t>(result_.get(), row, col, kInt8Oid, "a bigint");
 }
 
 int32_t BinaryResult::Int32(int row, int col) const {
-  uint32_t v = 0;
-  if (PQftype(result_.get(), col) != kInt4Oid || PQgetlength(result_.get(), row, col) != sizeof v) {
-    throw pqxx::conversion_error("binary result: not an integer (or NULL)");
-  }
-  std::memcpy(&v, PQgetvalue(result_.get(), row, col), sizeof v);
-  return static_cast<int32_t>(be32toh(v));
+  return ReadInteger<int32_t>(result_.get(), row, col, kInt4Oid, "an integer");
 }
 
 BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,

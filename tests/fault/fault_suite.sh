@@ -165,13 +165,14 @@ wait "$region_pid" || region_rc=$?
 log "region finished (exit $region_rc)"
 
 # What the region was told it wrote.
-read -r steps unexpected encounters prescribed lab_reports lab_results registrations < <(
+read -r steps unexpected encounters prescribed lab_reports lab_results registrations \
+  region_seconds retries < <(
   python3 - "$OUT/region.json" <<'PYEOF'
 import json, sys
 o = json.load(open(sys.argv[1]))
 print(o["steps"], o["outcomes"]["unexpected_error"], o["records"]["encounters"],
       o["prescriptions"]["issued"], o["labs"]["reports"], o["labs"]["results"],
-      o["registrations"])
+      o["registrations"], o["seconds"], o["retries"])
 PYEOF
 )
 
@@ -257,7 +258,7 @@ duplicates=$(($(short "$got_enc" "$want_enc") + $(short "$got_rx" "$want_rx") +
   $(short "$got_lab" "$want_lab")))
 IFS=,
 cat <<EOF | tee "$OUT/report.json"
-{"run":"$RUN","patients":$PATIENTS,"seed":$SEED,"steps":$steps,"unexpected":$unexpected,"region_seconds":$(python3 -c "import json;print(json.load(open('$OUT/region.json'))['seconds'])"),"retries":$(python3 -c "import json;print(json.load(open('$OUT/region.json'))['retries'])"),"registrations":$registrations,"registrations_stored":$stored_reg,"encounters":{"acknowledged":$encounters,"stored":$stored_enc,"recount_without_directives":$min_enc,"recount":$want_enc,"analytics":$got_enc},"prescriptions":{"acknowledged":$prescribed,"stored":$stored_rx,"analytics":$got_rx},"lab_reports":{"acknowledged":$lab_reports,"stored":$stored_lab,"results":$lab_results,"results_recount":$want_lab,"analytics_results":$got_lab},"outbox_pending":$pending,"dead_letters":$dlt,"analytics_caught_up_seconds":$analytics_seconds,"recovery_seconds":{${recoveries[*]}},"lost":$lost,"duplicates":$duplicates,"failures":[${failures[*]}]}
+{"run":"$RUN","patients":$PATIENTS,"seed":$SEED,"steps":$steps,"unexpected":$unexpected,"region_seconds":$region_seconds,"retries":$retries,"registrations":$registrations,"registrations_stored":$stored_reg,"encounters":{"acknowledged":$encounters,"stored":$stored_enc,"recount_without_directives":$min_enc,"recount":$want_enc,"analytics":$got_enc},"prescriptions":{"acknowledged":$prescribed,"stored":$stored_rx,"analytics":$got_rx},"lab_reports":{"acknowledged":$lab_reports,"stored":$stored_lab,"results":$lab_results,"results_recount":$want_lab,"analytics_results":$got_lab},"outbox_pending":$pending,"dead_letters":$dlt,"analytics_caught_up_seconds":$analytics_seconds,"recovery_seconds":{${recoveries[*]}},"lost":$lost,"duplicates":$duplicates,"failures":[${failures[*]}]}
 EOF
 unset IFS
 ((${#failures[@]} == 0))
