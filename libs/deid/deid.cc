@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -178,13 +180,20 @@ std::string Scrub(absl::string_view text, const std::vector<std::string>& names)
   RE2::GlobalReplace(&out, *kResidentId, "[ID]");
   RE2::GlobalReplace(&out, *kMobile, "[PHONE]");
   RE2::GlobalReplace(&out, *kLandline, "[PHONE]");
+  // Every name in one pass over the text: the longest name wins where two
+  // start at the same place, and a mark once written is not searched again.
+  // Name by name, a list holding pieces of the mark itself ("[N", "E]")
+  // rewrote every earlier mark and grew the text without bound (found by
+  // scrub_fuzz).
+  std::vector<std::pair<absl::string_view, absl::string_view>> marks;
   for (const std::string& name : names) {
     const auto characters = std::count_if(name.begin(), name.end(), [](char c) {
       return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // UTF-8 lead bytes
     });
     if (characters < 2) continue;  // one character would erase too much
-    absl::StrReplaceAll({{name, "[NAME]"}}, &out);
+    marks.emplace_back(name, "[NAME]");
   }
+  if (!marks.empty()) absl::StrReplaceAll(marks, &out);
   return out;
 }
 

@@ -72,11 +72,39 @@ void AppendOne(pqxx::work& tx, const PendingEvent& e) {
                    pqxx::binarystring(Serialize(e.envelope)));
 }
 
+// A few events as one multi-row INSERT (one round trip; ids in order). The
+// parameters are each event's four text fields, then every envelope.
+void AppendFew(pqxx::work& tx, const std::vector<PendingEvent>& events) {
+  const size_t n = events.size();
+  std::vector<std::string> text;
+  std::vector<pqxx::binarystring> envelopes;
+  text.reserve(4 * n);
+  envelopes.reserve(n);
+  std::string values;
+  for (size_t i = 0; i < n; ++i) {
+    const events::v1::EventEnvelope& env = events[i].envelope;
+    text.insert(text.end(), {env.event_id(), events[i].topic, env.key(), env.type()});
+    envelopes.emplace_back(Serialize(env));
+    absl::StrAppend(&values, i > 0 ? ", " : "", "($", 4 * i + 1, "::uuid, $", 4 * i + 2,
+                    ", $", 4 * i + 3, ", $", 4 * i + 4, ", $", 4 * n + i + 1, ")");
+  }
+  const std::string sql = absl::StrCat(
+      "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope) VALUES ",
+      values);
+  pg::ExecPrepared(tx, absl::StrCat("meridian_outbox_append_", n), sql,
+                   pqxx::prepare::make_dynamic_params(text),
+                   pqxx::prepare::make_dynamic_params(envelopes));
+}
+
 }  // namespace
 
 absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) {
+  if (events.size() == 1) {
+    AppendOne(tx, events[0]);
+    return absl::OkStatus();
+  }
   if (events.size() < kBatchThreshold) {
-    for (const PendingEvent& e : events) AppendOne(tx, e);
+    if (!events.empty()) AppendFew(tx, events);
     return absl::OkStatus();
   }
   // Bulk: up to kMaxEventsPerRow events per row, in order. A row holding a

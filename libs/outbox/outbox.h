@@ -66,8 +66,9 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
     pqxx::work& tx, const EventHeader& header,
     const google::protobuf::Message& payload);
 
-// Appends every event, in order, inside `tx`; from 8 events on, up to 1000
-// share one outbox row (the relay still publishes one message per event).
+// Appends every event, in order, inside `tx`: up to 7 events as one
+// statement of one row each; from 8 events on, up to 1000 share one outbox
+// row (the relay still publishes one message per event).
 // Throws what libpqxx throws.
 absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events);
 

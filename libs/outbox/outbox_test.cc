@@ -152,6 +152,43 @@ TEST_F(OutboxTest, BulkAppendsShareRowsAndArePublishedOneMessagePerEventInOrder)
   EXPECT_EQ(relay.GetLag()->pending, 0);
 }
 
+TEST_F(OutboxTest, AFewEventsAppendAsOneStatementOfOneRowEachInOrder) {
+  std::vector<PendingEvent> few;
+  for (int i = 0; i < 5; ++i) {
+    google::protobuf::StringValue payload;
+    payload.set_value(absl::StrCat("few-", i));
+    const std::string topic = i % 2 ? "meridian.a.v1" : "meridian.b.v1";
+    auto env = NewEnvelope({.topic = topic, .type = "few.happened",
+                            .key = absl::StrCat("key-", i)},
+                           payload);
+    ASSERT_OK(env);
+    few.push_back({topic, *env});
+  }
+  ASSERT_OK(schema_.pool().Transact(
+      [&](pqxx::work& tx) { return AppendAll(tx, few); }));
+  absl::StatusOr<int64_t> rows = schema_.pool().Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM outbox WHERE events = 1")[0].as<int64_t>();
+  });
+  ASSERT_OK(rows);
+  EXPECT_EQ(*rows, 5);
+  Relay relay(&schema_.pool(), &publisher_, {.batch_size = 100});
+  EXPECT_EQ(*relay.RunOnce(), 5);
+  std::vector<kafka::Message> sent = publisher_.published();
+  ASSERT_EQ(sent.size(), 5u);
+  for (size_t i = 0; i < sent.size(); ++i) {
+    kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
+                              sent[i].headers};
+    auto env = ParseEnvelope(cm);
+    ASSERT_OK(env);
+    EXPECT_EQ(env->event_id(), few[i].envelope.event_id());
+    EXPECT_EQ(sent[i].topic, few[i].topic);
+    EXPECT_EQ(sent[i].key, absl::StrCat("key-", i));
+    google::protobuf::StringValue payload;
+    ASSERT_TRUE(env->payload().UnpackTo(&payload));
+    EXPECT_EQ(payload.value(), absl::StrCat("few-", i));
+  }
+}
+
 TEST_F(OutboxTest, RolledBackEventsAreNeverPublished) {
   std::vector<std::string> rolled_back = AppendN(5, /*commit=*/false);
   std::vector<std::string> kept = AppendN(3);

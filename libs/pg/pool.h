@@ -47,6 +47,12 @@ struct PoolOptions {
   std::string search_path;
   // Sets application_name, visible in pg_stat_activity.
   std::string application_name = "meridian";
+  // Plan each prepared statement once (plan_cache_mode =
+  // force_generic_plan) instead of at every execution. A statement whose
+  // parameters are arrays is otherwise re-planned on every call: the custom
+  // plan, estimated from the array's actual length, always looks cheaper.
+  // Set it only where every statement's generic plan has been checked.
+  bool generic_plans = false;
 };
 
 struct TxnOptions {

@@ -158,6 +158,19 @@ TEST_F(PoolTest, StatementTimeoutIsDeadlineExceeded) {
               StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
 
+TEST_F(PoolTest, GenericPlansAreAskedForOnlyWhereSet) {
+  auto mode = [](Pool& pool) {
+    return *pool.Read([](pqxx::nontransaction& tx) {
+      return tx.exec1("SHOW plan_cache_mode")[0].as<std::string>();
+    });
+  };
+  EXPECT_EQ(mode(schema_.pool()), "auto");
+  PoolOptions opts = schema_.pool_options();
+  opts.generic_plans = true;
+  Pool generic(opts);
+  EXPECT_EQ(mode(generic), "force_generic_plan");
+}
+
 TEST_F(PoolTest, KilledConnectionIsReplacedTransparently) {
   Pool& pool = schema_.pool();
   auto pid = pool.Transact([](pqxx::work& tx) {

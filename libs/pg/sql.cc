@@ -3,6 +3,9 @@
 #include <array>
 #include <cstdint>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
 namespace meridian::pg {
 namespace {
 
@@ -55,6 +58,10 @@ std::string TextArray(const std::vector<std::string>& values) {
   }
   out.push_back('}');
   return out;
+}
+
+std::string Int64Array(absl::Span<const int64_t> values) {
+  return absl::StrCat("{", absl::StrJoin(values, ","), "}");
 }
 
 std::string TimestampLiteral(absl::Time t) {

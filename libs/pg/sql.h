@@ -2,11 +2,13 @@
 #ifndef MERIDIAN_LIBS_PG_SQL_H_
 #define MERIDIAN_LIBS_PG_SQL_H_
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "pqxx/pqxx"
 
 namespace meridian::pg {
@@ -14,6 +16,9 @@ namespace meridian::pg {
 // A PostgreSQL array literal of text values, for a `$n::text[]` parameter:
 // {"a","b \"quoted\""}. Every element is quoted and escaped.
 std::string TextArray(const std::vector<std::string>& values);
+
+// A PostgreSQL array literal of integers, for a `$n::bigint[]` parameter.
+std::string Int64Array(absl::Span<const int64_t> values);
 
 // A timestamptz literal for a parameter or a COPY field, in UTC with
 // microseconds: "2024-03-01 08:30:00.000000+00"; "-infinity" and "infinity"

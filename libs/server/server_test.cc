@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -282,16 +281,6 @@ TEST_F(ServerTest, ARenewedCertificateIsServedWithoutARestart) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
 }
 
-// Resident memory of this process, in kB (the server runs in it).
-int64_t ResidentKb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
 TEST_F(ServerTest, AnInstitutionOverItsRateLimitIsSlowedAloneAndToldWhenToRetry) {
   server_.reset();
   ServerOptions o = testing::TestServerOptions("limit-test");
@@ -300,74 +289,52 @@ TEST_F(ServerTest, AnInstitutionOverItsRateLimitIsSlowedAloneAndToldWhenToRetry)
   server_ = std::make_unique<Server>(o, directory_.get());
   server_->AddService(echo_.get());
   ASSERT_OK(server_->Start());
-  const int64_t rss_before = ResidentKb();
+  const int64_t rss_before = testing::ResidentKb();
 
   // The city hospital pushes as fast as 8 threads can for 2 s, far beyond
   // its 50 requests/s; the township centre calls 10 times a second and the
   // records service (a platform service: no limit) 100 times.
-  std::atomic<int> accepted{0}, refused{0}, bad_pushback{0}, other{0};
-  std::atomic<bool> stop{false};
-  const absl::Time start = absl::Now();
-  std::vector<std::thread> flood;
-  for (int t = 0; t < 8; ++t) {
-    flood.emplace_back([&] {
-      auto stub = Stub(TlsFor("city-hosp-1"));
-      while (!stop) {
-        EchoRequest req;
-        EchoResponse resp;
-        auto ctx = NewContext(absl::Seconds(5));
-        grpc::Status s = stub->Echo(ctx.get(), req, &resp);
-        if (s.ok()) {
-          ++accepted;
-        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-          ++refused;
-          auto md = ctx->GetServerTrailingMetadata();
-          auto it = md.find("grpc-retry-pushback-ms");
-          const int ms = it == md.end() ? -1 : std::stoi(std::string(it->second.data(),
-                                                                      it->second.size()));
-          if (ms < 1 || ms > 1000 || s.error_message().find("retry after") == std::string::npos) {
-            ++bad_pushback;
-          }
-        } else {
-          ++other;
-        }
-      }
-    });
-  }
+  auto flooder = Stub(TlsFor("city-hosp-1"));
   int township_ok = 0, service_ok = 0;
   auto township = Stub(TlsFor("thc-riverside"));
   auto records = Stub(TlsFor("svc-records"));
-  for (int i = 0; i < 20; ++i) {
-    EchoRequest req;
-    EchoResponse resp;
-    auto ctx = NewContext(absl::Seconds(5));
-    if (township->Echo(ctx.get(), req, &resp).ok()) ++township_ok;
-    for (int j = 0; j < 5; ++j) {
-      auto sctx = NewContext(absl::Seconds(5));
-      if (records->Echo(sctx.get(), req, &resp).ok()) ++service_ok;
-    }
-    absl::SleepFor(absl::Milliseconds(100));
-  }
-  stop = true;
-  for (auto& t : flood) t.join();
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const testing::FloodOutcome flood = testing::Flood(
+      8,
+      [&](int, grpc::ClientContext& ctx) {
+        EchoRequest req;
+        EchoResponse resp;
+        return flooder->Echo(&ctx, req, &resp);
+      },
+      [&] {
+        for (int i = 0; i < 20; ++i) {
+          EchoRequest req;
+          EchoResponse resp;
+          auto ctx = NewContext(absl::Seconds(5));
+          if (township->Echo(ctx.get(), req, &resp).ok()) ++township_ok;
+          for (int j = 0; j < 5; ++j) {
+            auto sctx = NewContext(absl::Seconds(5));
+            if (records->Echo(sctx.get(), req, &resp).ok()) ++service_ok;
+          }
+          absl::SleepFor(absl::Milliseconds(100));
+        }
+      });
+  const double seconds = flood.seconds;
 
   // What was accepted is what the bucket allows: the burst and 50/s.
-  EXPECT_LE(accepted.load(), 50 + 50 * seconds + 5);
-  EXPECT_GE(accepted.load(), 50 + 50 * (seconds - 0.5) - 5);
-  EXPECT_GE(refused.load(), 5 * accepted.load()) << "not ten times capacity";
-  EXPECT_EQ(bad_pushback.load(), 0);
-  EXPECT_EQ(other.load(), 0);
+  EXPECT_LE(flood.accepted, 50 + 50 * seconds + 5);
+  EXPECT_GE(flood.accepted, 50 + 50 * (seconds - 0.5) - 5);
+  EXPECT_GE(flood.refused, 5 * flood.accepted) << "not ten times capacity";
+  EXPECT_EQ(flood.bad_refusals, 0);
+  EXPECT_EQ(flood.other, 0);
   // The others were not slowed by the hospital's flood.
   EXPECT_EQ(township_ok, 20);
   EXPECT_EQ(service_ok, 100);
-  // Refusing costs no memory that stays. (Not under AddressSanitizer, whose
-  // quarantine keeps freed memory resident on purpose.)
-#ifndef __SANITIZE_ADDRESS__
-  EXPECT_LT(ResidentKb() - rss_before, 32 * 1024);
-#endif
-  std::cout << accepted << " accepted, " << refused << " refused in " << seconds << " s; RSS "
-            << rss_before << " -> " << ResidentKb() << " kB" << std::endl;
+  // Refusing costs no memory that stays (where resident memory tells).
+  if (testing::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(testing::ResidentKb() - rss_before, 32 * 1024);
+  }
+  std::cout << flood.accepted << " accepted, " << flood.refused << " refused in " << seconds
+            << " s; RSS " << rss_before << " -> " << testing::ResidentKb() << " kB" << std::endl;
 }
 
 TEST_F(ServerTest, OrganisationMissingFromDirectoryIsUnauthenticated) {

@@ -6,10 +6,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <fstream>
+#include <thread>
+#include <vector>
 #include <iostream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace meridian::server::testing {
 
@@ -78,6 +84,89 @@ std::string HttpGet(int port, const std::string& path) {
   while ((n = read(fd, buf, sizeof(buf))) > 0) out.append(buf, n);
   close(fd);
   return out;
+}
+
+std::unique_ptr<Server> LimitedServer(grpc::Service* service,
+                                      const orgs::Directory* directory, double per_second) {
+  ServerOptions options = TestServerOptions("limited");
+  options.rate_limit = per_second;
+  options.rate_limit_burst = per_second;
+  auto server = std::make_unique<Server>(options, directory);
+  server->AddService(service);
+  absl::Status started = server->Start();
+  if (!started.ok()) {
+    std::cerr << "LimitedServer: " << started << std::endl;
+    std::abort();
+  }
+  return server;
+}
+
+int64_t ResidentKb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+FloodOutcome Flood(int threads,
+                   const std::function<grpc::Status(int n, grpc::ClientContext& ctx)>& call,
+                   const std::function<void()>& alongside) {
+  std::atomic<int> next{0}, accepted{0}, refused{0}, bad{0}, other{0};
+  std::atomic<bool> stop{false};
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> flood;
+  for (int t = 0; t < threads; ++t) {
+    flood.emplace_back([&] {
+      while (!stop) {
+        const int n = next++;
+        auto ctx = NewContext(absl::Seconds(10));
+        grpc::Status s = call(n, *ctx);
+        if (s.ok()) {
+          ++accepted;
+        } else if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          ++refused;
+          auto md = ctx->GetServerTrailingMetadata();
+          auto it = md.find("grpc-retry-pushback-ms");
+          int ms = -1;
+          if (it != md.end() && !absl::SimpleAtoi(absl::string_view(it->second.data(),
+                                                                    it->second.size()),
+                                                  &ms)) {
+            ms = -1;
+          }
+          if (ms < 1 || ms > 1000 ||
+              s.error_message().find("retry after") == std::string::npos) {
+            ++bad;
+          }
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  alongside();
+  stop = true;
+  for (std::thread& t : flood) t.join();
+  return {accepted.load(), refused.load(), bad.load(), other.load(),
+          absl::ToDoubleSeconds(absl::Now() - start)};
+}
+
+CapacityRun FloodAlongside(
+    const std::function<grpc::Status(int n, grpc::ClientContext& ctx)>& flood,
+    const std::function<grpc::Status(int i)>& calm) {
+  CapacityRun run;
+  const int64_t rss_before = ResidentKb();
+  run.flood = Flood(8, flood, [&] {
+    for (int i = 0; i < 10; ++i) {
+      if (calm(i).ok()) ++run.calm_ok;
+      absl::SleepFor(absl::Milliseconds(300));
+    }
+  });
+  run.rss_growth_kb = ResidentKb() - rss_before;
+  std::cout << run.flood.accepted << " accepted, " << run.flood.refused << " refused in "
+            << run.flood.seconds << " s; RSS +" << run.rss_growth_kb << " kB" << std::endl;
+  return run;
 }
 
 }  // namespace meridian::server::testing

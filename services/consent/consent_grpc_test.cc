@@ -3,12 +3,14 @@
 // tampering, Check with role checks, and the read paths' client.
 #include <memory>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/consent/grpc_checker.h"
 #include "libs/ids/uuid.h"
 #include "libs/pg/testing.h"
+#include "libs/server/capacity_testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
 #include "libs/status/status_matchers.h"
@@ -354,6 +356,45 @@ TEST_F(ConsentServiceGrpcTest, ThePortalGrantsServicesCheckAndOthersMayNot) {
   ctx = server::NewContext(absl::Seconds(10));
   s = v1::Consent::NewStub(ChannelAs("pharm-central"))->Grant(ctx.get(), g, &granted);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+// The patient portal grants at ten times its capacity (its rate limit):
+// every grant accepted is stored, once; what is refused stores nothing and
+// says when to retry; memory stays bounded; a service's checks are answered
+// alongside.
+TEST_F(ConsentServiceGrpcTest, TenTimesCapacityStoresWhatItAcceptsAndNothingElse) {
+  auto limited = server::testing::LimitedServer(&service_, &directory_, 20);
+  auto flooder = server::testing::StubOn<v1::Consent>(*limited, "patient-portal");
+  auto calm = server::testing::StubOn<v1::Consent>(*limited, "svc-records");
+  const server::testing::CapacityRun run = server::testing::FloodAlongside(
+      [&](int n, grpc::ClientContext& ctx) {
+        v1::GrantRequest g;
+        g.set_request_key(absl::StrCat("FLOOD-", n));
+        g.mutable_directive()->set_regional_id(patient_);
+        g.mutable_directive()->set_effect(v1::PERMIT);
+        g.mutable_directive()->mutable_recipients()->mutable_organisations()->add_ids(
+            "county-hosp-east");
+        v1::Directive out;
+        return flooder->Grant(&ctx, g, &out);
+      },
+      [&](int i) {
+        v1::CheckRequest q;
+        q.set_accessor_organisation("city-hosp-1");
+        q.set_regional_id(patient_);
+        q.set_category(v1::RECORDS);
+        q.set_purpose(v1::TREATMENT);
+        q.set_request_id(absl::StrCat("CALM-", i));
+        v1::CheckResponse out;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        return calm->Check(ctx.get(), q, &out);
+      });
+  EXPECT_TRUE(server::testing::HeldAtCapacity(run, 20));
+  const auto stored = schema_.pool().Read([&](pqxx::nontransaction& tx) {
+    return tx.exec1("SELECT count(*) FROM directive")[0].as<int64_t>();
+  });
+  ASSERT_OK(stored);
+  EXPECT_EQ(*stored, run.flood.accepted);
+  limited->Shutdown();
 }
 
 TEST_F(ConsentServiceGrpcTest, AnUnreachableConsentServiceFailsClosedWithinTheDeadline) {

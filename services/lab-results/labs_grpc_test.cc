@@ -5,6 +5,7 @@
 #include "libs/consent/testing.h"
 #include "libs/ids/uuid.h"
 #include "libs/pg/testing.h"
+#include "libs/server/capacity_testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
 #include "libs/status/status_matchers.h"
@@ -79,6 +80,28 @@ class LabsGrpcTest : public ::testing::Test {
   std::unique_ptr<server::Server> server_;
 };
 
+// A laboratory pushes reports at ten times its capacity (its rate limit):
+// what is accepted is stored, once; what is refused stores nothing and says
+// when to retry; memory stays bounded; a hospital is served alongside.
+TEST_F(LabsGrpcTest, TenTimesCapacityStoresWhatItAcceptsAndNothingElse) {
+  auto limited = server::testing::LimitedServer(&service_, &directory_, 20);
+  auto flooder = server::testing::StubOn<v1::LabResults>(*limited, "lab-regional");
+  auto calm = server::testing::StubOn<v1::LabResults>(*limited, "city-hosp-1");
+  const server::testing::CapacityRun run = server::testing::FloodAlongside(
+      [&](int n, grpc::ClientContext& ctx) {
+        v1::PushResult out;
+        return flooder->PushReport(&ctx, Potassium(absl::StrCat("FLOOD-", n), 4.1), &out);
+      },
+      [&](int i) {
+        v1::PushResult out;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        return calm->PushReport(ctx.get(), Potassium(absl::StrCat("CALM-", i), 3.9), &out);
+      });
+  EXPECT_TRUE(server::testing::HeldAtCapacity(run, 20));
+  EXPECT_EQ(Count("SELECT count(*) FROM lab_report WHERE organisation_id = 'lab-regional'"),
+            run.flood.accepted);
+  limited->Shutdown();
+}
 TEST_F(LabsGrpcTest, LaboratoriesAndHospitalsPushOthersDoNot) {
   v1::PushResult out;
   EXPECT_TRUE(Push("lab-regional", Potassium("L-1", 4.2), &out).ok());

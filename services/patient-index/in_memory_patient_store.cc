@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/ids/uuid.h"
+#include "libs/status/status_macros.h"
 
 namespace meridian::patient {
 namespace {
@@ -23,7 +24,8 @@ std::vector<StoredRecord> CandidatesIn(const InMemoryPatientStore::State& s,
 
 class Unit : public PatientUnit {
  public:
-  explicit Unit(InMemoryPatientStore::State* s) : s_(s) {}
+  Unit(InMemoryPatientStore::State* s, const InMemoryPatientStore::SaveHook& hook)
+      : s_(s), save_hook_(hook) {}
 
   absl::Status LockKeys(const std::vector<std::string>&) override {
     return absl::OkStatus();  // Run() already holds the store's mutex
@@ -39,6 +41,10 @@ class Unit : public PatientUnit {
                                                        int total) override {
     return CandidatesIn(*s_, r, per_key, total);
   }
+  absl::Status SaveSources(const std::vector<StoredRecord*>& records) override {
+    if (save_hook_) MERIDIAN_RETURN_IF_ERROR(save_hook_(records));
+    return PatientUnit::SaveSources(records);
+  }
   absl::Status SaveSource(StoredRecord& record) override {
     if (record.id == 0) record.id = s_->next_id++;
     record.match.id = record.id;
@@ -50,20 +56,18 @@ class Unit : public PatientUnit {
     s_->identities[regional_id] = "";
     return absl::OkStatus();
   }
-  absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
-                                               int64_t candidate_id,
-                                               double probability) override {
+  absl::Status CreateReviewTask(const ReviewTaskRow& task) override {
     for (const ReviewTaskRow& t : s_->tasks) {
-      if (t.record_id == record_id && t.candidate_id == candidate_id &&
+      if (t.record_id == task.record_id && t.candidate_id == task.candidate_id &&
           !s_->closed_tasks.contains(t.id)) {
         return absl::AlreadyExistsError("review task already open for this pair");
       }
     }
     ++s_->review_tasks;
-    ReviewTaskRow row{ids::NewUuid(), record_id, candidate_id, probability,
-                      static_cast<int64_t>(s_->tasks.size())};
+    ReviewTaskRow row = task;
+    row.created_at = static_cast<int64_t>(s_->tasks.size());
     s_->tasks.push_back(row);
-    return row.id;
+    return absl::OkStatus();
   }
   absl::Status KeepApart(int64_t a, int64_t b) override {
     s_->kept_apart.insert({std::min(a, b), std::max(a, b)});
@@ -145,6 +149,7 @@ class Unit : public PatientUnit {
 
  private:
   InMemoryPatientStore::State* s_;
+  const InMemoryPatientStore::SaveHook& save_hook_;
 };
 
 }  // namespace
@@ -153,7 +158,7 @@ absl::Status InMemoryPatientStore::Run(
     const std::function<absl::Status(PatientUnit&)>& fn) {
   std::lock_guard<std::mutex> lock(mu_);
   State copy = state_;
-  Unit unit(&copy);
+  Unit unit(&copy, save_hook_);
   absl::Status s = fn(unit);
   if (s.ok()) state_ = std::move(copy);
   return s;

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <functional>
 
 #include "meridian/events/v1/envelope.pb.h"
 #include "services/patient-index/block_index.h"
@@ -37,6 +38,11 @@ class InMemoryPatientStore : public PatientStore {
   std::vector<EmittedEvent> events() const;
   int review_tasks() const;
 
+  // For tests: called with every batch of records a unit saves, inside the
+  // unit (the store's mutex held); a non-OK status fails the unit.
+  using SaveHook = std::function<absl::Status(const std::vector<StoredRecord*>&)>;
+  void set_save_hook(SaveHook hook) { save_hook_ = std::move(hook); }
+
   struct State {
     std::map<int64_t, StoredRecord> records;
     std::map<std::pair<std::string, std::string>, int64_t> by_source;
@@ -53,6 +59,7 @@ class InMemoryPatientStore : public PatientStore {
  private:
   mutable std::mutex mu_;
   State state_;
+  SaveHook save_hook_;
 };
 
 }  // namespace meridian::patient

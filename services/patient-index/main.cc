@@ -1,6 +1,8 @@
 // patient-index: wiring only. Settings (MERIDIAN_*): PG_URI, KAFKA_BROKERS,
 // ORGANISATIONS, the chassis settings (libs/server), AUTO_LINK_THRESHOLD and
-// REVIEW_THRESHOLD (per mille), PG_POOL_SIZE.
+// REVIEW_THRESHOLD (per mille), PG_POOL_SIZE, CANDIDATE_CACHE_ENTRIES,
+// GROUP_COMMIT_GROUPS and GROUP_COMMIT_ITEMS (group_commit.h).
+#include <atomic>
 #include <iostream>
 #include <thread>
 
@@ -16,6 +18,7 @@
 #include "libs/service/log.h"
 #include "libs/service/migrate_only.h"
 #include "services/patient-index/block_index.h"
+#include "services/patient-index/match_settings.h"
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/patient_index_service.h"
 #include "services/patient-index/pg_patient_store.h"
@@ -50,11 +53,22 @@ int main(int argc, char** argv) {
   const std::string& brokers = kafka_settings.brokers;
   const std::string directory_file = cfg.RequiredFile("ORGANISATIONS");
   const int pool_size = static_cast<int>(cfg.Int("PG_POOL_SIZE", 16, 1, 200));
+  // Candidates' match fields kept in memory, about 200 bytes each.
+  const int64_t cache_entries = cfg.Int("CANDIDATE_CACHE_ENTRIES", 2'000'000, 0, 100'000'000);
   patient::PatientIndexOptions options;
   options.match.auto_link_threshold =
       cfg.Int("AUTO_LINK_THRESHOLD", 990, 1, 1000) / 1000.0;
   options.match.review_threshold =
       cfg.Int("REVIEW_THRESHOLD", 500, 1, 1000) / 1000.0;
+  // Blocking caps: the newest this many records per key when matching a
+  // registration (wider when training and searching), this many in all.
+  patient::ReadBlockingCaps(cfg, options.match);
+  // Registrations that arrive together commit together: at most this many
+  // transactions of registrations at once, of at most this many each.
+  options.group_commit.max_groups =
+      static_cast<int>(cfg.Int("GROUP_COMMIT_GROUPS", 4, 1, 64));
+  options.group_commit.max_items =
+      static_cast<int>(cfg.Int("GROUP_COMMIT_ITEMS", 32, 1, 1000));
   cfg.Set("MAX_MESSAGE_BYTES",
           cfg.String("MAX_MESSAGE_BYTES",
                      std::to_string(patient::kMaxMessageBytes)));
@@ -70,17 +84,20 @@ int main(int argc, char** argv) {
   if (!directory.ok()) return Fail(directory.status());
   options.trust_rank = [&](const std::string& org) { return TrustRank(*directory, org); };
 
+  // Generic plans: each statement's was checked at 1,000,000 patients
+  // (BENCHMARKS.md), and re-planning them cost a fifth of PostgreSQL's CPU.
   pg::Pool pool({.uri = pg_uri, .max_connections = pool_size,
-                 .search_path = kSchema, .application_name = "patient-index"});
+                 .search_path = kSchema, .application_name = "patient-index",
+                 .generic_plans = true});
   absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, patient::AllMigrations());
   if (!migrated.ok()) return Fail(migrated.status());
-  patient::PgPatientStore store(&pool);
+  patient::PgPatientStore store(&pool, static_cast<size_t>(cache_entries));
   patient::Model model;
   if (train) {
     absl::StatusOr<std::vector<patient::MatchRecord>> records = store.AllMatchRecords();
     if (!records.ok()) return Fail(records.status());
     std::vector<std::pair<int, int>> pairs = patient::CandidatePairs(
-        *records, options.match.max_candidates_per_key, options.match.max_candidates);
+        *records, options.match.wide_candidates_per_key, options.match.max_candidates);
     int iterations = model.Train(*records, pairs);
     std::cout << "trained on " << records->size() << " records, " << pairs.size()
               << " candidate pairs, " << iterations << " EM iterations\n"
@@ -116,21 +133,34 @@ int main(int argc, char** argv) {
   patient::PatientIndexService service(&index, &*directory);
   outbox::Relay relay(&pool, publisher->get());
   std::thread relay_thread([&] { relay.Run(); });
+  // Candidates' match fields into memory while the service already serves.
+  std::atomic<bool> stop_warming{false};
+  std::thread warm_thread([&] {
+    absl::StatusOr<int64_t> warmed = store.WarmCache(stop_warming);
+    if (!warmed.ok()) service::LogError("patient-index", warmed.status());
+  });
+  auto stop_warm = [&] {
+    stop_warming = true;
+    if (warm_thread.joinable()) warm_thread.join();
+  };
 
   server::Server srv(server_options, &*directory);
   srv.AddService(&service);
   server::AddStandardChecks(srv, pool, brokers, &relay);
   srv.OnShutdown([&] {
+    stop_warm();
     relay.Stop();
     if (relay_thread.joinable()) relay_thread.join();
     (void)(*publisher)->Flush(absl::Seconds(10));
   });
   absl::Status started = srv.Start();
   if (!started.ok()) {
+    stop_warm();
     relay.Stop();
     if (relay_thread.joinable()) relay_thread.join();
     return Fail(started);
   }
   srv.Wait();
+  stop_warm();
   return 0;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -233,9 +235,36 @@ absl::StatusOr<Prepared> PrepareRegistration(
   return p;
 }
 
+// A registration on its way through a group commit.
+struct PatientIndex::Job {
+  std::string organisation_id;
+  const v1::RegisterPatientRequest* request = nullptr;  // as received
+  Prepared prepared;
+  std::string hash;                  // of the request as received
+  std::vector<std::string> locks;    // serialise registrations sharing one
+  std::vector<uint64_t> lock_hashes;  // sorted: for grouping
+  absl::StatusOr<v1::RegisterPatientResponse> answer =
+      absl::InternalError("registration did not run");
+};
+
 PatientIndex::PatientIndex(PatientStore* store, const Model* model,
                            PatientIndexOptions options)
-    : store_(store), model_(model), options_(std::move(options)) {}
+    : store_(store),
+      model_(model),
+      options_(std::move(options)),
+      commit_(std::make_unique<GroupCommit<Job>>(
+          options_.group_commit, [this](std::vector<Job*>& jobs) { RunJobs(jobs); },
+          [](const Job& a, const Job& b) {
+            // Sorted: a merge finds a shared lock in linear time.
+            auto i = a.lock_hashes.begin(), j = b.lock_hashes.begin();
+            while (i != a.lock_hashes.end() && j != b.lock_hashes.end()) {
+              if (*i == *j) return true;
+              *i < *j ? ++i : ++j;
+            }
+            return false;
+          })) {}
+
+PatientIndex::~PatientIndex() = default;
 
 std::string PatientIndex::Today() const {
   if (!options_.today.empty()) return options_.today;
@@ -247,120 +276,241 @@ std::string PatientIndex::Today() const {
 absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     const std::string& organisation_id,
     const v1::RegisterPatientRequest& request) {
-  MERIDIAN_ASSIGN_OR_RETURN(Prepared prepared, PrepareRegistration(request, Today()));
-  std::string raw;
-  request.SerializeToString(&raw);  // proto3 serialization is deterministic enough here
-  const std::string hash = ids::Sha256Hex(raw);
+  return std::move(RegisterAll(organisation_id, {&request})[0]);
+}
 
-  v1::RegisterPatientResponse answer;
-  // Registrations of the same source record, or that share a strong key
-  // (resident ID, other identifier, phone, full name in either order), run
-  // one after the other: two institutions registering the same new person
-  // at the same moment must not both found an identity.
-  std::vector<std::string> locks = {
-      absl::StrCat("src:", organisation_id, "/", request.local_id())};
-  for (const std::string& key : BlockingKeys(prepared.match)) {
-    if (absl::StartsWith(key, "rid:") || absl::StartsWith(key, "oid:") ||
-        absl::StartsWith(key, "ph:") || absl::StartsWith(key, "nn:")) {
-      locks.push_back(key);
+std::vector<absl::StatusOr<v1::RegisterPatientResponse>> PatientIndex::RegisterMany(
+    const std::string& organisation_id,
+    const std::vector<v1::RegisterPatientRequest>& requests) {
+  std::vector<const v1::RegisterPatientRequest*> pointers;
+  pointers.reserve(requests.size());
+  for (const v1::RegisterPatientRequest& r : requests) pointers.push_back(&r);
+  return RegisterAll(organisation_id, pointers);
+}
+
+std::vector<absl::StatusOr<v1::RegisterPatientResponse>> PatientIndex::RegisterAll(
+    const std::string& organisation_id,
+    const std::vector<const v1::RegisterPatientRequest*>& requests) {
+  const std::string today = Today();
+  std::vector<Job> jobs(requests.size());
+  std::vector<Job*> valid;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const v1::RegisterPatientRequest& request = *requests[i];
+    Job& job = jobs[i];
+    absl::StatusOr<Prepared> prepared = PrepareRegistration(request, today);
+    if (!prepared.ok()) {
+      job.answer = prepared.status();
+      continue;
     }
+    job.organisation_id = organisation_id;
+    job.request = &request;
+    job.prepared = *std::move(prepared);
+    std::string raw;
+    request.SerializeToString(&raw);  // proto3 serialization is deterministic enough here
+    job.hash = ids::Sha256Hex(raw);
+    // Registrations of the same source record, or that share a strong key
+    // (resident ID, other identifier, phone, full name in either order),
+    // run one after the other, in the order submitted: two institutions
+    // registering the same new person at the same moment must not both
+    // found an identity. Within a process they never share or overlap a
+    // group; across replicas the store's locks order them.
+    job.locks = {absl::StrCat("src:", organisation_id, "/", request.local_id())};
+    for (const std::string& key : BlockingKeys(job.prepared.match)) {
+      if (absl::StartsWith(key, "rid:") || absl::StartsWith(key, "oid:") ||
+          absl::StartsWith(key, "ph:") || absl::StartsWith(key, "nn:")) {
+        job.locks.push_back(key);
+      }
+    }
+    for (const std::string& lock : job.locks) job.lock_hashes.push_back(absl::HashOf(lock));
+    std::sort(job.lock_hashes.begin(), job.lock_hashes.end());
+    valid.push_back(&job);
   }
-  MERIDIAN_RETURN_IF_ERROR(store_->Run([&](PatientUnit& unit) -> absl::Status {
-    MERIDIAN_RETURN_IF_ERROR(unit.LockKeys(locks));
-    MERIDIAN_ASSIGN_OR_RETURN(std::optional<StoredRecord> existing,
-                              unit.FindSource(organisation_id, request.local_id()));
-    if (existing.has_value() && existing->request_hash == hash) {
-      answer = existing->response;
-      answer.set_unchanged(true);
-      return absl::OkStatus();
-    }
-    StoredRecord record;
-    if (existing.has_value()) record = *existing;
-    record.organisation_id = organisation_id;
-    record.local_id = request.local_id();
-    record.request = prepared.request;
-    record.match = prepared.match;
-    record.match.id = record.id;
-    record.request_hash = hash;
+  if (!valid.empty()) commit_->SubmitAll(valid);
+  std::vector<absl::StatusOr<v1::RegisterPatientResponse>> answers;
+  answers.reserve(jobs.size());
+  for (Job& job : jobs) answers.push_back(std::move(job.answer));
+  return answers;
+}
 
-    MERIDIAN_ASSIGN_OR_RETURN(
-        std::vector<StoredRecord> candidates,
-        unit.Candidates(record.match, options_.match.max_candidates_per_key,
-                        options_.match.max_candidates));
+void PatientIndex::RunJobs(std::vector<Job*>& jobs) {
+  std::vector<v1::RegisterPatientResponse> answers;
+  absl::Status status = store_->Run(
+      [&](PatientUnit& unit) { return RegisterTogether(unit, jobs, answers); });
+  if (status.ok()) {
+    for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->answer = std::move(answers[i]);
+    return;
+  }
+  if (jobs.size() == 1) {
+    jobs[0]->answer = status;
+    return;
+  }
+  // Something in the group failed it: each again alone, so that only the
+  // registration at fault fails.
+  for (Job* job : jobs) {
+    std::vector<Job*> one = {job};
+    RunJobs(one);
+  }
+}
+
+absl::Status PatientIndex::RegisterTogether(
+    PatientUnit& unit, const std::vector<Job*>& jobs,
+    std::vector<v1::RegisterPatientResponse>& answers) {
+  answers.assign(jobs.size(), {});  // a retried transaction starts over
+  std::vector<std::string> locks;
+  std::vector<std::pair<std::string, std::string>> sources;
+  for (const Job* job : jobs) {
+    locks.insert(locks.end(), job->locks.begin(), job->locks.end());
+    sources.emplace_back(job->organisation_id, job->request->local_id());
+  }
+  MERIDIAN_RETURN_IF_ERROR(unit.LockKeys(locks));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::optional<StoredRecord>> existing,
+                            unit.FindSources(sources));
+
+  // What changed: new source records, and updated ones.
+  struct Work {
+    size_t job = 0;
+    bool updated = false;
+    StoredRecord record;
+    std::string previous;  // regional ID before this registration
+    std::vector<StoredRecord> candidates;
+    MatchResult result;
+    const StoredRecord* matched = nullptr;
+    std::string candidate_identity;
+  };
+  std::vector<Work> work;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = *jobs[i];
+    if (existing[i].has_value() && existing[i]->request_hash == job.hash) {
+      answers[i] = existing[i]->response;
+      answers[i].set_unchanged(true);
+      continue;
+    }
+    Work w;
+    w.job = i;
+    w.updated = existing[i].has_value();
+    if (w.updated) w.record = *std::move(existing[i]);
+    w.previous = w.record.regional_id;
+    w.record.organisation_id = job.organisation_id;
+    w.record.local_id = job.request->local_id();
+    w.record.request = job.prepared.request;
+    w.record.match = job.prepared.match;
+    w.record.match.id = w.record.id;
+    w.record.request_hash = job.hash;
+    work.push_back(std::move(w));
+  }
+  if (work.empty()) return absl::OkStatus();
+
+  std::vector<const MatchRecord*> probes;
+  for (const Work& w : work) probes.push_back(&w.record.match);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      std::vector<std::vector<StoredRecord>> candidates,
+      unit.CandidatesOfEach(probes, options_.match.max_candidates_per_key,
+                            options_.match.max_candidates));
+  std::vector<std::string> to_lock;  // identities the decisions lean on
+  for (size_t k = 0; k < work.size(); ++k) {
+    Work& w = work[k];
+    w.candidates = std::move(candidates[k]);
     std::vector<const MatchRecord*> pointers;
-    for (const StoredRecord& c : candidates) {
-      if (c.id != record.id) pointers.push_back(&c.match);
+    for (const StoredRecord& c : w.candidates) {
+      if (c.id != w.record.id) pointers.push_back(&c.match);
     }
     std::vector<int64_t> apart;
-    if (record.id != 0) {
-      MERIDIAN_ASSIGN_OR_RETURN(apart, unit.KeptApartFrom(record.id));
+    if (w.updated) {
+      MERIDIAN_ASSIGN_OR_RETURN(apart, unit.KeptApartFrom(w.record.id));
     }
     KeptApart kept_apart = [&](const MatchRecord&, const MatchRecord& c) {
       return std::find(apart.begin(), apart.end(), c.id) != apart.end();
     };
-    MatchResult result =
-        Decide(*model_, record.match, pointers, options_.match, kept_apart);
-    const StoredRecord* matched = nullptr;
-    for (const StoredRecord& c : candidates) {
-      if (result.candidate == &c.match) matched = &c;
+    w.result = Decide(*model_, w.record.match, pointers, options_.match, kept_apart);
+    for (const StoredRecord& c : w.candidates) {
+      if (w.result.candidate == &c.match) w.matched = &c;
     }
+    if (w.matched != nullptr) to_lock.push_back(w.matched->regional_id);
+    if (!Links(w.result.decision) && !w.previous.empty()) to_lock.push_back(w.previous);
+  }
 
-    const std::string previous = existing.has_value() ? existing->regional_id : "";
-    const bool linked = result.decision == Decision::kAutoLinked ||
-                        result.decision == Decision::kMatchedDeterministically;
-    std::string candidate_identity;
-    if (matched != nullptr) {
-      MERIDIAN_ASSIGN_OR_RETURN(candidate_identity, LiveIdentity(unit, matched->regional_id));
+  // The live identities behind those regional IDs (merges move records on),
+  // each locked so that a concurrent merge finishes first or waits.
+  std::sort(to_lock.begin(), to_lock.end());
+  to_lock.erase(std::unique(to_lock.begin(), to_lock.end()), to_lock.end());
+  absl::flat_hash_map<std::string, std::string> live;
+  if (!to_lock.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> merged_into,
+                              unit.LockIdentities(to_lock));
+    for (size_t i = 0; i < to_lock.size(); ++i) {
+      if (merged_into[i].empty()) {
+        live[to_lock[i]] = to_lock[i];
+      } else {
+        MERIDIAN_ASSIGN_OR_RETURN(live[to_lock[i]], LiveIdentity(unit, merged_into[i]));
+      }
     }
-    if (linked) {
-      record.regional_id = candidate_identity;
-    } else if (!previous.empty()) {
+  }
+
+  std::vector<StoredRecord*> records;
+  std::vector<std::pair<Work*, ReviewTaskRow>> tasks;
+  for (Work& w : work) {
+    if (w.matched != nullptr) w.candidate_identity = live.at(w.matched->regional_id);
+    if (Links(w.result.decision)) {
+      w.record.regional_id = w.candidate_identity;
+    } else if (!w.previous.empty()) {
       // An update never moves a record out of its identity by itself: that
       // identity may be an operator's decision (a review LINK or a merge).
-      MERIDIAN_ASSIGN_OR_RETURN(record.regional_id, LiveIdentity(unit, previous));
+      w.record.regional_id = live.at(w.previous);
     } else {
-      record.regional_id = ids::NewUuid();
-      MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(record.regional_id));
+      w.record.regional_id = ids::NewUuid();
+      MERIDIAN_RETURN_IF_ERROR(unit.CreateIdentity(w.record.regional_id));
     }
-    if (existing.has_value()) {
+    if (w.updated) {
       // The record changed: questions asked about its old version are moot.
-      MERIDIAN_RETURN_IF_ERROR(unit.SupersedeReviewTasks(record.id));
+      MERIDIAN_RETURN_IF_ERROR(unit.SupersedeReviewTasks(w.record.id));
     }
+    v1::RegisterPatientResponse& response = answers[w.job];
+    response.set_regional_id(w.record.regional_id);
+    response.set_decision(ToProto(w.result.decision));
+    FillScore(w.result.score, &response);
+    if (w.result.decision == Decision::kNewWithReview && w.matched != nullptr &&
+        w.candidate_identity != w.record.regional_id) {
+      ReviewTaskRow task;
+      task.id = ids::NewUuid();
+      task.candidate_id = w.matched->id;
+      task.probability = w.result.score.probability;
+      response.set_review_task_id(task.id);
+      tasks.emplace_back(&w, task);
+    }
+    w.record.response = response;
+    records.push_back(&w.record);
+  }
+  MERIDIAN_RETURN_IF_ERROR(unit.SaveSources(records));
+  if (!tasks.empty()) {
+    std::vector<ReviewTaskRow> rows;
+    for (auto& [w, task] : tasks) {
+      task.record_id = w->record.id;
+      rows.push_back(task);
+    }
+    MERIDIAN_RETURN_IF_ERROR(unit.CreateReviewTasks(rows));
+  }
 
-    v1::RegisterPatientResponse response;
-    response.set_regional_id(record.regional_id);
-    response.set_decision(ToProto(result.decision));
-    FillScore(result.score, &response);
-    record.response = response;
-    MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
-
-    if (result.decision == Decision::kNewWithReview && matched != nullptr &&
-        candidate_identity != record.regional_id) {
-      MERIDIAN_ASSIGN_OR_RETURN(
-          std::string task,
-          unit.CreateReviewTask(record.id, matched->id, result.score.probability));
-      response.set_review_task_id(task);
-      record.response = response;
-      MERIDIAN_RETURN_IF_ERROR(unit.SaveSource(record));
+  for (const Work& w : work) {
+    const std::string& org = jobs[w.job]->organisation_id;
+    const v1::RegisterPatientResponse& response = answers[w.job];
+    if (!response.review_task_id().empty()) {
       v1::ReviewTaskCreated event;
-      event.set_review_task_id(task);
-      event.set_organisation_id(organisation_id);
-      event.set_local_id(record.local_id);
-      event.set_candidate_regional_id(candidate_identity);
-      event.set_probability(result.score.probability);
+      event.set_review_task_id(response.review_task_id());
+      event.set_organisation_id(org);
+      event.set_local_id(w.record.local_id);
+      event.set_candidate_regional_id(w.candidate_identity);
+      event.set_probability(w.result.score.probability);
       MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-          PatientEvent("patient.review_created", record.regional_id, organisation_id),
-          event));
+          PatientEvent("patient.review_created", w.record.regional_id, org), event));
     }
-
     v1::PatientRegistered registered;
-    registered.set_organisation_id(organisation_id);
-    registered.set_local_id(record.local_id);
-    registered.set_regional_id(record.regional_id);
+    registered.set_organisation_id(org);
+    registered.set_local_id(w.record.local_id);
+    registered.set_regional_id(w.record.regional_id);
     registered.set_decision(response.decision());
     registered.set_probability(response.probability());
-    registered.set_updated(existing.has_value());
-    const v1::Demographics& d = record.request.demographics();
+    registered.set_updated(w.updated);
+    const v1::Demographics& d = w.record.request.demographics();
     v1::PatientRegistered::Profile* profile = registered.mutable_profile();
     profile->set_sex(d.sex());
     profile->set_birth_date(d.birth_date());
@@ -368,22 +518,18 @@ absl::StatusOr<v1::RegisterPatientResponse> PatientIndex::Register(
     profile->set_city_code(d.address().city_code());
     profile->set_district_code(d.address().district_code());
     MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-        PatientEvent("patient.registered", record.regional_id, organisation_id),
-        registered));
-    if (previous != record.regional_id) {
+        PatientEvent("patient.registered", w.record.regional_id, org), registered));
+    if (w.previous != w.record.regional_id) {
       v1::PatientLinked link;
-      link.set_organisation_id(organisation_id);
-      link.set_local_id(record.local_id);
-      link.set_regional_id(record.regional_id);
-      link.set_previous_regional_id(previous);
+      link.set_organisation_id(org);
+      link.set_local_id(w.record.local_id);
+      link.set_regional_id(w.record.regional_id);
+      link.set_previous_regional_id(w.previous);
       MERIDIAN_RETURN_IF_ERROR(unit.Emit(
-          PatientEvent("patient.linked", record.regional_id, organisation_id),
-          link));
+          PatientEvent("patient.linked", w.record.regional_id, org), link));
     }
-    answer = response;
-    return absl::OkStatus();
-  }));
-  return answer;
+  }
+  return absl::OkStatus();
 }
 
 v1::GetPatientResponse PatientIndex::Golden(
@@ -518,7 +664,7 @@ absl::StatusOr<v1::SearchPatientsResponse> PatientIndex::Search(
       std::clamp(request.max_results() > 0 ? request.max_results() : 10, 1, 50);
   MERIDIAN_ASSIGN_OR_RETURN(
       std::vector<StoredRecord> candidates,
-      store_->Candidates(probe, options_.match.max_candidates_per_key,
+      store_->Candidates(probe, options_.match.wide_candidates_per_key,
                          options_.match.max_candidates));
   std::map<std::string, Score> best;
   for (const StoredRecord& c : candidates) {

@@ -6,10 +6,13 @@
 #define MERIDIAN_SERVICES_PATIENT_INDEX_PATIENT_INDEX_H_
 
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "meridian/patient/v1/patient_index.pb.h"
+#include "services/patient-index/group_commit.h"
 #include "services/patient-index/linker.h"
 #include "services/patient-index/model.h"
 #include "services/patient-index/patient_store.h"
@@ -25,6 +28,8 @@ struct PatientIndexOptions {
   std::function<int(const std::string& organisation_id)> trust_rank;
   // "YYYYMMDD"; empty means the current UTC date. For tests.
   std::string today;
+  // Registrations that arrive together commit together (group_commit.h).
+  GroupCommitOptions group_commit;
 };
 
 // A registration request checked and normalised, with its match record.
@@ -45,10 +50,20 @@ class PatientIndex {
  public:
   PatientIndex(PatientStore* store, const Model* model,
                PatientIndexOptions options = {});
+  ~PatientIndex();
 
+  // Registers a source record (idempotent on organisation + local ID).
+  // Concurrent registrations run in groups, one transaction per group; a
+  // group that fails is run again one registration at a time.
   absl::StatusOr<v1::RegisterPatientResponse> Register(
       const std::string& organisation_id,
       const v1::RegisterPatientRequest& request);
+  // Register of each (a bulk load's chunk), submitted at once so that they
+  // share groups; the answers in order. Registrations of one source record
+  // run in the order given.
+  std::vector<absl::StatusOr<v1::RegisterPatientResponse>> RegisterMany(
+      const std::string& organisation_id,
+      const std::vector<v1::RegisterPatientRequest>& requests);
   absl::StatusOr<v1::GetPatientResponse> GetPatient(
       const std::string& regional_id);
   absl::StatusOr<v1::GetCrossReferencesResponse> GetCrossReferences(
@@ -76,13 +91,23 @@ class PatientIndex {
       const v1::UnlinkRecordRequest& request);
 
  private:
+  struct Job;
+
   std::string Today() const;
+  std::vector<absl::StatusOr<v1::RegisterPatientResponse>> RegisterAll(
+      const std::string& organisation_id,
+      const std::vector<const v1::RegisterPatientRequest*>& requests);
+  // Runs a group of registrations in one transaction.
+  void RunJobs(std::vector<Job*>& jobs);
+  absl::Status RegisterTogether(PatientUnit& unit, const std::vector<Job*>& jobs,
+                                std::vector<v1::RegisterPatientResponse>& answers);
   v1::GetPatientResponse Golden(const std::string& regional_id,
                                 const std::vector<StoredRecord>& records) const;
 
   PatientStore* store_;
   const Model* model_;
   PatientIndexOptions options_;
+  std::unique_ptr<GroupCommit<Job>> commit_;
 };
 
 }  // namespace meridian::patient

@@ -1,11 +1,16 @@
 // The patient index over real gRPC with mTLS and PostgreSQL.
 #include <atomic>
+#include <mutex>
 #include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/kafka/testing.h"
 #include "libs/pg/testing.h"
+#include "libs/server/capacity_testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
 #include "libs/status/status_matchers.h"
@@ -132,6 +137,86 @@ TEST_F(PatientIndexGrpcTest, BulkStreamReportsPerRecord) {
   EXPECT_EQ(out.results(2).response().decision(), v1::NEW_IDENTITY);
 }
 
+// A stream is registered a chunk at a time in groups: results keep the
+// stream's order across chunks, and two versions of one source record in
+// one chunk are applied in the order sent.
+TEST_F(PatientIndexGrpcTest, BulkStreamKeepsOrderAcrossChunksAndVersions) {
+  auto ctx = server::NewContext(absl::Seconds(60));
+  v1::RegisterPatientsResponse out;
+  auto writer = StubAs("county-hosp-east")->RegisterPatients(ctx.get(), &out);
+  constexpr int kRecords = 300;  // more than one chunk
+  for (int i = 0; i < kRecords; ++i) {
+    std::string phone = absl::StrCat("1370000", 1000 + i);
+    if (i == 11) phone = "13712345678";  // a second version of record 10
+    const int person = i == 11 ? 10 : i;
+    const std::string dob = absl::StrFormat("%d-%02d-%02d", 1930 + person % 70,
+                                            1 + person % 12, 1 + person % 28);
+    ASSERT_TRUE(writer->Write(
+        testing::Person(absl::StrCat("ORD", person), "沈", "序", dob, phone)));
+  }
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(out.succeeded(), kRecords);
+  ASSERT_EQ(out.results_size(), kRecords);
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(out.results(i).index(), i);
+    EXPECT_EQ(out.results(i).code(), 0) << out.results(i).error();
+  }
+  EXPECT_EQ(out.results(11).response().regional_id(), out.results(10).response().regional_id());
+  ASSERT_OK_AND_ASSIGN(auto stored, store_.FindSource("county-hosp-east", "ORD10"));
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->request.demographics().phone(), "13712345678");  // the later one
+}
+
+// One institution registers at ten times its capacity (its rate limit): what
+// is accepted is stored, once; what is refused is RESOURCE_EXHAUSTED with a
+// time to retry and stores nothing; memory stays bounded; another
+// institution is served alongside.
+TEST_F(PatientIndexGrpcTest, TenTimesCapacityStoresWhatItAcceptsAndNothingElse) {
+  auto limited = server::testing::LimitedServer(&service_, &directory_, 20);
+  auto flooder = server::testing::StubOn<v1::PatientIndex>(*limited, "city-hosp-1");
+  auto calm = server::testing::StubOn<v1::PatientIndex>(*limited, "thc-riverside");
+  auto local_of = [](int n) { return absl::StrCat("FLOOD-", n); };
+  std::mutex mu;
+  std::vector<std::string> accepted;
+  const server::testing::CapacityRun run = server::testing::FloodAlongside(
+      [&](int n, grpc::ClientContext& ctx) {
+        auto person = testing::Person(
+            local_of(n), "洪", "流",
+            absl::StrFormat("%d-%02d-%02d", 1930 + n % 70, 1 + n % 12, 1 + n % 28),
+            absl::StrCat("1360", 1000000 + n));
+        v1::RegisterPatientResponse out;
+        grpc::Status s = flooder->RegisterPatient(&ctx, person, &out);
+        if (s.ok()) {
+          std::lock_guard<std::mutex> lock(mu);
+          accepted.push_back(local_of(n));
+        }
+        return s;
+      },
+      [&](int i) {
+        v1::RegisterPatientResponse out;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        return calm->RegisterPatient(
+            ctx.get(),
+            testing::Person(absl::StrCat("CALM-", i), "柳", "静",
+                            absl::StrCat("1988-0", 1 + i % 9, "-15")),
+            &out);
+      });
+  EXPECT_TRUE(server::testing::HeldAtCapacity(run, 20));
+  // Every accepted registration is stored, and nothing else.
+  ASSERT_EQ(static_cast<int>(accepted.size()), run.flood.accepted);
+  auto stored = schema_.pool().Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM source_record WHERE organisation_id ="
+                    " 'city-hosp-1' AND local_id LIKE 'FLOOD-%'")[0].as<int64_t>();
+  });
+  ASSERT_OK(stored);
+  EXPECT_EQ(*stored, run.flood.accepted);
+  for (const std::string& local : accepted) {
+    ASSERT_OK_AND_ASSIGN(auto r, store_.FindSource("city-hosp-1", local));
+    EXPECT_TRUE(r.has_value()) << local;
+  }
+  limited->Shutdown();
+}
 TEST_F(PatientIndexGrpcTest, AStreamPastItsCapStoresNothingMoreAndStaysSmall) {
   PatientIndexService capped(&index_, &directory_, /*max_bulk_records=*/2);
   server::Server srv(server::testing::TestServerOptions("pi-cap"), &directory_);

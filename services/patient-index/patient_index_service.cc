@@ -10,6 +10,9 @@ namespace {
 
 using orgs::Role;
 
+// Records registered together from a stream: enough for several full groups.
+constexpr size_t kStreamChunk = 256;
+
 }  // namespace
 
 grpc::Status PatientIndexService::RegisterPatient(
@@ -28,19 +31,42 @@ grpc::Status PatientIndexService::RegisterPatients(
   auto caller = server::Authorise(*ctx, *directory_,
                           {Role::kCare, Role::kPharmacy, Role::kLab});
   if (!caller.ok()) return ToGrpcStatus(caller.status());
-  v1::RegisterPatientRequest request;
   server::BulkCap cap(max_bulk_records_, "records");
+  // Registered a chunk at a time: a chunk's records commit in groups.
+  std::vector<v1::RegisterPatientRequest> chunk;
+  auto process = [&] {
+    const int first = cap.seen() - static_cast<int>(chunk.size());
+    std::vector<absl::StatusOr<v1::RegisterPatientResponse>> answers =
+        index_->RegisterMany(caller->organisation_id, chunk);
+    for (size_t i = 0; i < answers.size(); ++i) {
+      v1::RegisterPatientsResponse::Result* result = response->add_results();
+      result->set_index(first + static_cast<int>(i));
+      if (answers[i].ok()) {
+        *result->mutable_response() = *std::move(answers[i]);
+        // Bulk results omit the per-field explanation (it is stored, and
+        // RegisterPatient returns it) to stay small.
+        result->mutable_response()->clear_fields();
+        response->set_succeeded(response->succeeded() + 1);
+      } else {
+        result->set_code(static_cast<int>(answers[i].status().code()));
+        result->set_error(std::string(answers[i].status().message()));
+        response->set_failed(response->failed() + 1);
+      }
+    }
+    chunk.clear();
+  };
+  v1::RegisterPatientRequest request;
   while (reader->Read(&request)) {
     if (ctx->IsCancelled()) return grpc::Status::CANCELLED;
-    if (!cap.Admit(response)) continue;
-    cap.Answer(response, index_->Register(caller->organisation_id, request),
-               [](auto* result, v1::RegisterPatientResponse r) {
-                 *result->mutable_response() = std::move(r);
-                 // Bulk results omit the per-field explanation (it is
-                 // stored, and RegisterPatient returns it) to stay small.
-                 result->mutable_response()->clear_fields();
-               });
+    if (!cap.Admit(response, [&] {
+          if (!chunk.empty()) process();
+        })) {
+      continue;
+    }
+    chunk.push_back(std::move(request));
+    if (chunk.size() >= kStreamChunk) process();
   }
+  process();
   return grpc::Status::OK;
 }
 

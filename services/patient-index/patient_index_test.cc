@@ -1,6 +1,12 @@
 // PatientIndex logic over the in-memory store.
 #include "services/patient-index/patient_index.h"
 
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/status/status_matchers.h"
@@ -340,6 +346,29 @@ TEST_F(PatientIndexTest, SearchNeedsEnoughCriteriaAndRanks) {
   EXPECT_EQ(by_phone_found.candidates_size(), 1);
 }
 
+// A registration is matched against the newest few records of each key; a
+// search looks wider, since it may be after an older record.
+TEST_F(PatientIndexTest, SearchLooksWiderThanMatching) {
+  PatientIndexOptions narrow{.today = "20261204"};
+  narrow.match.max_candidates_per_key = 1;
+  narrow.match.wide_candidates_per_key = 50;
+  PatientIndex index(&store_, &model_, narrow);
+  // Three people of one name and birth date, kept apart by their different
+  // valid resident IDs: three identities sharing every name and date key.
+  for (int seq : {1, 3, 5}) {
+    auto p = Person(absl::StrCat("S", seq), "孙", "悦", "2001-06-01", "", v1::SEX_MALE);
+    AddId(&p, v1::RESIDENT_ID, ResidentIdFor("20010601", seq));
+    ASSERT_OK(index.Register("city-hosp-1", p));
+  }
+  v1::SearchPatientsRequest q;
+  q.mutable_demographics()->set_family_name("孙");
+  q.mutable_demographics()->set_given_name("悦");
+  q.mutable_demographics()->set_birth_date("2001-06-01");
+  q.set_min_probability(0.01);
+  ASSERT_OK_AND_ASSIGN(auto found, index.Search(q));
+  EXPECT_EQ(found.candidates_size(), 3);
+}
+
 struct BadCase {
   const char* name;
   std::function<void(v1::RegisterPatientRequest*)> mutate;
@@ -413,6 +442,82 @@ TEST_F(PatientIndexTest, BadInputIsRejectedNamingTheFieldAndStoresNothing) {
   auto none = store_.FindSource("city-hosp-1", "A1");
   ASSERT_OK(none);
   EXPECT_FALSE(none->has_value());
+}
+
+// Registrations that arrive together commit together; one the store refuses
+// fails alone; the same person registered at the same moment by two
+// institutions still ends up with one identity.
+TEST_F(PatientIndexTest, ConcurrentRegistrationsCommitInGroupsAndAFailureStaysAlone) {
+  std::atomic<int> largest_group{0};
+  store_.set_save_hook([&](const std::vector<StoredRecord*>& records) -> absl::Status {
+    int seen = largest_group.load();
+    const int n = static_cast<int>(records.size());
+    while (n > seen && !largest_group.compare_exchange_weak(seen, n)) {
+    }
+    absl::SleepFor(absl::Milliseconds(3));  // a transaction's time: others queue
+    for (const StoredRecord* r : records) {
+      if (r->local_id == "POISON") return absl::InternalError("the store refused it");
+    }
+    return absl::OkStatus();
+  });
+  const std::vector<std::string> families = {"赵", "钱", "孙", "李", "周", "吴",
+                                             "郑", "王", "冯", "陈", "褚", "卫"};
+  constexpr int kThreads = 12;
+  std::vector<absl::StatusOr<v1::RegisterPatientResponse>> results(
+      kThreads, absl::UnknownError("not run"));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      v1::RegisterPatientRequest req;
+      std::string org = "city-hosp-1";
+      if (t < 2) {
+        // The same person, at two institutions.
+        req = Person("TWO-" + std::to_string(t), "林", "美", "1990-03-04", "13500000000");
+        AddId(&req, v1::RESIDENT_ID, ResidentIdFor("19900304", 4));
+        org = t == 0 ? "city-hosp-1" : "county-hosp-east";
+      } else {
+        req = Person(t == 5 ? "POISON" : "G" + std::to_string(t), families[t], "一",
+                     absl::StrCat(1950 + t, "-0", 1 + t % 9, "-1", t % 10),
+                     absl::StrCat("1390000000", t % 10));
+      }
+      ++ready;
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < 20 && t >= 2; ++i) std::this_thread::yield();
+      results[t] = index_.Register(org, req);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+
+  EXPECT_GT(largest_group.load(), 1);
+  for (int t = 0; t < kThreads; ++t) {
+    if (t == 5) {
+      EXPECT_THAT(results[t], StatusIs(absl::StatusCode::kInternal));
+    } else {
+      EXPECT_OK(results[t]) << t;
+    }
+  }
+  ASSERT_OK(results[0]);
+  ASSERT_OK(results[1]);
+  EXPECT_EQ(results[0]->regional_id(), results[1]->regional_id());
+  EXPECT_THAT((std::vector<v1::MatchDecision>{results[0]->decision(), results[1]->decision()}),
+              ::testing::UnorderedElementsAre(v1::NEW_IDENTITY, v1::MATCHED_DETERMINISTICALLY));
+  auto poison = store_.FindSource("city-hosp-1", "POISON");
+  ASSERT_OK(poison);
+  EXPECT_FALSE(poison->has_value());
+  std::set<std::string> identities;
+  for (int t = 0; t < kThreads; ++t) {
+    if (t == 5) continue;
+    auto stored = store_.FindSource(t == 1 ? "county-hosp-east" : "city-hosp-1",
+                                    t < 2 ? "TWO-" + std::to_string(t) : "G" + std::to_string(t));
+    ASSERT_OK(stored);
+    ASSERT_TRUE(stored->has_value()) << t;
+    EXPECT_EQ((*stored)->regional_id, results[t]->regional_id());
+    identities.insert(results[t]->regional_id());
+  }
+  EXPECT_EQ(identities.size(), kThreads - 2u);  // the pair shares one
+  // Each stored registration: registered, plus linked when it got an identity.
+  EXPECT_EQ(store_.events().size(), 2u * (kThreads - 1));
 }
 
 TEST_F(PatientIndexTest, GetPatientValidatesTheId) {

@@ -64,9 +64,27 @@ class PatientUnit {
   // Inserts (id == 0) or replaces the record and its blocking keys; sets id.
   virtual absl::Status SaveSource(StoredRecord& record) = 0;
   virtual absl::Status CreateIdentity(const std::string& regional_id) = 0;
-  // Opens a review task for `record_id` against `candidate_id`; returns its ID.
-  virtual absl::StatusOr<std::string> CreateReviewTask(
-      int64_t record_id, int64_t candidate_id, double probability) = 0;
+  // Opens review task `task.id` (a new UUID) for `task.record_id` against
+  // `task.candidate_id`; ALREADY_EXISTS when one is open for that pair.
+  virtual absl::Status CreateReviewTask(const ReviewTaskRow& task) = 0;
+
+  // Batch forms, for registrations that commit together: one statement each
+  // in PostgreSQL. The defaults call the single forms in turn.
+  //
+  // FindSource of each (organisation, local ID), in order.
+  virtual absl::StatusOr<std::vector<std::optional<StoredRecord>>> FindSources(
+      const std::vector<std::pair<std::string, std::string>>& sources);
+  // Candidates of each record, in order.
+  virtual absl::StatusOr<std::vector<std::vector<StoredRecord>>> CandidatesOfEach(
+      const std::vector<const MatchRecord*>& records, int per_key, int total);
+  // LockIdentity of each regional ID, in order.
+  virtual absl::StatusOr<std::vector<std::string>> LockIdentities(
+      const std::vector<std::string>& regional_ids);
+  // SaveSource of each record.
+  virtual absl::Status SaveSources(const std::vector<StoredRecord*>& records);
+  // CreateReviewTask of each.
+  virtual absl::Status CreateReviewTasks(const std::vector<ReviewTaskRow>& tasks);
+
   // Records `a` and `b` must never be auto-linked.
   virtual absl::Status KeepApart(int64_t a, int64_t b) = 0;
   // The records kept apart from `record_id`.
@@ -97,7 +115,8 @@ class PatientUnit {
   virtual absl::Status MarkUnmerged(const std::string& merge_id,
                                     const std::string& by,
                                     const std::string& reason) = 0;
-  // Appends an event to the outbox in the same transaction.
+  // Appends an event to the outbox in the same transaction (INVALID_ARGUMENT
+  // when the header lacks topic, type or key).
   virtual absl::Status Emit(const outbox::EventHeader& header,
                             const google::protobuf::Message& payload) = 0;
 };

@@ -1,13 +1,23 @@
 // One contract for both PatientStore implementations: the in-memory one and
 // PostgreSQL (real server, scratch schema).
+#include <algorithm>
+#include <atomic>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
 
 #include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
+#include "libs/ids/uuid.h"
 #include "libs/pg/testing.h"
 #include "libs/status/status_matchers.h"
 #include "services/patient-index/in_memory_patient_store.h"
+#include "services/patient-index/match_record.h"
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/pg_patient_store.h"
 #include "services/patient-index/test_util.h"
@@ -162,22 +172,33 @@ TEST_P(PatientStoreContract, FailedUnitLeavesNothingBehind) {
 
 TEST_P(PatientStoreContract, ReviewTasksAndEvents) {
   PatientStore& store = backend_->store();
+  std::string task;
   ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalB));
     StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
     StoredRecord b = Record("org-a", "2", kRegionalB, "李", "19800101");
+    // As a registration does it: the task's ID goes into the answer saved
+    // with the record, and the task follows the record.
+    task = ids::NewUuid();
+    b.response.set_review_task_id(task);
     MERIDIAN_RETURN_IF_ERROR(u.SaveSource(a));
     MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
-    auto task = u.CreateReviewTask(b.id, a.id, 0.7);
-    EXPECT_TRUE(task.ok());
-    EXPECT_EQ(task->size(), 36u);
+    MERIDIAN_RETURN_IF_ERROR(u.CreateReviewTasks({{task, b.id, a.id, 0.7}}));
     google::protobuf::StringValue payload;
     return u.Emit({.topic = kPatientTopic, .type = "patient.review_created",
                    .key = kRegionalB},
                   payload);
   }));
   EXPECT_EQ(backend_->OutboxRows(), 1);
+  ASSERT_OK_AND_ASSIGN(auto b, store.FindSource("org-a", "2"));
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->response.review_task_id(), task);
+  EXPECT_EQ(b->request_hash, "h-2");  // the rest as saved
+  ASSERT_OK_AND_ASSIGN(auto open, store.OpenReviewTasks("", 10));
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].id, task);
+  EXPECT_EQ(open[0].record_id, b->id);
 }
 
 TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
@@ -194,13 +215,12 @@ TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
       StoredRecord b = Record("org-a", "b" + std::to_string(i), kRegionalA, "李", "19800101");
       MERIDIAN_RETURN_IF_ERROR(u.SaveSource(b));
       records.push_back(b.id);
-      auto id = u.CreateReviewTask(b.id, a.id, 0.6 + i / 10.0);
-      if (!id.ok()) return id.status();
-      ids.push_back(*id);
+      ids.push_back(::meridian::ids::NewUuid());
+      MERIDIAN_RETURN_IF_ERROR(u.CreateReviewTask({ids.back(), b.id, a.id, 0.6 + i / 10.0}));
     }
     b_id = records[2];
     // One open task per pair.
-    EXPECT_THAT(u.CreateReviewTask(records[0], a.id, 0.9),
+    EXPECT_THAT(u.CreateReviewTask({::meridian::ids::NewUuid(), records[0], a.id, 0.9}),
                 ::meridian::testing::StatusIs(absl::StatusCode::kAlreadyExists));
     return absl::OkStatus();
   }));
@@ -250,6 +270,177 @@ TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
   EXPECT_NEAR(tf.Frequency(kFamily, "王"), 2.0 / 3, 1e-9);
   EXPECT_NEAR(tf.Frequency(kFamily, "欧阳"), 1.0 / 3, 1e-9);
   EXPECT_NEAR(tf.Frequency(kGiven, "一"), 1.0 / 3, 1e-9);
+}
+
+// Two stores on one database stand for two replicas of the service: each
+// caches candidates, and neither may serve a version the other replaced.
+TEST(PgPatientStore, CandidateCacheServesOnlyTheCurrentVersion) {
+  PgBackend pg;
+  PgPatientStore other(&pg.schema.pool());
+  auto record = [](const std::string& family) {
+    StoredRecord r;
+    r.organisation_id = "org-a";
+    r.local_id = "1";
+    r.regional_id = kRegionalA;
+    r.request_hash = "h-" + family;
+    r.match.family = family;
+    r.match.given = "明";
+    r.match.birth_date = "19800101";  // the shared key: dob:19800101
+    DerivePinyin(&r.match);
+    return r;
+  };
+  StoredRecord a = record("李");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    return u.SaveSource(a);
+  }));
+  MatchRecord probe = record("赵").match;
+  auto families = [&](PatientStore& store) {
+    std::vector<std::string> out;
+    // Held: a range-for over *Candidates(...) would outlive the StatusOr.
+    auto candidates = store.Candidates(probe, 50, 100);
+    EXPECT_OK(candidates.status());
+    if (!candidates.ok()) return out;
+    for (const StoredRecord& c : *candidates) out.push_back(c.match.family);
+    return out;
+  };
+  EXPECT_THAT(families(pg.s), ::testing::ElementsAre("李"));
+  EXPECT_EQ(pg.s.cache().size(), 1u);
+  EXPECT_THAT(families(other), ::testing::ElementsAre("李"));
+
+  // An update that rolls back must leave no trace in the cache, though the
+  // unit read its own version 2 as a candidate ...
+  absl::Status rolled_back = pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    StoredRecord changed = record("钱");
+    changed.id = a.id;
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(changed));
+    auto seen = u.Candidates(probe, 50, 100);
+    EXPECT_OK(seen);
+    if (seen.ok() && !seen->empty()) EXPECT_EQ((*seen)[0].match.family, "钱");
+    return absl::AbortedError("roll back");
+  });
+  EXPECT_FALSE(rolled_back.ok());
+  EXPECT_THAT(families(pg.s), ::testing::ElementsAre("李"));
+  // ... for the other replica's version 2 is not the same record.
+  ASSERT_OK(other.Run([&](PatientUnit& u) {
+    StoredRecord changed = record("赵");
+    changed.id = a.id;
+    return u.SaveSource(changed);
+  }));
+  EXPECT_THAT(families(pg.s), ::testing::ElementsAre("赵"));
+  EXPECT_THAT(families(other), ::testing::ElementsAre("赵"));
+  // The record's keys are exactly those of its version 2, each at version 2:
+  // the update moved the kept ones and deleted the rest (by key, not by a
+  // scan of the record's rows).
+  auto count = [&](const std::string& sql) {
+    return *pg.schema.pool().Transact(
+        [&](pqxx::work& tx) { return tx.exec1(sql)[0].as<int64_t>(); });
+  };
+  EXPECT_EQ(count("SELECT count(*) FROM blocking_hash WHERE version = 2"),
+            static_cast<int64_t>(BlockingKeys(record("赵").match).size()));
+  EXPECT_EQ(count("SELECT count(*) FROM blocking_hash WHERE version <> 2"), 0);
+}
+
+TEST(PgPatientStore, WarmCacheLoadsTheNewestRecordsUpToItsCapacity) {
+  PgBackend pg;
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    for (int i = 0; i < 5; ++i) {
+      StoredRecord r;
+      r.organisation_id = "org-a";
+      r.local_id = absl::StrCat(i);
+      r.regional_id = kRegionalA;
+      r.match.family = "李";
+      r.match.birth_date = "19800101";
+      MERIDIAN_RETURN_IF_ERROR(u.SaveSource(r));
+    }
+    return absl::OkStatus();
+  }));
+  std::atomic<bool> stop{false};
+  PgPatientStore small(&pg.schema.pool(), /*cache_entries=*/3);
+  ASSERT_OK_AND_ASSIGN(int64_t loaded, small.WarmCache(stop));
+  EXPECT_EQ(loaded, 5);  // one chunk, read whole
+  EXPECT_EQ(small.cache().size(), 3u);  // held: what fits
+  PgPatientStore cold(&pg.schema.pool());
+  ASSERT_OK_AND_ASSIGN(loaded, cold.WarmCache(stop));
+  EXPECT_EQ(loaded, 5);
+  // Served from memory: the same candidates as from the database.
+  MatchRecord probe;
+  probe.family = "李";
+  probe.birth_date = "19800101";
+  ASSERT_OK_AND_ASSIGN(auto warm, cold.Candidates(probe, 50, 100));
+  PgPatientStore off(&pg.schema.pool(), /*cache_entries=*/0);
+  ASSERT_OK_AND_ASSIGN(auto direct, off.Candidates(probe, 50, 100));
+  ASSERT_EQ(warm.size(), 5u);
+  ASSERT_EQ(direct.size(), 5u);
+  for (size_t i = 0; i < warm.size(); ++i) {
+    EXPECT_EQ(warm[i].id, direct[i].id);
+    EXPECT_EQ(warm[i].local_id, direct[i].local_id);
+    EXPECT_EQ(warm[i].regional_id, direct[i].regional_id);
+    EXPECT_EQ(warm[i].match.family, direct[i].match.family);
+    EXPECT_EQ(warm[i].match.birth_date, direct[i].match.birth_date);
+  }
+  EXPECT_EQ(off.cache().size(), 0u);
+  stop = true;
+  ASSERT_OK_AND_ASSIGN(loaded, off.WarmCache(stop));
+  EXPECT_EQ(loaded, 0);
+}
+
+// Many registrations at once over PostgreSQL, each person registered by two
+// institutions at unrelated moments: groups commit together, and every pair
+// still ends up in one identity.
+TEST(PgPatientIndex, ConcurrentRegistrationsLinkEachPairOnce) {
+  PgBackend pg;
+  Model model;
+  PatientIndex index(&pg.store(), &model,
+                     {.today = "20261204", .group_commit = {.max_groups = 2, .max_items = 16}});
+  constexpr int kPeople = 100, kThreads = 8;
+  std::vector<std::pair<std::string, v1::RegisterPatientRequest>> work;
+  for (int p = 0; p < kPeople; ++p) {
+    const std::string dob = absl::StrCat(1940 + p % 60, "-0", 1 + p % 9, "-1", p % 10);
+    const std::string compact = absl::StrCat(1940 + p % 60, "0", 1 + p % 9, "1", p % 10);
+    for (const char* org : {"city-hosp-1", "county-hosp-east"}) {
+      auto req = testing::Person(absl::StrCat("P", p), "王", absl::StrCat("名", p), dob,
+                                 absl::StrCat("1380000", 1000 + p));
+      testing::AddId(&req, v1::RESIDENT_ID, testing::ResidentIdFor(compact, 2 * p));  // even: female
+      work.emplace_back(org, req);
+    }
+  }
+  std::mt19937 shuffle(7);
+  std::shuffle(work.begin(), work.end(), shuffle);
+  std::map<std::pair<std::string, std::string>, std::string> regional;
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (size_t i = next++; i < work.size(); i = next++) {
+        auto r = index.Register(work[i].first, work[i].second);
+        ASSERT_OK(r);
+        std::lock_guard<std::mutex> lock(mu);
+        regional[{work[i].first, work[i].second.local_id()}] = r->regional_id();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  ASSERT_EQ(regional.size(), 2u * kPeople);
+  for (int p = 0; p < kPeople; ++p) {
+    const std::string local = absl::StrCat("P", p);
+    EXPECT_EQ((regional[{"city-hosp-1", local}]), (regional[{"county-hosp-east", local}]))
+        << local;
+  }
+  auto count = [&](const char* sql) {
+    return *pg.schema.pool().Transact(
+        [&](pqxx::work& tx) { return tx.exec1(sql)[0].as<int64_t>(); });
+  };
+  EXPECT_EQ(count("SELECT count(*) FROM identity"), kPeople);
+  EXPECT_EQ(count("SELECT count(*) FROM source_record"), 2 * kPeople);
+  // registered + linked for every record, review_created for every task
+  // (similar people: same surname, close birth dates), whatever outbox rows
+  // they share.
+  EXPECT_EQ(count("SELECT coalesce(sum(events), 0) FROM outbox"),
+            4 * kPeople + count("SELECT count(*) FROM review_task"));
+  EXPECT_EQ(count("SELECT count(DISTINCT record_id) FROM blocking_hash"), 2 * kPeople);
 }
 
 // The whole logic over PostgreSQL: registering twice from two institutions.

@@ -1,11 +1,20 @@
 #include "services/patient-index/pg_patient_store.h"
 
+#include <algorithm>
+#include <limits>
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "libs/ids/uuid.h"
 #include "libs/outbox/outbox.h"
 #include "libs/pg/sql.h"
+#include "libs/status/status_macros.h"
 
 namespace meridian::patient {
 namespace {
@@ -17,19 +26,23 @@ constexpr char kMatchColumns[] =
     " family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
     " address, locality, postcode, region, resident_id, other_id";
 
+// The 14 match fields, in kMatchColumns' order, from `row[first]` on.
+void ReadMatchFields(const pqxx::row& row, int first, MatchRecord& m) {
+  std::string* fields[] = {&m.family, &m.given, &m.family_pinyin, &m.given_pinyin,
+                           &m.sex, &m.birth_date, &m.phone, &m.street_number,
+                           &m.address, &m.locality, &m.postcode, &m.region,
+                           &m.resident_id, &m.other_id};
+  for (int i = 0; i < 14; ++i) *fields[i] = row[first + i].as<std::string>();
+}
+
 StoredRecord FromMatchRow(const pqxx::row& row) {
   StoredRecord r;
   r.id = row[0].as<int64_t>();
   r.organisation_id = row[1].as<std::string>();
   r.local_id = row[2].as<std::string>();
   r.regional_id = row[3].as<std::string>();
-  MatchRecord& m = r.match;
-  m.id = r.id;
-  std::string* fields[] = {&m.family, &m.given, &m.family_pinyin, &m.given_pinyin,
-                           &m.sex, &m.birth_date, &m.phone, &m.street_number,
-                           &m.address, &m.locality, &m.postcode, &m.region,
-                           &m.resident_id, &m.other_id};
-  for (int i = 0; i < 14; ++i) *fields[i] = row[i + 4].as<std::string>();
+  r.match.id = r.id;
+  ReadMatchFields(row, 4, r.match);
   return r;
 }
 
@@ -49,33 +62,81 @@ StoredRecord FromRow(const pqxx::row& row) {
 }
 
 std::optional<StoredRecord> FindIn(pqxx::transaction_base& tx, const std::string& org,
-                                   const std::string& local, bool for_update) {
+                                   const std::string& local) {
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", Columns(),
       " FROM source_record WHERE organisation_id = $1 AND local_id = $2"));
-  static const auto* const kSqlForUpdate = new std::string(*kSql + " FOR UPDATE");
-  pqxx::result r =
-      for_update ? pg::ExecPrepared(tx, "pi_find_source_locked", *kSqlForUpdate, org, local)
-                 : pg::ExecPrepared(tx, "pi_find_source", *kSql, org, local);
+  pqxx::result r = pg::ExecPrepared(tx, "pi_find_source", *kSql, org, local);
   if (r.empty()) return std::nullopt;
   return FromRow(r[0]);
 }
 
-std::vector<StoredRecord> CandidatesIn(pqxx::transaction_base& tx, const MatchRecord& m,
-                                       int per_key, int total) {
-  std::vector<std::string> keys = BlockingKeys(m);
-  if (keys.empty()) return {};
-  static const auto* const kSql = new std::string(absl::StrCat(
-      "SELECT ", kMatchColumns, " FROM source_record WHERE id IN ("
-      " SELECT DISTINCT c.record_id FROM unnest($1::text[]) AS k(key)"
-      " CROSS JOIN LATERAL (SELECT record_id FROM blocking_key b"
-      "   WHERE b.key = k.key ORDER BY record_id DESC LIMIT $2) c"
-      " LIMIT $3)"));
-  pqxx::result rows = pg::ExecPrepared(tx, "pi_candidates", *kSql,
-                                       pg::TextArray(keys), per_key, total);
-  std::vector<StoredRecord> out;
-  out.reserve(rows.size());
-  for (const auto& row : rows) out.push_back(FromMatchRow(row));
+// The match columns and the record's version, for the candidate cache:
+// `SELECT <kMatchColumns>, version ...` read with VersionOf.
+int32_t VersionOf(const pqxx::row& row) { return row[18].as<int32_t>(); }
+
+// Records sharing a blocking key with each of `records`: the (id, version)
+// pairs come from the blocking_hash index alone (one statement for all), the
+// match fields from `cache`, or from source_record (one statement) for those
+// it does not hold at that version. Per record: newest first, at most
+// `per_key` per key and `total` in all. `fill_cache` is false once the
+// transaction has written records (they may roll back).
+std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
+    pqxx::transaction_base& tx, const std::vector<const MatchRecord*>& records,
+    int per_key, int total, CandidateCache& cache, bool fill_cache) {
+  std::vector<std::string> keys;
+  std::vector<int64_t> owners;
+  for (size_t i = 0; i < records.size(); ++i) {
+    for (std::string& key : BlockingKeys(*records[i])) {
+      keys.push_back(std::move(key));
+      owners.push_back(static_cast<int64_t>(i));
+    }
+  }
+  std::vector<std::vector<StoredRecord>> out(records.size());
+  if (keys.empty()) return out;
+  pqxx::result rows = pg::ExecPrepared(
+      tx, "pi_candidate_versions",
+      "SELECT DISTINCT k.n, c.record_id, c.version"
+      " FROM unnest($1::text[], $2::int[]) AS k(key, n)"
+      " CROSS JOIN LATERAL (SELECT record_id, version FROM blocking_hash b"
+      "   WHERE b.key_hash = hashtextextended(k.key, 0)"
+      "   ORDER BY record_id DESC LIMIT $3) c ORDER BY 1, 2 DESC",
+      pg::TextArray(keys), pg::Int64Array(owners), per_key);
+  // Per record, newest first, capped; then one cache lookup for them all.
+  std::vector<RecordVersion> wanted;
+  std::vector<size_t> owner_of;  // wanted[i] is a candidate of records[owner_of[i]]
+  std::vector<int> taken(records.size(), 0);
+  for (const auto& row : rows) {
+    const size_t n = row[0].as<size_t>();
+    if (n >= records.size() || taken[n] >= total) continue;
+    ++taken[n];
+    wanted.push_back({row[1].as<int64_t>(), row[2].as<int32_t>()});
+    owner_of.push_back(n);
+  }
+  std::vector<std::optional<StoredRecord>> found(wanted.size());
+  std::vector<size_t> missing = cache.Get(wanted, &found);
+  if (!missing.empty()) {
+    std::vector<int64_t> ids;
+    ids.reserve(missing.size());
+    for (size_t i : missing) ids.push_back(wanted[i].id);
+    static const auto* const kSql = new std::string(absl::StrCat(
+        "SELECT ", kMatchColumns, ", version FROM source_record WHERE id = ANY($1::bigint[])"));
+    absl::flat_hash_map<int64_t, StoredRecord> fetched;
+    for (const auto& row :
+         pg::ExecPrepared(tx, "pi_candidate_rows", *kSql, pg::Int64Array(ids))) {
+      StoredRecord r = FromMatchRow(row);
+      if (fill_cache) cache.Put(r, VersionOf(row));
+      const int64_t id = r.id;
+      fetched.emplace(id, std::move(r));
+    }
+    for (size_t i : missing) {
+      auto it = fetched.find(wanted[i].id);
+      if (it != fetched.end()) found[i] = it->second;
+    }
+  }
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    if (found[i].has_value()) out[owner_of[i]].push_back(*std::move(found[i]));
+  }
   return out;
 }
 
@@ -98,16 +159,64 @@ constexpr char kTaskColumns[] =
     "id::text, record_id, candidate_record_id, probability,"
     " extract(epoch FROM created_at)::bigint";
 
+// A committed record's candidate fields and version, for the cache.
+struct SavedRecord {
+  StoredRecord record;
+  int32_t version;
+};
+
+// The writes of one registration in few round trips: a new identity waits
+// for the insert of the record that needs it (one statement writes identity,
+// record and blocking keys), and events wait for Finish (one statement).
+// Every other statement first writes a waiting identity (through tx()).
 class PgUnit : public PatientUnit {
  public:
-  explicit PgUnit(pqxx::work& tx) : tx_(tx) {}
+  PgUnit(pqxx::work& tx, CandidateCache& cache, std::vector<SavedRecord>& saved)
+      : tx_(tx), cache_(cache), saved_(saved) {}
+
+  // Writes what waits; call before the commit.
+  absl::Status Finish() {
+    tx();
+    if (!events_.empty()) return outbox::AppendAll(tx_, events_);
+    return absl::OkStatus();
+  }
 
   absl::StatusOr<std::optional<StoredRecord>> FindSource(
       const std::string& org, const std::string& local) override {
-    return FindIn(tx_, org, local, /*for_update=*/true);
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::optional<StoredRecord>> found,
+                              FindSources({{org, local}}));
+    return std::move(found[0]);
+  }
+  absl::StatusOr<std::vector<std::optional<StoredRecord>>> FindSources(
+      const std::vector<std::pair<std::string, std::string>>& sources) override {
+    std::vector<std::string> orgs, locals;
+    for (const auto& [org, local] : sources) {
+      orgs.push_back(org);
+      locals.push_back(local);
+    }
+    static const auto* const kSql = new std::string(absl::StrCat(
+        "SELECT ", Columns(), " FROM source_record WHERE (organisation_id, local_id)"
+        " IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY id FOR UPDATE"));
+    std::map<std::pair<std::string, std::string>, StoredRecord> found;
+    for (const auto& row : pg::ExecPrepared(tx(), "pi_find_sources", *kSql,
+                                            pg::TextArray(orgs), pg::TextArray(locals))) {
+      StoredRecord r = FromRow(row);
+      std::pair<std::string, std::string> key(r.organisation_id, r.local_id);
+      found.emplace(std::move(key), std::move(r));
+    }
+    std::vector<std::optional<StoredRecord>> out;
+    for (const auto& source : sources) {
+      auto it = found.find(source);
+      if (it == found.end()) {
+        out.emplace_back();
+      } else {
+        out.emplace_back(it->second);
+      }
+    }
+    return out;
   }
   absl::Status LockKeys(const std::vector<std::string>& keys) override {
-    pg::ExecPrepared(tx_, "pi_lock_keys",
+    pg::ExecPrepared(tx(), "pi_lock_keys",
                      "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
                      " hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k"
                      " ORDER BY 1) AS s",
@@ -117,73 +226,58 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
                                                        int per_key,
                                                        int total) override {
-    return CandidatesIn(tx_, r, per_key, total);
+    return std::move(CandidatesOfEachIn(tx(), {&r}, per_key, total, cache_,
+                                        /*fill_cache=*/saved_.empty())[0]);
   }
-  absl::Status SaveSource(StoredRecord& rec) override {
-    const MatchRecord& m = rec.match;
-    std::string request = rec.request.SerializeAsString();
-    std::string response = rec.response.SerializeAsString();
-    if (rec.id == 0) {
-      rec.id = pg::ExecPrepared(
-          tx_, "pi_insert_source",
-          "INSERT INTO source_record (organisation_id, local_id, regional_id,"
-          " request, response, request_hash, family, given, family_pinyin,"
-          " given_pinyin, sex, birth_date, phone, street_number, address,"
-          " locality, postcode, region, resident_id, other_id) VALUES"
-          " ($1, $2, $3::uuid, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,"
-          " $15, $16, $17, $18, $19, $20) RETURNING id",
-          rec.organisation_id, rec.local_id, rec.regional_id,
-          pqxx::binarystring(request), pqxx::binarystring(response),
-          rec.request_hash, m.family, m.given, m.family_pinyin, m.given_pinyin,
-          m.sex, m.birth_date, m.phone, m.street_number, m.address, m.locality,
-          m.postcode, m.region, m.resident_id, m.other_id)[0][0].as<int64_t>();
-    } else {
-      pg::ExecPrepared(
-          tx_, "pi_update_source",
-          "UPDATE source_record SET regional_id = $2::uuid, request = $3,"
-          " response = $4, request_hash = $5, family = $6, given = $7,"
-          " family_pinyin = $8, given_pinyin = $9, sex = $10, birth_date = $11,"
-          " phone = $12, street_number = $13, address = $14, locality = $15,"
-          " postcode = $16, region = $17, resident_id = $18, other_id = $19,"
-          " updated_at = now() WHERE id = $1",
-          rec.id, rec.regional_id, pqxx::binarystring(request),
-          pqxx::binarystring(response), rec.request_hash, m.family, m.given,
-          m.family_pinyin, m.given_pinyin, m.sex, m.birth_date, m.phone,
-          m.street_number, m.address, m.locality, m.postcode, m.region,
-          m.resident_id, m.other_id);
-      pg::ExecPrepared(tx_, "pi_delete_keys",
-                       "DELETE FROM blocking_key WHERE record_id = $1", rec.id);
+  absl::StatusOr<std::vector<std::vector<StoredRecord>>> CandidatesOfEach(
+      const std::vector<const MatchRecord*>& records, int per_key, int total) override {
+    return CandidatesOfEachIn(tx(), records, per_key, total, cache_,
+                              /*fill_cache=*/saved_.empty());
+  }
+  absl::Status SaveSource(StoredRecord& rec) override { return SaveSources({&rec}); }
+  absl::Status SaveSources(const std::vector<StoredRecord*>& records) override {
+    std::vector<StoredRecord*> inserts;
+    for (StoredRecord* r : records) {
+      if (r->id == 0) {
+        inserts.push_back(r);
+      } else {
+        Update(*r);
+      }
     }
-    rec.match.id = rec.id;
-    pg::ExecPrepared(
-        tx_, "pi_insert_keys",
-        "INSERT INTO blocking_key (key, record_id)"
-        " SELECT DISTINCT unnest($1::text[]), $2::bigint ON CONFLICT DO NOTHING",
-        pg::TextArray(BlockingKeys(m)), rec.id);
+    if (!inserts.empty()) Insert(inserts);
     return absl::OkStatus();
   }
   absl::Status CreateIdentity(const std::string& regional_id) override {
-    pg::ExecPrepared(tx_, "pi_insert_identity",
-                     "INSERT INTO identity (regional_id) VALUES ($1::uuid)",
-                     regional_id);
+    pending_identities_.push_back(regional_id);
     return absl::OkStatus();
   }
-  absl::StatusOr<std::string> CreateReviewTask(int64_t record_id,
-                                               int64_t candidate_id,
-                                               double probability) override {
-    std::string id = ids::NewUuid();
-    pqxx::result r = tx_.exec_params(
+  absl::Status CreateReviewTask(const ReviewTaskRow& task) override {
+    return CreateReviewTasks({task});
+  }
+  absl::Status CreateReviewTasks(const std::vector<ReviewTaskRow>& tasks) override {
+    std::vector<std::string> ids, probabilities;
+    std::vector<int64_t> records, candidates;
+    for (const ReviewTaskRow& t : tasks) {
+      ids.push_back(t.id);
+      records.push_back(t.record_id);
+      candidates.push_back(t.candidate_id);
+      probabilities.push_back(absl::StrFormat("%.17g", t.probability));
+    }
+    pqxx::result r = pg::ExecPrepared(
+        tx(), "pi_insert_review_tasks",
         "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
-        " VALUES ($1::uuid, $2, $3, $4) ON CONFLICT (record_id, candidate_record_id)"
-        " WHERE status = 'open' DO NOTHING RETURNING id",
-        id, record_id, candidate_id, probability);
-    if (r.empty()) {
+        " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::float8[])"
+        " ON CONFLICT (record_id, candidate_record_id) WHERE status = 'open'"
+        " DO NOTHING RETURNING id",
+        pg::TextArray(ids), pg::Int64Array(records), pg::Int64Array(candidates),
+        pg::TextArray(probabilities));
+    if (r.size() != tasks.size()) {
       return absl::AlreadyExistsError("review task already open for this pair");
     }
-    return id;
+    return absl::OkStatus();
   }
   absl::Status KeepApart(int64_t a, int64_t b) override {
-    tx_.exec_params(
+    tx().exec_params(
         "INSERT INTO kept_apart (record_a, record_b) VALUES (least($1::bigint,"
         " $2::bigint), greatest($1::bigint, $2::bigint)) ON CONFLICT DO NOTHING",
         a, b);
@@ -191,7 +285,7 @@ class PgUnit : public PatientUnit {
   }
   absl::StatusOr<std::vector<int64_t>> KeptApartFrom(int64_t id) override {
     std::vector<int64_t> out;
-    for (const auto& row : tx_.exec_params(
+    for (const auto& row : tx().exec_params(
              "SELECT record_b FROM kept_apart WHERE record_a = $1 UNION ALL"
              " SELECT record_a FROM kept_apart WHERE record_b = $1",
              id)) {
@@ -200,7 +294,7 @@ class PgUnit : public PatientUnit {
     return out;
   }
   absl::StatusOr<ReviewTaskRow> TakeOpenReviewTask(const std::string& id) override {
-    pqxx::result r = tx_.exec_params(
+    pqxx::result r = tx().exec_params(
         absl::StrCat("SELECT ", kTaskColumns, " FROM review_task WHERE id = $1::uuid"
                      " AND status = 'open' FOR UPDATE"),
         id);
@@ -208,10 +302,10 @@ class PgUnit : public PatientUnit {
     return TaskFromRow(r[0]);
   }
   absl::StatusOr<StoredRecord> RecordById(int64_t id) override {
-    return ById(tx_, id, /*for_update=*/true);
+    return ById(tx(), id, /*for_update=*/true);
   }
   absl::Status SupersedeReviewTasks(int64_t record_id) override {
-    pg::ExecPrepared(tx_, "pi_supersede_reviews",
+    pg::ExecPrepared(tx(), "pi_supersede_reviews",
                      "UPDATE review_task SET status = 'superseded', resolved_at = now()"
                      " WHERE record_id = $1 AND status = 'open'",
                      record_id);
@@ -220,7 +314,7 @@ class PgUnit : public PatientUnit {
   absl::Status CloseReviewTask(const std::string& id, const std::string& resolution,
                                const std::string& resolved_by,
                                const std::string& reason) override {
-    tx_.exec_params(
+    tx().exec_params(
         "UPDATE review_task SET status = $2, resolved_by = $3, reason = $4,"
         " resolved_at = now() WHERE id = $1::uuid",
         id, resolution, resolved_by, reason);
@@ -229,7 +323,7 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::vector<StoredRecord>> LockRecordsOf(
       const std::string& regional_id) override {
     std::vector<StoredRecord> out;
-    for (const auto& row : tx_.exec_params(
+    for (const auto& row : tx().exec_params(
              absl::StrCat("SELECT ", Columns(), " FROM source_record WHERE"
                           " regional_id = $1::uuid ORDER BY id FOR UPDATE"),
              regional_id)) {
@@ -238,16 +332,31 @@ class PgUnit : public PatientUnit {
     return out;
   }
   absl::StatusOr<std::string> LockIdentity(const std::string& regional_id) override {
-    pqxx::result r = tx_.exec_params(
-        "SELECT coalesce(merged_into::text, '') FROM identity"
-        " WHERE regional_id = $1::uuid FOR UPDATE",
-        regional_id);
-    if (r.empty()) return absl::NotFoundError("no such identity");
-    return r[0][0].as<std::string>();
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> merged_into,
+                              LockIdentities({regional_id}));
+    return merged_into[0];
+  }
+  absl::StatusOr<std::vector<std::string>> LockIdentities(
+      const std::vector<std::string>& regional_ids) override {
+    absl::flat_hash_map<std::string, std::string> merged_into;
+    for (const auto& row : pg::ExecPrepared(
+             tx(), "pi_lock_identities",
+             "SELECT regional_id::text, coalesce(merged_into::text, '') FROM identity"
+             " WHERE regional_id = ANY($1::uuid[]) ORDER BY regional_id FOR UPDATE",
+             pg::TextArray(regional_ids))) {
+      merged_into.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+    }
+    std::vector<std::string> out;
+    for (const std::string& id : regional_ids) {
+      auto it = merged_into.find(id);
+      if (it == merged_into.end()) return absl::NotFoundError("no such identity");
+      out.push_back(it->second);
+    }
+    return out;
   }
   absl::Status SetMergedInto(const std::string& regional_id,
                              const std::string& into) override {
-    tx_.exec_params(
+    tx().exec_params(
         "UPDATE identity SET merged_into = nullif($2, '')::uuid"
         " WHERE regional_id = $1::uuid",
         regional_id, into);
@@ -256,18 +365,16 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::string> RecordMerge(const MergeRow& merge, const std::string& by,
                                           const std::string& reason) override {
     std::string id = ids::NewUuid();
-    std::vector<std::string> record_ids;
-    for (int64_t r : merge.record_ids) record_ids.push_back(std::to_string(r));
-    tx_.exec_params(
+    tx().exec_params(
         "INSERT INTO merge_history (id, from_regional_id, into_regional_id,"
         " record_ids, merged_by, reason) VALUES ($1::uuid, $2::uuid, $3::uuid,"
-        " $4::text[]::bigint[], $5, $6)",
+        " $4::bigint[], $5, $6)",
         id, merge.from_regional_id, merge.into_regional_id,
-        pg::TextArray(record_ids), by, reason);
+        pg::Int64Array(merge.record_ids), by, reason);
     return id;
   }
   absl::StatusOr<MergeRow> TakeMerge(const std::string& merge_id) override {
-    pqxx::result r = tx_.exec_params(
+    pqxx::result r = tx().exec_params(
         "SELECT id::text, from_regional_id::text, into_regional_id::text,"
         " array_to_string(record_ids, ',') FROM merge_history"
         " WHERE id = $1::uuid AND unmerged_at IS NULL FOR UPDATE",
@@ -284,7 +391,7 @@ class PgUnit : public PatientUnit {
   }
   absl::Status MarkUnmerged(const std::string& merge_id, const std::string& by,
                             const std::string& reason) override {
-    tx_.exec_params(
+    tx().exec_params(
         "UPDATE merge_history SET unmerged_by = $2, unmerge_reason = $3,"
         " unmerged_at = now() WHERE id = $1::uuid",
         merge_id, by, reason);
@@ -292,11 +399,153 @@ class PgUnit : public PatientUnit {
   }
   absl::Status Emit(const outbox::EventHeader& header,
                     const google::protobuf::Message& payload) override {
-    return outbox::Append(tx_, header, payload).status();
+    absl::StatusOr<events::v1::EventEnvelope> env = outbox::NewEnvelope(header, payload);
+    if (!env.ok()) return env.status();
+    events_.push_back({header.topic, *std::move(env)});
+    return absl::OkStatus();
   }
 
  private:
+  // The transaction, once the waiting identities are written.
+  pqxx::work& tx() {
+    if (!pending_identities_.empty()) {
+      pg::ExecPrepared(tx_, "pi_insert_identities",
+                       "INSERT INTO identity (regional_id) SELECT unnest($1::uuid[])",
+                       pg::TextArray(pending_identities_));
+      pending_identities_.clear();
+    }
+    return tx_;
+  }
+
+  // New records, with the waiting identities they belong to and their
+  // blocking keys, in one statement (the foreign key to identity is checked
+  // at its end). Sets each record's id.
+  void Insert(const std::vector<StoredRecord*>& records) {
+    constexpr int kText = 15;  // the text columns after the two byteas
+    std::vector<std::string> orgs, locals, regionals, requests, responses;
+    std::vector<std::vector<std::string>> text(kText);
+    std::vector<std::string> keys, key_orgs, key_locals;
+    absl::flat_hash_set<std::string> regional_set;
+    for (const StoredRecord* r : records) {
+      const MatchRecord& m = r->match;
+      orgs.push_back(r->organisation_id);
+      locals.push_back(r->local_id);
+      regionals.push_back(r->regional_id);
+      regional_set.insert(r->regional_id);
+      requests.push_back(absl::StrCat("\\x", absl::BytesToHexString(
+                                                  r->request.SerializeAsString())));
+      responses.push_back(absl::StrCat("\\x", absl::BytesToHexString(
+                                                   r->response.SerializeAsString())));
+      const std::string* values[kText] = {
+          &r->request_hash, &m.family, &m.given, &m.family_pinyin, &m.given_pinyin,
+          &m.sex, &m.birth_date, &m.phone, &m.street_number, &m.address, &m.locality,
+          &m.postcode, &m.region, &m.resident_id, &m.other_id};
+      for (int i = 0; i < kText; ++i) text[i].push_back(*values[i]);
+      for (std::string& key : BlockingKeys(m)) {
+        keys.push_back(std::move(key));
+        key_orgs.push_back(r->organisation_id);
+        key_locals.push_back(r->local_id);
+      }
+    }
+    // Identities that wait for these records go with them; any other waits
+    // on.
+    std::vector<std::string> with_records, others;
+    for (std::string& id : pending_identities_) {
+      (regional_set.contains(id) ? with_records : others).push_back(std::move(id));
+    }
+    pending_identities_ = std::move(others);
+    pqxx::result rows = pg::ExecPrepared(
+        tx(), "pi_insert_sources",
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[],"
+        "   $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[],"
+        "   $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+        "   $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],"
+        "   $20::text[]) WITH ORDINALITY AS t(organisation_id, local_id, regional_id,"
+        "   request, response, request_hash, family, given, family_pinyin,"
+        "   given_pinyin, sex, birth_date, phone, street_number, address, locality,"
+        "   postcode, region, resident_id, other_id, n)),"
+        " new_identity AS (INSERT INTO identity (regional_id)"
+        "   SELECT unnest($21::uuid[])),"
+        " record AS (INSERT INTO source_record (organisation_id, local_id,"
+        "   regional_id, request, response, request_hash, family, given,"
+        "   family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
+        "   address, locality, postcode, region, resident_id, other_id)"
+        "   SELECT organisation_id, local_id, regional_id, request, response,"
+        "   request_hash, family, given, family_pinyin, given_pinyin, sex,"
+        "   birth_date, phone, street_number, address, locality, postcode, region,"
+        "   resident_id, other_id FROM input ORDER BY n"
+        "   RETURNING id, organisation_id, local_id),"
+        " keys AS (INSERT INTO blocking_hash (key_hash, record_id, version)"
+        "   SELECT DISTINCT hashtextextended(k.key, 0), r.id, 1"
+        "   FROM unnest($22::text[], $23::text[], $24::text[])"
+        "     AS k(key, organisation_id, local_id)"
+        "   JOIN record r USING (organisation_id, local_id) ON CONFLICT DO NOTHING)"
+        " SELECT id, organisation_id, local_id FROM record",
+        pg::TextArray(orgs), pg::TextArray(locals), pg::TextArray(regionals),
+        pg::TextArray(requests), pg::TextArray(responses), pg::TextArray(text[0]),
+        pg::TextArray(text[1]), pg::TextArray(text[2]), pg::TextArray(text[3]),
+        pg::TextArray(text[4]), pg::TextArray(text[5]), pg::TextArray(text[6]),
+        pg::TextArray(text[7]), pg::TextArray(text[8]), pg::TextArray(text[9]),
+        pg::TextArray(text[10]), pg::TextArray(text[11]), pg::TextArray(text[12]),
+        pg::TextArray(text[13]), pg::TextArray(text[14]), pg::TextArray(with_records),
+        pg::TextArray(keys), pg::TextArray(key_orgs), pg::TextArray(key_locals));
+    std::map<std::pair<std::string, std::string>, int64_t> ids;
+    for (const auto& row : rows) {
+      ids[{row[1].as<std::string>(), row[2].as<std::string>()}] = row[0].as<int64_t>();
+    }
+    for (StoredRecord* r : records) {
+      r->id = ids.at({r->organisation_id, r->local_id});
+      r->match.id = r->id;
+      saved_.push_back({*r, 1});  // a new record's version (the column's default)
+    }
+  }
+
+  // A changed record: a new version, and its keys moved to it. The UPDATE
+  // also returns the fields it replaced (a self-join reads the row as it
+  // was); the keys of those that the record no longer has are deleted
+  // through the primary key, and every current key is written or moved to
+  // the new version.
+  void Update(StoredRecord& rec) {
+    const MatchRecord& m = rec.match;
+    pqxx::row row = pg::ExecPrepared(
+        tx(), "pi_update_source",
+        "UPDATE source_record s SET version = s.version + 1, regional_id = $2::uuid,"
+        " request = $3, response = $4, request_hash = $5, family = $6, given = $7,"
+        " family_pinyin = $8, given_pinyin = $9, sex = $10, birth_date = $11,"
+        " phone = $12, street_number = $13, address = $14, locality = $15,"
+        " postcode = $16, region = $17, resident_id = $18, other_id = $19,"
+        " updated_at = now() FROM source_record old WHERE s.id = $1 AND old.id = $1"
+        " RETURNING s.version, old.family, old.given, old.family_pinyin,"
+        " old.given_pinyin, old.sex, old.birth_date, old.phone, old.street_number,"
+        " old.address, old.locality, old.postcode, old.region, old.resident_id,"
+        " old.other_id",
+        rec.id, rec.regional_id, pqxx::binarystring(rec.request.SerializeAsString()),
+        pqxx::binarystring(rec.response.SerializeAsString()), rec.request_hash,
+        m.family, m.given, m.family_pinyin, m.given_pinyin, m.sex, m.birth_date,
+        m.phone, m.street_number, m.address, m.locality, m.postcode, m.region,
+        m.resident_id, m.other_id)[0];
+    const int32_t version = row[0].as<int32_t>();
+    MatchRecord was;
+    ReadMatchFields(row, 1, was);
+    pg::ExecPrepared(
+        tx_, "pi_move_keys",
+        "WITH gone AS (DELETE FROM blocking_hash WHERE record_id = $3 AND key_hash IN"
+        "   (SELECT hashtextextended(k, 0) FROM unnest($1::text[]) AS k EXCEPT"
+        "    SELECT hashtextextended(k, 0) FROM unnest($2::text[]) AS k))"
+        " INSERT INTO blocking_hash (key_hash, record_id, version)"
+        " SELECT DISTINCT hashtextextended(k, 0), $3::bigint, $4::integer"
+        " FROM unnest($2::text[]) AS k"
+        " ON CONFLICT (key_hash, record_id) DO UPDATE SET version = EXCLUDED.version",
+        pg::TextArray(BlockingKeys(was)), pg::TextArray(BlockingKeys(m)), rec.id, version);
+    rec.match.id = rec.id;
+    saved_.push_back({rec, version});
+  }
+
   pqxx::work& tx_;
+  CandidateCache& cache_;
+  std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
+  std::vector<std::string> pending_identities_;
+  std::vector<outbox::PendingEvent> events_;
 };
 
 }  // namespace
@@ -307,16 +556,24 @@ std::vector<pg::MigrationSet> AllMigrations() {
 
 absl::Status PgPatientStore::Run(
     const std::function<absl::Status(PatientUnit&)>& fn) {
-  return pool_->Transact([&](pqxx::work& tx) {
-    PgUnit unit(tx);
-    return fn(unit);
+  std::vector<SavedRecord> saved;
+  absl::Status status = pool_->Transact([&](pqxx::work& tx) {
+    saved.clear();  // from an attempt that was rolled back
+    PgUnit unit(tx, cache_, saved);
+    absl::Status s = fn(unit);
+    return s.ok() ? unit.Finish() : s;
   });
+  // Committed: these versions are final.
+  if (status.ok()) {
+    for (const SavedRecord& r : saved) cache_.Put(r.record, r.version);
+  }
+  return status;
 }
 
 absl::StatusOr<std::optional<StoredRecord>> PgPatientStore::FindSource(
     const std::string& org, const std::string& local) {
   return pool_->Read(
-      [&](pqxx::nontransaction& tx) { return FindIn(tx, org, local, /*for_update=*/false); });
+      [&](pqxx::nontransaction& tx) { return FindIn(tx, org, local); });
 }
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::RecordsOf(
@@ -371,6 +628,30 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
     }
     return absl::InternalError("merge chain too long");
   });
+}
+
+absl::StatusOr<int64_t> PgPatientStore::WarmCache(const std::atomic<bool>& stop) {
+  constexpr int kChunk = 20'000;
+  static const auto* const kSql = new std::string(absl::StrCat(
+      "SELECT ", kMatchColumns, ", version FROM source_record WHERE id < $1"
+      " ORDER BY id DESC LIMIT $2"));
+  int64_t loaded = 0;
+  int64_t below = std::numeric_limits<int64_t>::max();
+  while (!stop.load() && loaded < static_cast<int64_t>(cache_.capacity())) {
+    absl::StatusOr<int> n = pool_->Read([&](pqxx::nontransaction& tx) {
+      pqxx::result rows = pg::ExecPrepared(tx, "pi_warm_cache", *kSql, below, kChunk);
+      for (const auto& row : rows) {
+        StoredRecord r = FromMatchRow(row);
+        cache_.Put(r, VersionOf(row));
+        below = r.id;
+      }
+      return static_cast<int>(rows.size());
+    });
+    if (!n.ok()) return n.status();
+    loaded += *n;
+    if (*n < kChunk) break;
+  }
+  return loaded;
 }
 
 absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {
@@ -431,7 +712,10 @@ absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
     const MatchRecord& r, int per_key, int total) {
   return pool_->Read(
-      [&](pqxx::nontransaction& tx) { return CandidatesIn(tx, r, per_key, total); });
+      [&](pqxx::nontransaction& tx) {
+        return std::move(CandidatesOfEachIn(tx, {&r}, per_key, total, cache_,
+                                            /*fill_cache=*/true)[0]);
+      });
 }
 
 }  // namespace meridian::patient

@@ -9,6 +9,7 @@
 #include "libs/consent/testing.h"
 #include "libs/ids/uuid.h"
 #include "libs/pg/testing.h"
+#include "libs/server/capacity_testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
 #include "libs/status/status_matchers.h"
@@ -109,6 +110,33 @@ class PrescriptionsGrpcTest : public ::testing::Test {
   std::unique_ptr<server::Server> server_;
 };
 
+// A hospital issues prescriptions at ten times its capacity (its rate
+// limit): what is accepted is stored, once; what is refused stores nothing
+// and says when to retry; memory stays bounded; another hospital is served
+// alongside.
+TEST_F(PrescriptionsGrpcTest, TenTimesCapacityStoresWhatItAcceptsAndNothingElse) {
+  auto limited = server::testing::LimitedServer(&service_, &directory_, 20);
+  auto flooder = server::testing::StubOn<v1::Prescriptions>(*limited, "city-hosp-1");
+  auto calm = server::testing::StubOn<v1::Prescriptions>(*limited, "county-hosp-east");
+  // One response per call: the flood runs on several threads.
+  const server::testing::CapacityRun run = server::testing::FloodAlongside(
+      [&](int n, grpc::ClientContext& ctx) {
+        v1::IssuePrescriptionResponse out;
+        return flooder->IssuePrescription(
+            &ctx, Simvastatin(absl::StrCat("FLOOD-", n), absl::StrCat("P-", n % 50), 30),
+            &out);
+      },
+      [&](int i) {
+        v1::IssuePrescriptionResponse out;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        return calm->IssuePrescription(
+            ctx.get(), Simvastatin(absl::StrCat("CALM-", i), "P-c", 30), &out);
+      });
+  EXPECT_TRUE(server::testing::HeldAtCapacity(run, 20));
+  EXPECT_EQ(Count("SELECT count(*) FROM prescription WHERE organisation_id = 'city-hosp-1'"),
+            run.flood.accepted);
+  limited->Shutdown();
+}
 TEST_F(PrescriptionsGrpcTest, EachRoleDoesOnlyItsPart) {
   v1::IssuePrescriptionResponse out;
   auto ctx = server::NewContext(absl::Seconds(10));

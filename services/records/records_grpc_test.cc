@@ -9,6 +9,7 @@
 #include "libs/kafka/testing.h"
 #include "libs/outbox/outbox.h"
 #include "libs/pg/testing.h"
+#include "libs/server/capacity_testing.h"
 #include "libs/server/server.h"
 #include "libs/server/testing.h"
 #include "libs/status/status_matchers.h"
@@ -232,6 +233,35 @@ TEST_F(RecordsGrpcTest, DatabaseDownMidStreamLosesNothingAcceptedAndRetriesAreEx
   EXPECT_EQ(*events, 8000);  // one event per stored record, none for retries
 }
 
+// A hospital pushes encounters at ten times its capacity (its rate limit):
+// what is accepted is stored, once; what is refused stores nothing and says
+// when to retry; memory stays bounded; a health centre is served alongside.
+TEST_F(RecordsGrpcTest, TenTimesCapacityStoresWhatItAcceptsAndNothingElse) {
+  auto limited = server::testing::LimitedServer(&service_, &directory_, 20);
+  auto flooder = server::testing::StubOn<v1::Records>(*limited, "city-hosp-1");
+  auto calm = server::testing::StubOn<v1::Records>(*limited, "thc-riverside");
+  const server::testing::CapacityRun run = server::testing::FloodAlongside(
+      [&](int n, grpc::ClientContext& ctx) {
+        v1::PushResult out;
+        return flooder->PushEncounter(
+            &ctx, testing::Encounter(absl::StrCat("FLOOD-", n), absl::StrCat("P-", n % 50)),
+            &out);
+      },
+      [&](int i) {
+        v1::PushResult out;
+        auto ctx = server::NewContext(absl::Seconds(10));
+        return calm->PushEncounter(
+            ctx.get(), testing::Encounter(absl::StrCat("CALM-", i), "P-calm"), &out);
+      });
+  EXPECT_TRUE(server::testing::HeldAtCapacity(run, 20));
+  absl::StatusOr<int64_t> stored = schema_.pool().Transact([](pqxx::work& tx) {
+    return tx.exec1("SELECT count(*) FROM record WHERE organisation_id = 'city-hosp-1'")[0]
+        .as<int64_t>();
+  });
+  ASSERT_OK(stored);
+  EXPECT_EQ(*stored, run.flood.accepted);
+  limited->Shutdown();
+}
 TEST_F(RecordsGrpcTest, AStreamPastItsCapStoresNothingMoreAndStaysSmall) {
   RecordsService capped(&records_, &directory_, /*max_bulk_items=*/10);
   server::Server srv(server::testing::TestServerOptions("records-cap"), &directory_);

@@ -21,7 +21,16 @@
 # non-zero if any check fails.
 #
 #   tests/fault/fault_suite.sh [--patients N] [--gap SECONDS] [--seed S] [--out DIR]
-#                              [--region BIN] [--health BIN]
+#                              [--region BIN] [--health BIN] [--faults process|network]
+#
+# --faults network (root only): the region runs in its own network namespace
+# and reaches the services over a veth pair (the gRPC services listen on
+# every address for the run), and the faults are on that link instead: a
+# link throttled to 64 kbit/s with a 16 kB queue (tc tbf: long queues and
+# dropped packets; this kernel has no netem, so no fixed added delay), random
+# loss of a fifth of the packets each way (nftables), a partition (the link
+# down), and a flapping link (down and up three times).
+# The checks are the same.
 #
 # Needs a built tree (tools/meridian build; ctest passes the binaries) and
 # runs `tools/meridian up` itself. Leaves the platform running and healthy.
@@ -35,6 +44,7 @@ SEED=$((RANDOM % 1000 + 1))
 OUT=""
 REGION=""
 HEALTH=""
+FAULTS=process
 while [[ $# -gt 0 ]]; do
   case $1 in
     --patients) PATIENTS=$2; shift 2 ;;
@@ -43,6 +53,7 @@ while [[ $# -gt 0 ]]; do
     --out) OUT=$2; shift 2 ;;
     --region) REGION=$2; shift 2 ;;
     --health) HEALTH=$2; shift 2 ;;
+    --faults) FAULTS=$2; shift 2 ;;
     *) echo "fault: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -60,6 +71,22 @@ mkdir -p "$OUT"
 RUN="f$(date +%s)$((RANDOM % 10))"
 TARGETS=(patient-index records consent prescriptions lab-results deid-stream analytics kafka
          postgres)
+# The services the region calls (their gRPC listeners cross the veth link).
+GRPC_SERVICES=(patient-index records consent prescriptions lab-results)
+NETNS=meridian-netfault
+HOST_IF=mnf0 NS_IF=mnf1 HOST_IP=10.231.0.1 NS_IP=10.231.0.2
+case $FAULTS in
+  process) ;;
+  network)
+    TARGETS=(throttle loss partition flap)
+    if [[ $(id -u) != 0 ]] || ! command -v ip >/dev/null || ! command -v tc >/dev/null ||
+        ! command -v nft >/dev/null; then
+      echo "fault: --faults network needs root, ip and tc (iproute2) and nft (nftables)" >&2
+      exit 2
+    fi
+    ;;
+  *) echo "fault: --faults is process or network" >&2; exit 2 ;;
+esac
 
 log() { echo "fault: $(date +%T) $*" >&2; }
 sql() { psql -X -q -t -A -v ON_ERROR_STOP=1 "$MERIDIAN_PG_URI" -c "$1"; }
@@ -113,6 +140,77 @@ hard_kill() {
   while kill -0 ${pids:-$pid} 2>/dev/null; do sleep 0.05; done
 }
 
+# The region's own network: a namespace joined to the host by a veth pair.
+netns_up() {
+  ip netns del "$NETNS" 2>/dev/null || true
+  ip link del "$HOST_IF" 2>/dev/null || true
+  ip netns add "$NETNS"
+  ip link add "$HOST_IF" type veth peer name "$NS_IF"
+  ip link set "$NS_IF" netns "$NETNS"
+  ip addr add "$HOST_IP/30" dev "$HOST_IF"
+  ip link set "$HOST_IF" up
+  ip netns exec "$NETNS" ip addr add "$NS_IP/30" dev "$NS_IF"
+  ip netns exec "$NETNS" ip link set "$NS_IF" up
+  ip netns exec "$NETNS" ip link set lo up
+}
+netns_down() {
+  ip netns del "$NETNS" 2>/dev/null || true
+  ip link del "$HOST_IF" 2>/dev/null || true
+}
+# listen_on HOST: restart the region's services listening on HOST.
+listen_on() {
+  local s
+  for s in "${GRPC_SERVICES[@]}"; do
+    MERIDIAN_LISTEN_HOST=$1 "$CTL" restart "$s" >>"$OUT/restarts.log" 2>&1
+  done
+}
+# link_fault NAME on|off: one of the network faults, on both ends of the link.
+link_fault() {
+  local name=$1 state=$2 i
+  case $name:$state in
+    throttle:on)
+      tc qdisc add dev "$HOST_IF" root tbf rate 64kbit burst 16kb limit 16kb
+      ip netns exec "$NETNS" tc qdisc add dev "$NS_IF" root tbf rate 64kbit burst 16kb limit 16kb
+      ;;
+    throttle:off)
+      tc qdisc del dev "$HOST_IF" root
+      ip netns exec "$NETNS" tc qdisc del dev "$NS_IF" root
+      ;;
+    loss:on)
+      # Each packet across the link dropped with probability 1/5, both ways
+      # (nftables in the namespace: this kernel has no netem).
+      ip netns exec "$NETNS" nft -f - <<NFT
+table inet meridian_loss {
+  chain in { type filter hook input priority 0; iifname "$NS_IF" numgen random mod 5 == 0 drop; }
+  chain out { type filter hook output priority 0; oifname "$NS_IF" numgen random mod 5 == 0 drop; }
+}
+NFT
+      ;;
+    loss:off) ip netns exec "$NETNS" nft delete table inet meridian_loss ;;
+    partition:on) ip netns exec "$NETNS" ip link set "$NS_IF" down ;;
+    partition:off) ip netns exec "$NETNS" ip link set "$NS_IF" up ;;
+    flap:on)
+      for i in 1 2 3; do
+        ip netns exec "$NETNS" ip link set "$NS_IF" down
+        sleep 1
+        ip netns exec "$NETNS" ip link set "$NS_IF" up
+        sleep 1
+      done
+      ;;
+    flap:off) ;;
+  esac
+}
+# link_serves SECONDS: until a TCP connection from the namespace reaches
+# patient-index over the link.
+link_serves() {
+  local deadline=$(($(date +%s) + $1))
+  until ip netns exec "$NETNS" timeout 1 bash -c \
+      "exec 3<>/dev/tcp/$HOST_IP/${MERIDIAN_PATIENT_INDEX_GRPC_ADDR##*:}" 2>/dev/null; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
 # wait_healthy SECONDS: until every component reports serving.
 wait_healthy() {
   local deadline=$(($(date +%s) + $1))
@@ -137,24 +235,78 @@ done
 read -r base_enc base_rx base_lab <<<"$(analytics_counts)"
 base_dlt=$(dead_letters)
 
-log "run $RUN: $PATIENTS patients (seed $SEED), faults every ${GAP}s: ${TARGETS[*]}"
-"$REGION" simulate --patients="$PATIENTS" --seed="$SEED" --run="$RUN" --concurrency=8 \
-  --wait=180s >"$OUT/region.json" 2>"$OUT/region.log" &
+log "run $RUN: $PATIENTS patients (seed $SEED), faults along the load (gap ${GAP}s): ${TARGETS[*]}"
+region=("$REGION" simulate --patients="$PATIENTS" --seed="$SEED" --run="$RUN" --concurrency=8
+        --wait=180s)
+if [[ $FAULTS == network ]]; then
+  trap 'netns_down; listen_on 127.0.0.1' EXIT
+  netns_up
+  listen_on 0.0.0.0
+  wait_healthy 120 || { log "the platform is not healthy listening on every address"; exit 1; }
+  # The region calls every service at its address across the link.
+  # shellcheck disable=SC2046 # one word per variable
+  region=(env $(env | grep -E '^MERIDIAN_[A-Z_]+_GRPC_ADDR=' |
+                sed "s/=127\.0\.0\.1:/=$HOST_IP:/") "${region[@]}")
+  region=(ip netns exec "$NETNS" "${region[@]}")
+  link_serves 10 || { log "the namespace cannot reach the services"; exit 1; }
+fi
+"${region[@]}" >"$OUT/region.json" 2>"$OUT/region.log" &
 region_pid=$!
+
+# region_progress: the percentage of its steps the region last reported done.
+region_progress() {
+  local p
+  p=$(grep -o 'steps ([0-9]*%)' "$OUT/region.log" 2>/dev/null | tail -n 1 | tr -dc 0-9)
+  echo "${p:-0}"
+}
+# wait_progress PERCENT: until the region reports that share of its steps
+# done, or has exited.
+wait_progress() {
+  while kill -0 "$region_pid" 2>/dev/null && (($(region_progress) < $1)); do
+    sleep 0.2
+  done
+}
 
 recoveries=()
 faults_during_load=0
+# The faults are placed along the region's progress, not the clock: fault i
+# of n when 5% + 75% * i / (n - 1) of the steps are done (a fault holds the
+# region back, so the next one waits for it to catch up). Each fault
+# therefore lands on the running load, with at least a fifth of it still to
+# come, however fast this machine runs the region. Process faults are also
+# GAP seconds apart at least; network faults are held for GAP seconds and
+# only a second apart (a fixed pause after each let a fast region finish
+# before the last one: CI, 2026-12-05).
+fault_index=0
 for target in "${TARGETS[@]}"; do
-  sleep "$GAP"
+  if [[ $FAULTS == network ]]; then sleep 1; else sleep "$GAP"; fi
+  wait_progress $((5 + 75 * fault_index / (${#TARGETS[@]} > 1 ? ${#TARGETS[@]} - 1 : 1)))
+  fault_index=$((fault_index + 1))
   kill -0 "$region_pid" 2>/dev/null && ((faults_during_load += 1))
-  t0=$(now)
-  hard_kill "$target"
-  log "killed $target"
-  "$CTL" start "$target" >>"$OUT/restarts.log" 2>&1
-  if ! wait_healthy 180; then
-    log "$target: the platform did not recover within 180 s"
-    recoveries+=("\"$target\":null")
-    continue
+  log "$target: at $(region_progress)% of the region's steps"
+  if [[ $FAULTS == network ]]; then
+    # Held for GAP seconds; recovery from the end of the fault until the
+    # namespace reaches the services again.
+    log "$target: on"
+    link_fault "$target" on
+    sleep "$GAP"
+    link_fault "$target" off
+    t0=$(now)
+    if ! link_serves 60; then
+      log "$target: the link did not serve again within 60 s"
+      recoveries+=("\"$target\":null")
+      continue
+    fi
+  else
+    t0=$(now)
+    hard_kill "$target"
+    log "killed $target"
+    "$CTL" start "$target" >>"$OUT/restarts.log" 2>&1
+    if ! wait_healthy 180; then
+      log "$target: the platform did not recover within 180 s"
+      recoveries+=("\"$target\":null")
+      continue
+    fi
   fi
   recoveries+=("$(awk -v t="$target" -v a="$t0" -v b="$(now)" 'BEGIN { printf "\"%s\":%.2f", t, b - a }')")
   log "$target: recovered"
@@ -163,6 +315,12 @@ done
 region_rc=0
 wait "$region_pid" || region_rc=$?
 log "region finished (exit $region_rc)"
+# The bytes that crossed the faulty link (network faults: all the region's).
+link_bytes=0
+if [[ $FAULTS == network ]]; then
+  link_bytes=$(($(<"/sys/class/net/$HOST_IF/statistics/rx_bytes") +
+    $(<"/sys/class/net/$HOST_IF/statistics/tx_bytes")))
+fi
 
 # What the region was told it wrote.
 read -r steps unexpected encounters prescribed lab_reports lab_results registrations \
@@ -182,13 +340,32 @@ stored_rx=$(sql "SELECT count(*) FROM prescriptions.prescription WHERE local_id 
 stored_lab=$(sql "SELECT count(*) FROM lab_results.lab_report WHERE local_id LIKE '$RUN-%'")
 stored_reg=$(sql "SELECT count(*) FROM patient_index.source_record WHERE local_id LIKE '$RUN-%'")
 
+# until_zero COMMAND...: runs COMMAND every 0.2 s for up to 120 s, until it
+# prints 0; prints what it printed last.
+until_zero() {
+  local n=-1
+  for _ in $(seq 600); do
+    n=$("$@")
+    [[ $n == 0 ]] && break
+    sleep 0.2
+  done
+  echo "$n"
+}
+
 # Every outbox drained (events above each relay's watermark), within 120 s.
-pending=-1
-for _ in $(seq 600); do
-  pending=$(pending_events)
-  [[ $pending == 0 ]] && break
-  sleep 0.2
-done
+pending=$(until_zero pending_events)
+
+# Every registration reached every service that keeps identity links
+# (records, consent, prescriptions, lab-results: a row in each one's xref,
+# keyed by organisation and local ID), within 120 s. An event below the
+# watermark that never reached Kafka shows here and nowhere else (the outbox
+# check above only sees what is still above it).
+XREF_SCHEMAS=(records consent prescriptions lab_results)
+xrefs=$(printf 'SELECT organisation_id, local_id FROM %s.xref UNION ALL ' "${XREF_SCHEMAS[@]}")
+unlinked_sql="SELECT count(*) FROM patient_index.source_record s
+  WHERE s.local_id LIKE '$RUN-%' AND (SELECT count(*) FROM (${xrefs% UNION ALL }) x
+    WHERE (x.organisation_id, x.local_id) = (s.organisation_id, s.local_id)) < ${#XREF_SCHEMAS[@]}"
+unlinked=$(until_zero sql "$unlinked_sql")
 
 # Analytics: its counts grow by the run's recount from source, within 300 s.
 # What analytics counts (services/analytics/facts.cc): an encounter's first
@@ -231,12 +408,16 @@ done
 
 failures=()
 ((region_rc == 0 && unexpected == 0)) || failures+=("\"region: $unexpected unexpected outcomes\"")
+[[ $FAULTS != network ]] || ((link_bytes > 1000000)) ||
+  failures+=("\"only $link_bytes bytes crossed the faulty link\"")
 ((faults_during_load == ${#TARGETS[@]})) ||
   failures+=("\"only $faults_during_load of ${#TARGETS[@]} faults hit the running load\"")
 [[ $stored_enc == "$encounters" ]] || failures+=("\"encounters stored $stored_enc, acknowledged $encounters\"")
 [[ $stored_rx == "$prescribed" ]] || failures+=("\"prescriptions stored $stored_rx, acknowledged $prescribed\"")
 [[ $stored_lab == "$lab_reports" ]] || failures+=("\"lab reports stored $stored_lab, acknowledged $lab_reports\"")
 [[ $pending == 0 ]] || failures+=("\"$pending events still in outboxes\"")
+[[ $unlinked == 0 ]] ||
+  failures+=("\"$unlinked registrations never reached the services that link identities\"")
 ((got_enc >= min_enc && got_enc <= want_enc)) ||
   failures+=("\"analytics encounters +$got_enc, recount $min_enc to $want_enc\"")
 dlt=$(($(dead_letters) - base_dlt))
@@ -252,13 +433,13 @@ short() { echo $(($1 > $2 ? $1 - $2 : 0)); }
 lost=$(($(short "$encounters" "$stored_enc") + $(short "$prescribed" "$stored_rx") +
   $(short "$lab_reports" "$stored_lab")))
 lost=$((lost + $(short "$min_enc" "$got_enc") + $(short "$want_rx" "$got_rx") +
-  $(short "$want_lab" "$got_lab") + dlt))
+  $(short "$want_lab" "$got_lab") + dlt + $(short "$unlinked" 0)))
 # Duplicates: counted downstream more often than stored.
 duplicates=$(($(short "$got_enc" "$want_enc") + $(short "$got_rx" "$want_rx") +
   $(short "$got_lab" "$want_lab")))
 IFS=,
 cat <<EOF | tee "$OUT/report.json"
-{"run":"$RUN","patients":$PATIENTS,"seed":$SEED,"steps":$steps,"unexpected":$unexpected,"region_seconds":$region_seconds,"retries":$retries,"registrations":$registrations,"registrations_stored":$stored_reg,"encounters":{"acknowledged":$encounters,"stored":$stored_enc,"recount_without_directives":$min_enc,"recount":$want_enc,"analytics":$got_enc},"prescriptions":{"acknowledged":$prescribed,"stored":$stored_rx,"analytics":$got_rx},"lab_reports":{"acknowledged":$lab_reports,"stored":$stored_lab,"results":$lab_results,"results_recount":$want_lab,"analytics_results":$got_lab},"outbox_pending":$pending,"dead_letters":$dlt,"analytics_caught_up_seconds":$analytics_seconds,"recovery_seconds":{${recoveries[*]}},"lost":$lost,"duplicates":$duplicates,"failures":[${failures[*]}]}
+{"run":"$RUN","faults":"$FAULTS","patients":$PATIENTS,"seed":$SEED,"steps":$steps,"unexpected":$unexpected,"region_seconds":$region_seconds,"retries":$retries,"registrations":$registrations,"registrations_stored":$stored_reg,"registrations_unlinked":$unlinked,"encounters":{"acknowledged":$encounters,"stored":$stored_enc,"recount_without_directives":$min_enc,"recount":$want_enc,"analytics":$got_enc},"prescriptions":{"acknowledged":$prescribed,"stored":$stored_rx,"analytics":$got_rx},"lab_reports":{"acknowledged":$lab_reports,"stored":$stored_lab,"results":$lab_results,"results_recount":$want_lab,"analytics_results":$got_lab},"outbox_pending":$pending,"link_bytes":$link_bytes,"dead_letters":$dlt,"analytics_caught_up_seconds":$analytics_seconds,"recovery_seconds":{${recoveries[*]}},"lost":$lost,"duplicates":$duplicates,"failures":[${failures[*]}]}
 EOF
 unset IFS
 ((${#failures[@]} == 0))

@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "services/patient-index/block_index.h"
+#include "services/patient-index/match_settings.h"
 #include "services/patient-index/linker.h"
 #include "services/patient-index/model.h"
 #include "services/patient-index/patient_index.h"
@@ -125,6 +126,10 @@ int Mpi(config::Reader& cfg) {
   patient::MatchOptions options;
   options.auto_link_threshold = cfg.Int("AUTO_LINK_PERMILLE", 990, 1, 1000) / 1000.0;
   options.review_threshold = cfg.Int("REVIEW_PERMILLE", 500, 1, 1000) / 1000.0;
+  patient::ReadBlockingCaps(cfg, options);
+  // EM trains on a wider candidate set than matching uses, as the service's
+  // --train does.
+  const int train_per_key = options.wide_candidates_per_key;
   const bool print_weights = cfg.Bool("WEIGHTS", false);
   const bool dump_misses = cfg.Bool("DUMP_MISSES", false);
   options.safety_rules = cfg.Bool("SAFETY_RULES", true);
@@ -153,28 +158,34 @@ int Mpi(config::Reader& cfg) {
   const absl::Time block_start = absl::Now();
   patient::BlockIndex index;
   std::vector<std::vector<int>> candidates(n);
-  std::vector<std::pair<int, int>> candidate_pairs;
-  absl::flat_hash_set<uint64_t> candidate_set;
+  std::vector<std::pair<int, int>> candidate_pairs, training_pairs;
+  absl::flat_hash_set<uint64_t> candidate_set, training_set;
   if (linking) {
     for (int i = 0; i < n1; ++i) index.Add(i, records[i]);
   }
-  for (int i = linking ? n1 : 0; i < n; ++i) {
-    for (int c : index.Candidates(records[i], options.max_candidates_per_key,
-                                  options.max_candidates)) {
+  auto block = [&](int i, int per_key, std::vector<std::pair<int, int>>& pairs,
+                   absl::flat_hash_set<uint64_t>& seen, std::vector<int>* each) {
+    for (int c : index.Candidates(records[i], per_key, options.max_candidates)) {
       if (!in_scope(i, c)) continue;
-      candidates[i].push_back(c);
-      if (candidate_set.insert(PairKey(i, c)).second) {
-        candidate_pairs.emplace_back(i, c);
-      }
+      if (each != nullptr) each->push_back(c);
+      if (seen.insert(PairKey(i, c)).second) pairs.emplace_back(i, c);
+    }
+  };
+  for (int i = linking ? n1 : 0; i < n; ++i) {
+    block(i, options.max_candidates_per_key, candidate_pairs, candidate_set, &candidates[i]);
+    if (train_per_key != options.max_candidates_per_key) {
+      block(i, train_per_key, training_pairs, training_set, nullptr);
     }
     if (!linking) index.Add(i, records[i]);
   }
+  const std::vector<std::pair<int, int>>& training =
+      train_per_key == options.max_candidates_per_key ? candidate_pairs : training_pairs;
   const double block_seconds = absl::ToDoubleSeconds(absl::Now() - block_start);
 
   // Train on these records: u from random pairs, m by EM on candidates.
   const absl::Time train_start = absl::Now();
   patient::Model model;
-  int iterations = model.Train(records, candidate_pairs);
+  int iterations = model.Train(records, training);
   const double train_seconds = absl::ToDoubleSeconds(absl::Now() - train_start);
   if (print_weights) std::cerr << model.Describe();
 
@@ -198,8 +209,7 @@ int Mpi(config::Reader& cfg) {
       for (int c : candidates[i]) cands.push_back(&records[c]);
       patient::MatchResult m = patient::Decide(model, records[i], cands, options);
       scored += m.candidates_scored;
-      if (m.decision == patient::Decision::kAutoLinked ||
-          m.decision == patient::Decision::kMatchedDeterministically) {
+      if (patient::Links(m.decision)) {
         identity[i] = identity[m.candidate->id];
       } else if (m.decision == patient::Decision::kNewWithReview) {
         ++reviews;
@@ -277,6 +287,10 @@ int Mpi(config::Reader& cfg) {
             << ",\"f1\":" << f1 << ",\"review_tasks\":" << reviews
             << ",\"em_iterations\":" << iterations
             << ",\"auto_link_threshold\":" << options.auto_link_threshold
+            << ",\"max_candidates_per_key\":" << options.max_candidates_per_key
+            << ",\"max_candidates\":" << options.max_candidates
+            << ",\"wide_candidates_per_key\":" << options.wide_candidates_per_key
+            << ",\"training_pairs\":" << training.size()
             << ",\"safety_rules\":" << (options.safety_rules ? "true" : "false")
             << ",\"seconds\":" << seconds
             << ",\"blocking_seconds\":" << block_seconds

@@ -233,9 +233,17 @@ cmd_certs() {
   if certs_missing ca; then
     certs_make_ca ca "/O=$CERT_SUBJECT_O/CN=Meridian Dev CA"
   fi
+  # 10.231.0.1: the host's end of the fault suite's network namespace
+  # (tests/fault, --faults network). A server certificate without it is
+  # made again.
+  if [[ -s $CERTS_DIR/server.pem ]] &&
+    ! openssl x509 -in "$CERTS_DIR/server.pem" -noout -ext subjectAltName 2>/dev/null |
+    grep -q "IP Address:10.231.0.1"; then
+    rm -f "$CERTS_DIR/server.pem" "$CERTS_DIR/server.key"
+  fi
   if certs_missing server; then
     certs_make_leaf server "/O=$CERT_SUBJECT_O/CN=localhost" serverAuth \
-      "DNS:localhost, IP:127.0.0.1" ca
+      "DNS:localhost, IP:127.0.0.1, IP:10.231.0.1" ca
   fi
   while read -r id type; do
     [[ -n $id ]] || continue

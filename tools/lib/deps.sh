@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   libgoogle-perftools-dev clang-14 libclang-rt-14-dev
   postgresql-15 postgresql-client-15
   openjdk-17-jre-headless maven
-  openssl ca-certificates procps iproute2 python3 grpc-proto unicode-data
+  openssl ca-certificates procps iproute2 nftables python3 grpc-proto unicode-data
   chromium
   unzip curl debootstrap
 )
@@ -126,12 +126,17 @@ cmd_build() {
   if have ccache; then
     ccache --max-size=5G >/dev/null
   fi
+  local -a tsan=()
+  if [[ $SANITIZE == thread ]]; then
+    deps_tsan
+    tsan=(-DMERIDIAN_TSAN_PREFIX="$(tsan_prefix)")
+  fi
   if [[ ! -f $BUILD_DIR/build.ninja ]]; then
     log "configuring $BUILD_DIR${SANITIZE:+ (sanitizer: $SANITIZE)}"
     cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
-      -DMERIDIAN_SANITIZE="$SANITIZE"
+      -DMERIDIAN_SANITIZE="$SANITIZE" "${tsan[@]}"
   fi
   log "building $BUILD_DIR with $jobs jobs${1:+ (targets: $*)}"
   cmake --build "$BUILD_DIR" -j "$jobs" "${targets[@]}"
