@@ -1,7 +1,7 @@
 // analytics: wiring only (libs/service). Reads the de-identified stream and
 // nothing else: no identity cross-reference, no consent client, no outbox.
 // Its own settings: ANALYTICS_K (5), ANALYTICS_CONSUMER_GROUP (analytics),
-// ANALYTICS_HTTPS_PORT (58443; the JSON API and the dashboard, with the
+// ANALYTICS_HTTPS_PORT (28443; the JSON API and the dashboard, with the
 // chassis's TLS certificate, key and client CA), ANALYTICS_DASHBOARD_DIR
 // (build/dashboard, bundled by the build, when it exists).
 #include <filesystem>
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
         // The same identity, client CA and CRL as the gRPC port.
         analytics::HttpOptions http{
             .host = c.server.listen_host,
-            .port = c.cfg.Port("ANALYTICS_HTTPS_PORT", 58443),
+            .port = c.cfg.Port("ANALYTICS_HTTPS_PORT", 28443),
             .cert_file = c.server.tls_cert_file,
             .key_file = c.server.tls_key_file,
             .client_ca_file = c.server.tls_ca_file,

@@ -1,5 +1,5 @@
 // meridian_bench consent [--checks=N] [--concurrency=C] [--rate=R]
-//     [--patients=P] [--target=127.0.0.1:50053]
+//     [--patients=P] [--target=127.0.0.1:25053]
 //
 // Against the running consent service: P synthetic patients are made known
 // to it (rows in its cross-reference copy, organisation "bench") and the
@@ -80,7 +80,7 @@ int ConsentCheck(config::Reader& cfg) {
   // latency counted from each check's scheduled time (so a stall is not
   // hidden by the requests it delayed).
   const int rate = static_cast<int>(cfg.Int("RATE", 0, 0, 1000000));
-  const std::string target = cfg.String("TARGET", "127.0.0.1:50053");
+  const std::string target = cfg.String("TARGET", "127.0.0.1:25053");
   const std::string certs = cfg.RequiredString("CERTS_DIR");
   const std::string pg_uri = cfg.RequiredString("PG_URI");
   // The service's /metrics, for its own (server-side) durations.

@@ -1,5 +1,5 @@
 // meridian_bench ingest --service=records --rows=N [--runs=R] [--streams=S]
-//     [--target=127.0.0.1:50052] [--organisation=city-hosp-1]
+//     [--target=127.0.0.1:25052] [--organisation=city-hosp-1]
 //
 // Pushes N synthetic encounters (two diagnoses each, fresh local IDs every
 // run) through the running records service's PushRecords stream (S streams
@@ -187,7 +187,7 @@ int Ingest(config::Reader& cfg) {
   const int rows = static_cast<int>(cfg.Int("ROWS", 100000, 1, 20000000));
   const int runs = static_cast<int>(cfg.Int("RUNS", 1, 1, 20));
   const int streams = static_cast<int>(cfg.Int("STREAMS", 2, 1, 64));
-  const std::string target = cfg.String("TARGET", "127.0.0.1:50052");
+  const std::string target = cfg.String("TARGET", "127.0.0.1:25052");
   const std::string organisation = cfg.String("ORGANISATION", "city-hosp-1");
   const std::string certs = cfg.RequiredString("CERTS_DIR");
   const std::string pg_uri = cfg.RequiredString("PG_URI");

@@ -105,11 +105,11 @@ int main(int argc, char** argv) {
   const std::string certs = cfg.String("CERTS_DIR", "");
   const std::string ca = cfg.String("TLS_CA", certs + "/ca.pem");
   const std::string addrs[] = {
-      cfg.String("PATIENT_INDEX_GRPC_ADDR", "127.0.0.1:50051"),
-      cfg.String("RECORDS_GRPC_ADDR", "127.0.0.1:50052"),
-      cfg.String("LAB_RESULTS_GRPC_ADDR", "127.0.0.1:50055"),
-      cfg.String("PRESCRIPTIONS_GRPC_ADDR", "127.0.0.1:50054"),
-      cfg.String("CONSENT_GRPC_ADDR", "127.0.0.1:50053")};
+      cfg.String("PATIENT_INDEX_GRPC_ADDR", "127.0.0.1:25051"),
+      cfg.String("RECORDS_GRPC_ADDR", "127.0.0.1:25052"),
+      cfg.String("LAB_RESULTS_GRPC_ADDR", "127.0.0.1:25055"),
+      cfg.String("PRESCRIPTIONS_GRPC_ADDR", "127.0.0.1:25054"),
+      cfg.String("CONSENT_GRPC_ADDR", "127.0.0.1:25053")};
   cfg.ExitIfInvalid();
   if (files.empty()) {
     std::cerr << "usage: meridian-fhir-import --as=ORGANISATION [--organisation=REF=ID,...]"

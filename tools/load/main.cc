@@ -3,7 +3,7 @@
 // percentiles.
 //
 //   tools/meridian gen patients --count 100000 --out /tmp/p.csv
-//   meridian_load --csv=/tmp/p.csv [--target=127.0.0.1:50051]
+//   meridian_load --csv=/tmp/p.csv [--target=127.0.0.1:25051]
 //                 [--concurrency=16] [--limit=N] [--report_every=100000]
 //                 [--shuffle_seed=S] [--offset=K]
 //
@@ -19,7 +19,7 @@
 // many registrations, so a run that grows the index to 1,000,000 shows how
 // throughput and p99 hold up as it fills.
 //
-// With --visits=K (and --records_target, default 127.0.0.1:50052), every
+// With --visits=K (and --records_target, default 127.0.0.1:25052), every
 // patient registered by a hospital or health centre then gets K synthetic
 // outpatient encounters from that institution, pushed with the records
 // service's PushRecords stream (one per institution, 500 per message); a
@@ -137,7 +137,7 @@ bool PushVisits(const std::vector<meridian::gen::SyntheticRow>& rows, int visits
 int main(int argc, char** argv) {
   meridian::config::Reader cfg = meridian::config::Reader::FromProcess(argc, argv);
   const std::string csv = cfg.RequiredString("CSV");
-  const std::string target = cfg.String("TARGET", "127.0.0.1:50051");
+  const std::string target = cfg.String("TARGET", "127.0.0.1:25051");
   const std::string certs = cfg.RequiredString("CERTS_DIR");
   const int concurrency = static_cast<int>(cfg.Int("CONCURRENCY", 16, 1, 512));
   const int64_t limit = cfg.Int("LIMIT", 0, 0, 100000000);
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
   const int visits = static_cast<int>(cfg.Int("VISITS", 0, 0, 100));
   const int64_t shuffle_seed = cfg.Int("SHUFFLE_SEED", 0, 0, 1'000'000'000);
   const int64_t offset = cfg.Int("OFFSET", 0, 0, 100'000'000);
-  const std::string records_target = cfg.String("RECORDS_TARGET", "127.0.0.1:50052");
+  const std::string records_target = cfg.String("RECORDS_TARGET", "127.0.0.1:25052");
   const std::string directory_file = visits > 0 ? cfg.RequiredFile("ORGANISATIONS") : "";
   cfg.ExitIfInvalid();
   // As in the servers (libs/server): Debian's Abseil leaves Mutex deadlock

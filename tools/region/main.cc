@@ -1044,11 +1044,11 @@ int main(int argc, char** argv) {
   Settings s;
   s.certs = cfg.RequiredString("CERTS_DIR");
   s.organisations = cfg.RequiredFile("ORGANISATIONS");
-  s.addresses = {cfg.String("PATIENT_INDEX_GRPC_ADDR", "127.0.0.1:50051"),
-                 cfg.String("RECORDS_GRPC_ADDR", "127.0.0.1:50052"),
-                 cfg.String("CONSENT_GRPC_ADDR", "127.0.0.1:50053"),
-                 cfg.String("PRESCRIPTIONS_GRPC_ADDR", "127.0.0.1:50054"),
-                 cfg.String("LAB_RESULTS_GRPC_ADDR", "127.0.0.1:50055")};
+  s.addresses = {cfg.String("PATIENT_INDEX_GRPC_ADDR", "127.0.0.1:25051"),
+                 cfg.String("RECORDS_GRPC_ADDR", "127.0.0.1:25052"),
+                 cfg.String("CONSENT_GRPC_ADDR", "127.0.0.1:25053"),
+                 cfg.String("PRESCRIPTIONS_GRPC_ADDR", "127.0.0.1:25054"),
+                 cfg.String("LAB_RESULTS_GRPC_ADDR", "127.0.0.1:25055")};
   s.options.seed = static_cast<uint64_t>(cfg.Int("SEED", 1, 0, int64_t{1} << 62));
   s.options.patients = static_cast<int>(
       cfg.Int("PATIENTS", mode == "load" ? 200 : 1000, 1, 1000000));
