@@ -42,6 +42,11 @@
 
 namespace meridian::outbox {
 
+// The last id the schema's outbox sequence has handed out (0 before the
+// first), read under the sequence's buffer lock: never an id not handed out
+// yet. The fence's first read.
+int64_t LastIssuedId(pqxx::transaction_base& tx);
+
 struct RelayOptions {
   int batch_size = 5000;
   // Batches read and sent before waiting for the broker's acknowledgements
