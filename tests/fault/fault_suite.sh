@@ -24,12 +24,13 @@
 #                              [--region BIN] [--health BIN] [--faults process|network]
 #
 # --faults network (root only): the region runs in its own network namespace
-# and reaches the services over a veth pair (the gRPC services listen on
-# every address for the run), and the faults are on that link instead: a
-# link throttled to 64 kbit/s with a 16 kB queue (tc tbf: long queues and
-# dropped packets; this kernel has no netem, so no fixed added delay), random
-# loss of a fifth of the packets each way (nftables), a partition (the link
-# down), and a flapping link (down and up three times).
+# and reaches the services over a veth pair, through Toxiproxy (one TCP proxy
+# per service on the host's end of the link), and the faults are on that
+# path instead: a link throttled to 64 kbit/s with a 16 kB queue (tc tbf:
+# long queues and dropped packets), 200 ms ± 50 ms of latency each way
+# (Toxiproxy's latency toxic: this kernel has no netem), random loss of a
+# fifth of the packets each way (nftables), a partition (the link down), and
+# a flapping link (down and up three times).
 # The checks are the same.
 #
 # Needs a built tree (tools/meridian build; ctest passes the binaries) and
@@ -75,15 +76,20 @@ TARGETS=(patient-index records consent prescriptions lab-results deid-stream ana
 GRPC_SERVICES=(patient-index records consent prescriptions lab-results)
 NETNS=meridian-netfault
 HOST_IF=mnf0 NS_IF=mnf1 HOST_IP=10.231.0.1 NS_IP=10.231.0.2
+# Toxiproxy's API, and its proxy for a service's port P listens on
+# HOST_IP:P+PROXY_OFFSET (below the ephemeral range, like every local port).
+TOXIPROXY_API=127.0.0.1:28474 PROXY_OFFSET=1000
 case $FAULTS in
   process) ;;
   network)
-    TARGETS=(throttle loss partition flap)
+    TARGETS=(throttle latency loss partition flap)
     if [[ $(id -u) != 0 ]] || ! command -v ip >/dev/null || ! command -v tc >/dev/null ||
-        ! command -v nft >/dev/null; then
-      echo "fault: --faults network needs root, ip and tc (iproute2) and nft (nftables)" >&2
+        ! command -v nft >/dev/null || ! command -v curl >/dev/null; then
+      echo "fault: --faults network needs root, ip and tc (iproute2), nft (nftables) and curl" >&2
       exit 2
     fi
+    [[ -x ${MERIDIAN_TOXIPROXY:-} ]] ||
+      { echo "fault: no toxiproxy at '${MERIDIAN_TOXIPROXY:-}': run tools/meridian deps" >&2; exit 2; }
     ;;
   *) echo "fault: --faults is process or network" >&2; exit 2 ;;
 esac
@@ -157,12 +163,36 @@ netns_down() {
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
 }
-# listen_on HOST: restart the region's services listening on HOST.
-listen_on() {
-  local s
+# grpc_var SERVICE: the variable of `tools/meridian env` holding its address.
+grpc_var() { printf 'MERIDIAN_%s_GRPC_ADDR\n' "$(printf '%s' "$1" | tr 'a-z-' 'A-Z_')"; }
+# grpc_port SERVICE: the service's local gRPC port.
+grpc_port() {
+  local var
+  var=$(grpc_var "$1")
+  printf '%s\n' "${!var##*:}"
+}
+# toxi METHOD PATH [JSON]: a call to Toxiproxy's API.
+toxi() {
+  curl -fsS -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} \
+    "http://$TOXIPROXY_API$2" >/dev/null
+}
+# proxies_up: Toxiproxy, and a proxy per service the region calls, from the
+# link's host end to the service on the loopback.
+proxies_up() {
+  local s p
+  "$MERIDIAN_TOXIPROXY" -host "${TOXIPROXY_API%:*}" -port "${TOXIPROXY_API##*:}" \
+    >"$OUT/toxiproxy.log" 2>&1 &
+  toxiproxy_pid=$!
+  for _ in $(seq 100); do toxi GET /version 2>/dev/null && break; sleep 0.1; done
   for s in "${GRPC_SERVICES[@]}"; do
-    MERIDIAN_LISTEN_HOST=$1 "$CTL" restart "$s" >>"$OUT/restarts.log" 2>&1
+    p=$(grpc_port "$s")
+    toxi POST /proxies "{\"name\":\"$s\",\"listen\":\"$HOST_IP:$((p + PROXY_OFFSET))\",
+                         \"upstream\":\"127.0.0.1:$p\",\"enabled\":true}"
   done
+}
+proxies_down() {
+  [[ -n ${toxiproxy_pid:-} ]] && kill "$toxiproxy_pid" 2>/dev/null && wait "$toxiproxy_pid" 2>/dev/null
+  return 0
 }
 # link_fault NAME on|off: one of the network faults, on both ends of the link.
 link_fault() {
@@ -187,6 +217,20 @@ table inet meridian_loss {
 NFT
       ;;
     loss:off) ip netns exec "$NETNS" nft delete table inet meridian_loss ;;
+    latency:on)
+      for i in "${GRPC_SERVICES[@]}"; do
+        for stream in upstream downstream; do
+          toxi POST "/proxies/$i/toxics" "{\"name\":\"delay-$stream\",\"type\":\"latency\",
+            \"stream\":\"$stream\",\"attributes\":{\"latency\":200,\"jitter\":50}}"
+        done
+      done
+      ;;
+    latency:off)
+      for i in "${GRPC_SERVICES[@]}"; do
+        toxi DELETE "/proxies/$i/toxics/delay-upstream"
+        toxi DELETE "/proxies/$i/toxics/delay-downstream"
+      done
+      ;;
     partition:on) ip netns exec "$NETNS" ip link set "$NS_IF" down ;;
     partition:off) ip netns exec "$NETNS" ip link set "$NS_IF" up ;;
     flap:on)
@@ -205,7 +249,7 @@ NFT
 link_serves() {
   local deadline=$(($(date +%s) + $1))
   until ip netns exec "$NETNS" timeout 1 bash -c \
-      "exec 3<>/dev/tcp/$HOST_IP/${MERIDIAN_PATIENT_INDEX_GRPC_ADDR##*:}" 2>/dev/null; do
+      "exec 3<>/dev/tcp/$HOST_IP/$(($(grpc_port patient-index) + PROXY_OFFSET))" 2>/dev/null; do
     (($(date +%s) < deadline)) || return 1
     sleep 0.1
   done
@@ -239,15 +283,15 @@ log "run $RUN: $PATIENTS patients (seed $SEED), faults along the load (gap ${GAP
 region=("$REGION" simulate --patients="$PATIENTS" --seed="$SEED" --run="$RUN" --concurrency=8
         --wait=180s)
 if [[ $FAULTS == network ]]; then
-  trap 'netns_down; listen_on 127.0.0.1' EXIT
+  trap 'proxies_down; netns_down' EXIT
   netns_up
-  listen_on 0.0.0.0
-  wait_healthy 120 || { log "the platform is not healthy listening on every address"; exit 1; }
-  # The region calls every service at its address across the link.
-  # shellcheck disable=SC2046 # one word per variable
-  region=(env $(env | grep -E '^MERIDIAN_[A-Z_]+_GRPC_ADDR=' |
-                sed "s/=127\.0\.0\.1:/=$HOST_IP:/") "${region[@]}")
-  region=(ip netns exec "$NETNS" "${region[@]}")
+  proxies_up
+  # The region calls every service through its proxy across the link.
+  addrs=()
+  for s in "${GRPC_SERVICES[@]}"; do
+    addrs+=("$(grpc_var "$s")=$HOST_IP:$(($(grpc_port "$s") + PROXY_OFFSET))")
+  done
+  region=(ip netns exec "$NETNS" env "${addrs[@]}" "${region[@]}")
   link_serves 10 || { log "the namespace cannot reach the services"; exit 1; }
 fi
 "${region[@]}" >"$OUT/region.json" 2>"$OUT/region.log" &

@@ -99,12 +99,40 @@ deps_kafka() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+# Toxiproxy (Shopify's TCP proxy that injects latency and other faults): the
+# fault suite's latency fault, since this kernel has no netem. Built with Go
+# from the module proxy into $CACHE/bin.
+TOXIPROXY_MODULE=github.com/Shopify/toxiproxy/v2
+TOXIPROXY_VERSION=v2.5.0
+toxiproxy_bin() { printf '%s/bin/toxiproxy-server-%s' "$CACHE" "$TOXIPROXY_VERSION"; }
+
+# deps_toxiproxy: build toxiproxy's server once (about 30 s).
+deps_toxiproxy() {
+  local bin go work
+  local -a goenv
+  bin=$(toxiproxy_bin)
+  if [[ -x $bin ]]; then
+    log "toxiproxy $TOXIPROXY_VERSION: present in $bin"
+    return 0
+  fi
+  go=$(k8s_go)
+  log "toxiproxy $TOXIPROXY_VERSION: building with go"
+  mapfile -t goenv < <(k8s_go_env "$go")
+  work=$(mktemp -d)
+  env "${goenv[@]}" GOBIN="$work" "$go" install -trimpath \
+    "$TOXIPROXY_MODULE/cmd/server@$TOXIPROXY_VERSION" || die "toxiproxy: go install failed"
+  mkdir -p "$(dirname "$bin")"
+  mv "$work/server" "$bin"
+  rm -rf "$work"
+}
+
 # cmd_deps: install everything the project needs (idempotent, fast when done).
 cmd_deps() {
   deps_debian
   deps_node
   deps_kafka
   deps_k8s
+  deps_toxiproxy
 }
 
 # cmd_build [TARGET...]: configure (only when $BUILD_DIR/build.ninja is
