@@ -72,7 +72,8 @@ mkdir -p "$OUT"
 RUN="f$(date +%s)$((RANDOM % 10))"
 TARGETS=(patient-index records consent prescriptions lab-results deid-stream analytics kafka
          postgres)
-# The services the region calls (their gRPC listeners cross the veth link).
+# The services the region calls (network faults: each through its proxy across
+# the veth link).
 GRPC_SERVICES=(patient-index records consent prescriptions lab-results)
 NETNS=meridian-netfault
 HOST_IF=mnf0 NS_IF=mnf1 HOST_IP=10.231.0.1 NS_IP=10.231.0.2
