@@ -11,9 +11,12 @@ ports=()
 while read -r name value; do
   ports+=("$name=$value")
 done < <(sed -nE 's/^([A-Z_]+_PORT)="\$\{MERIDIAN_[A-Z_]+:-([0-9]+)\}"$/\1 \2/p' "$root/tools/meridian")
+ROOT=$root
+# shellcheck source=lib/services.sh
+source "$root/tools/lib/services.sh"
 while read -r name grpc metrics; do
   ports+=("$name.grpc=$grpc" "$name.metrics=$metrics")
-done < <(awk '/^[[:space:]]*(#|$)/ { next } { print $1, $2, $3 }' "$root/deploy/services.tsv")
+done < <(services_list)
 
 # The parse found tools/meridian's five defaults and the services' rows.
 (( ${#ports[@]} >= 5 + 2 * 7 )) || { echo "found only ${#ports[@]} ports: ${ports[*]}" >&2; exit 1; }

@@ -52,11 +52,15 @@ class OutboxTest : public ::testing::Test {
     return ids;
   }
 
+  // A published message's envelope, as a consumer would parse it.
+  static absl::StatusOr<events::v1::EventEnvelope> Parse(const kafka::Message& m) {
+    return ParseEnvelope(kafka::ConsumedMessage{m.topic, 0, 0, m.key, m.value, m.headers});
+  }
+
   std::set<std::string> PublishedIds() {
     std::set<std::string> out;
     for (const kafka::Message& m : publisher_.published()) {
-      kafka::ConsumedMessage cm{m.topic, 0, 0, m.key, m.value, m.headers};
-      auto env = ParseEnvelope(cm);
+      auto env = Parse(m);
       EXPECT_OK(env);
       if (env.ok()) out.insert(env->event_id());
     }
@@ -84,9 +88,7 @@ TEST_F(OutboxTest, RelayPublishesCommittedEventsInOrderAndMarksThem) {
   std::vector<kafka::Message> sent = publisher_.published();
   ASSERT_EQ(sent.size(), 50u);
   for (size_t i = 0; i < sent.size(); ++i) {
-    kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
-                              sent[i].headers};
-    auto env = ParseEnvelope(cm);
+    auto env = Parse(sent[i]);
     ASSERT_OK(env);
     EXPECT_EQ(env->event_id(), ids[i]);  // commit order
     EXPECT_EQ(sent[i].key, env->key());
@@ -135,9 +137,7 @@ TEST_F(OutboxTest, BulkAppendsShareRowsAndArePublishedOneMessagePerEventInOrder)
   std::vector<kafka::Message> sent = publisher_.published();
   ASSERT_EQ(sent.size(), ids.size());
   for (size_t i = 0; i < sent.size(); ++i) {
-    kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
-                              sent[i].headers};
-    auto env = ParseEnvelope(cm);
+    auto env = Parse(sent[i]);
     ASSERT_OK(env);
     ASSERT_EQ(env->event_id(), ids[i]) << i;
     EXPECT_EQ(sent[i].key, env->key());
@@ -176,9 +176,7 @@ TEST_F(OutboxTest, AFewEventsAppendAsOneStatementOfOneRowEachInOrder) {
   std::vector<kafka::Message> sent = publisher_.published();
   ASSERT_EQ(sent.size(), 5u);
   for (size_t i = 0; i < sent.size(); ++i) {
-    kafka::ConsumedMessage cm{sent[i].topic, 0, 0, sent[i].key, sent[i].value,
-                              sent[i].headers};
-    auto env = ParseEnvelope(cm);
+    auto env = Parse(sent[i]);
     ASSERT_OK(env);
     EXPECT_EQ(env->event_id(), few[i].envelope.event_id());
     EXPECT_EQ(sent[i].topic, few[i].topic);

@@ -74,7 +74,8 @@ TARGETS=(patient-index records consent prescriptions lab-results deid-stream ana
          postgres)
 # The services the region calls (network faults: each through its proxy across
 # the veth link).
-GRPC_SERVICES=(patient-index records consent prescriptions lab-results)
+# Named as in `tools/meridian env` (MERIDIAN_<NAME>_GRPC_ADDR).
+GRPC_SERVICES=(PATIENT_INDEX RECORDS CONSENT PRESCRIPTIONS LAB_RESULTS)
 NETNS=meridian-netfault
 HOST_IF=mnf0 NS_IF=mnf1 HOST_IP=10.231.0.1 NS_IP=10.231.0.2
 # Toxiproxy's API, and its proxy for a service's port P listens on
@@ -164,12 +165,9 @@ netns_down() {
   ip netns del "$NETNS" 2>/dev/null || true
   ip link del "$HOST_IF" 2>/dev/null || true
 }
-# grpc_var SERVICE: the variable of `tools/meridian env` holding its address.
-grpc_var() { printf 'MERIDIAN_%s_GRPC_ADDR\n' "$(printf '%s' "$1" | tr 'a-z-' 'A-Z_')"; }
-# grpc_port SERVICE: the service's local gRPC port.
+# grpc_port NAME: the local gRPC port of one of GRPC_SERVICES.
 grpc_port() {
-  local var
-  var=$(grpc_var "$1")
+  local var="MERIDIAN_${1}_GRPC_ADDR"
   printf '%s\n' "${!var##*:}"
 }
 # toxi METHOD PATH [JSON]: a call to Toxiproxy's API.
@@ -250,7 +248,7 @@ NFT
 link_serves() {
   local deadline=$(($(date +%s) + $1))
   until ip netns exec "$NETNS" timeout 1 bash -c \
-      "exec 3<>/dev/tcp/$HOST_IP/$(($(grpc_port patient-index) + PROXY_OFFSET))" 2>/dev/null; do
+      "exec 3<>/dev/tcp/$HOST_IP/$(($(grpc_port PATIENT_INDEX) + PROXY_OFFSET))" 2>/dev/null; do
     (($(date +%s) < deadline)) || return 1
     sleep 0.1
   done
@@ -290,7 +288,7 @@ if [[ $FAULTS == network ]]; then
   # The region calls every service through its proxy across the link.
   addrs=()
   for s in "${GRPC_SERVICES[@]}"; do
-    addrs+=("$(grpc_var "$s")=$HOST_IP:$(($(grpc_port "$s") + PROXY_OFFSET))")
+    addrs+=("MERIDIAN_${s}_GRPC_ADDR=$HOST_IP:$(($(grpc_port "$s") + PROXY_OFFSET))")
   done
   region=(ip netns exec "$NETNS" env "${addrs[@]}" "${region[@]}")
   link_serves 10 || { log "the namespace cannot reach the services"; exit 1; }
