@@ -6,6 +6,8 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
+
 #include "libs/config/config.h"
 #include "libs/kafka/kafka.h"
 #include "libs/orgs/directory.h"
@@ -43,6 +45,8 @@ int TrustRank(const meridian::orgs::Directory& d, const std::string& org) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Mutex deadlock detection off, as in service::Main (its cost there).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   using namespace meridian;
   config::Reader cfg = config::Reader::FromProcess(argc, argv);
   if (std::optional<int> code = service::MigrateOnlyIfAsked(cfg, "patient-index", kSchema, patient::AllMigrations())) {

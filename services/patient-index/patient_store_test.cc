@@ -359,8 +359,13 @@ TEST(PgPatientStore, WarmCacheLoadsTheNewestRecordsUpToItsCapacity) {
   std::atomic<bool> stop{false};
   PgPatientStore small(&pg.schema.pool(), /*cache_entries=*/3);
   ASSERT_OK_AND_ASSIGN(int64_t loaded, small.WarmCache(stop));
-  EXPECT_EQ(loaded, 5);  // one chunk, read whole
-  EXPECT_EQ(small.cache().size(), 3u);  // held: what fits
+  EXPECT_EQ(loaded, 3);  // what fits, no more
+  EXPECT_EQ(small.cache().size(), 3u);
+  // A full cache (registrations fill it too) is left alone: loading more
+  // would evict what it holds.
+  ASSERT_OK_AND_ASSIGN(loaded, small.WarmCache(stop));
+  EXPECT_EQ(loaded, 0);
+  EXPECT_EQ(small.cache().size(), 3u);
   PgPatientStore cold(&pg.schema.pool());
   ASSERT_OK_AND_ASSIGN(loaded, cold.WarmCache(stop));
   EXPECT_EQ(loaded, 5);

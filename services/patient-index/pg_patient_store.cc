@@ -637,9 +637,13 @@ absl::StatusOr<int64_t> PgPatientStore::WarmCache(const std::atomic<bool>& stop)
       " ORDER BY id DESC LIMIT $2"));
   int64_t loaded = 0;
   int64_t below = std::numeric_limits<int64_t>::max();
-  while (!stop.load() && loaded < static_cast<int64_t>(cache_.capacity())) {
+  // Up to the room left: registrations fill the cache meanwhile, and a Put
+  // into a full cache evicts an eighth of it (live entries for older ones).
+  while (!stop.load() && cache_.size() < cache_.capacity()) {
+    const int limit =
+        static_cast<int>(std::min<size_t>(kChunk, cache_.capacity() - cache_.size()));
     absl::StatusOr<int> n = pool_->Read([&](pqxx::nontransaction& tx) {
-      pqxx::result rows = pg::ExecPrepared(tx, "pi_warm_cache", *kSql, below, kChunk);
+      pqxx::result rows = pg::ExecPrepared(tx, "pi_warm_cache", *kSql, below, limit);
       for (const auto& row : rows) {
         StoredRecord r = FromMatchRow(row);
         cache_.Put(r, VersionOf(row));
@@ -649,7 +653,7 @@ absl::StatusOr<int64_t> PgPatientStore::WarmCache(const std::atomic<bool>& stop)
     });
     if (!n.ok()) return n.status();
     loaded += *n;
-    if (*n < kChunk) break;
+    if (*n < limit) break;
   }
   return loaded;
 }
