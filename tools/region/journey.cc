@@ -449,7 +449,8 @@ pv1::RegisterPatientRequest Person::AsRequest(const std::string& local_id) const
   return r;
 }
 
-Person WithTypos(const Person& person, std::mt19937_64& rng) {
+Person WithTypos(const Person& person, std::mt19937_64& rng, absl::Time now) {
+  const std::string today = absl::FormatTime("%Y%m%d", now, absl::UTCTimeZone());
   enum Error { kHomophone, kSwap, kPhone, kMoved, kNickname, kNoId, kNoPhone, kNoInsurance };
   std::vector<Error> errors = {kHomophone, kSwap,     kPhone,  kMoved,
                                kNickname,  kNoId, kNoPhone, kNoInsurance};
@@ -477,8 +478,10 @@ Person WithTypos(const Person& person, std::mt19937_64& rng) {
       }
       case kSwap:
         if (q.birth_date.size() == 8 && std::stoi(q.birth_date.substr(6, 2)) <= 12) {
-          q.birth_date = absl::StrCat(q.birth_date.substr(0, 4), q.birth_date.substr(6, 2),
-                                      q.birth_date.substr(4, 2));
+          std::string swapped = absl::StrCat(q.birth_date.substr(0, 4), q.birth_date.substr(6, 2),
+                                             q.birth_date.substr(4, 2));
+          if (swapped > today) break;  // a baby born this year: not in the future
+          q.birth_date = std::move(swapped);
           q.resident_id.clear();  // a registry would refuse an ID contradicting the date
         }
         break;
@@ -977,7 +980,7 @@ void PatientJourney::Duplicate(std::vector<Step>& out) {
     candidates.erase(candidates.begin() + k);
     Advance(absl::Hours(2), absl::Hours(24 * 3));
     Step& s = Add(out, StepKind::kRegisterDuplicate, org);
-    s.request = WithTypos(person_, person_rng_).AsRequest(LocalId(org));
+    s.request = WithTypos(person_, person_rng_, options_->now).AsRequest(LocalId(org));
     copies_.push_back(org);
     const auto type = region_->type.at(org);
     if (type != ov1::PHARMACY && type != ov1::LAB && Chance(rng_, 0.5)) {

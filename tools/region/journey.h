@@ -157,8 +157,10 @@ struct Person {
 // The person with 1-3 of the errors real registries show: a homophone in the
 // given name, day and month swapped, a wrong phone digit, a moved address, a
 // colloquial given name (小明), a missing resident ID, phone or insurance
-// number.
-Person WithTypos(const Person& person, std::mt19937_64& rng);
+// number. A swap that would put the birth date after `now`'s day (UTC; the
+// platform's day, China's, is never earlier) is not made: the platform
+// rightly refuses a birth date in the future.
+Person WithTypos(const Person& person, std::mt19937_64& rng, absl::Time now);
 
 // One patient's journey, generated episode by episode (the load generator
 // keeps asking for more; Population asks for a few).

@@ -444,7 +444,7 @@ TEST_F(JourneyTest, TyposKeepARegistrationValidAndChangeIt) {
   int changed = 0;
   for (int p = 0; p < 200; ++p) {
     PatientJourney journey(region_, options_, p);
-    const Person copy = WithTypos(journey.person(), rng);
+    const Person copy = WithTypos(journey.person(), rng, kNow);
     const auto request = copy.AsRequest("X-1");
     EXPECT_TRUE(patient::PrepareRegistration(request, today).ok());
     if (request.SerializeAsString() != journey.person().AsRequest("X-1").SerializeAsString()) {
@@ -452,6 +452,27 @@ TEST_F(JourneyTest, TyposKeepARegistrationValidAndChangeIt) {
     }
   }
   EXPECT_GT(changed, 150);
+}
+
+TEST_F(JourneyTest, ASwappedBirthDateIsNeverInTheFuture) {
+  // Born 12 March this year (kNow: 15 June): day and month swapped would be
+  // 3 December, after today, which the platform refuses (CI, 2026-12-05).
+  PatientJourney journey(region_, options_, 0);
+  Person baby = journey.person();
+  baby.birth_date = "20250312";
+  baby.resident_id.clear();  // it would carry the journey's own birth date
+  const std::string today = absl::FormatTime("%Y%m%d", kNow, absl::UTCTimeZone());
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 300; ++i) {
+    const Person copy = WithTypos(baby, rng, kNow);
+    EXPECT_LE(copy.birth_date, today);
+    EXPECT_TRUE(patient::PrepareRegistration(copy.AsRequest("X-1"), today).ok());
+  }
+  // An earlier swap is still made.
+  baby.birth_date = "20250603";
+  int swapped = 0;
+  for (int i = 0; i < 300; ++i) swapped += WithTypos(baby, rng, kNow).birth_date == "20250306";
+  EXPECT_GT(swapped, 0);
 }
 
 TEST(RecordsPermittedTest, FollowsTheConsentPolicy) {
