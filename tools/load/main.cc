@@ -5,7 +5,7 @@
 //   tools/meridian gen patients --count 100000 --out /tmp/p.csv
 //   meridian_load --csv=/tmp/p.csv [--target=127.0.0.1:25051]
 //                 [--concurrency=16] [--limit=N] [--report_every=100000]
-//                 [--shuffle_seed=S] [--offset=K]
+//                 [--shuffle_seed=S] [--offset=K] [--rate=R]
 //
 // The generator writes a person's duplicate rows next to each other, so in
 // file order the same person arrives at two institutions within the same
@@ -14,6 +14,15 @@
 // seed), as registrations arrive in a region; --offset skips that many rows
 // of that order, so runs of --limit rows each use disjoint slices of one
 // file.
+//
+// By default the load is a closed loop: --concurrency registrations are in
+// flight at all times, each sent as the one before it returns. With --rate=R
+// it is an open loop, as registrations arrive in a region: the i-th is due at
+// start + i/R seconds whether or not earlier ones have returned, up to
+// --concurrency in flight, and its latency counts from when it was due, so a
+// registration held back by a slow one before it is counted as slow too (no
+// coordinated omission). `late` counts those sent more than 1 ms after they
+// were due: nonzero means the concurrency was too low for the rate.
 //
 // With --report_every, a JSON line is also printed for every window of that
 // many registrations, so a run that grows the index to 1,000,000 shows how
@@ -145,6 +154,7 @@ int main(int argc, char** argv) {
   const int visits = static_cast<int>(cfg.Int("VISITS", 0, 0, 100));
   const int64_t shuffle_seed = cfg.Int("SHUFFLE_SEED", 0, 0, 1'000'000'000);
   const int64_t offset = cfg.Int("OFFSET", 0, 0, 100'000'000);
+  const double rate = static_cast<double>(cfg.Int("RATE", 0, 0, 1'000'000));
   const std::string records_target = cfg.String("RECORDS_TARGET", "127.0.0.1:25052");
   const std::string directory_file = visits > 0 ? cfg.RequiredFile("ORGANISATIONS") : "";
   cfg.ExitIfInvalid();
@@ -184,7 +194,7 @@ int main(int argc, char** argv) {
     stubs[r.organisation] = meridian::patient::v1::PatientIndex::NewStub(*ch);
   }
 
-  std::atomic<int64_t> next{0}, errors{0};
+  std::atomic<int64_t> next{0}, errors{0}, late{0};
   std::mutex mu;
   std::vector<double> all, recent;
   int64_t completed = 0;
@@ -201,6 +211,15 @@ int main(int argc, char** argv) {
         meridian::patient::v1::RegisterPatientResponse resp;
         auto ctx = meridian::server::NewContext(absl::Seconds(30));
         absl::Time t0 = absl::Now();
+        if (rate > 0) {
+          const absl::Time due = start + absl::Seconds(static_cast<double>(i) / rate);
+          if (due > t0) {
+            absl::SleepFor(due - t0);
+          } else if (t0 - due > absl::Milliseconds(1)) {
+            ++late;
+          }
+          t0 = due;
+        }
         grpc::Status s = stubs[row.organisation]->RegisterPatient(ctx.get(), row.request, &resp);
         double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
         std::lock_guard<std::mutex> lock(mu);
@@ -225,6 +244,10 @@ int main(int argc, char** argv) {
   }
   for (auto& t : workers) t.join();
   Report("total", completed, errors, absl::ToDoubleSeconds(absl::Now() - start), all);
+  if (rate > 0) {
+    std::cout << "{\"benchmark\":\"register\",\"rate\":" << rate
+              << ",\"late\":" << late.load() << "}" << std::endl;
+  }
   if (visits > 0) {
     absl::StatusOr<meridian::orgs::Directory> directory =
         meridian::orgs::Directory::LoadFile(directory_file);
