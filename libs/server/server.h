@@ -76,6 +76,8 @@ struct ServerOptions {
   // Threads serving calls at most: a call beyond them is refused by gRPC
   // (RESOURCE_EXHAUSTED) instead of queueing without bound.
   int max_threads = 256;
+  // Idle gRPC threads kept rather than ended (see Server::Start).
+  int max_pollers = 32;
   int max_message_bytes = 4 << 20;
   absl::Duration health_interval = absl::Seconds(2);
   absl::Duration shutdown_grace = absl::Seconds(20);
