@@ -319,7 +319,11 @@ void Relay::Run(const std::function<void(const absl::Status&)>& on_error) {
       continue;
     }
     backoff = options_.idle_wait;
-    if (*n == 0) absl::SleepFor(behind_ ? options_.fence_wait : options_.idle_wait);
+    if (*n == 0) {
+      absl::SleepFor(behind_ ? options_.fence_wait : options_.idle_wait);
+    } else if (*n < options_.batch_size) {
+      absl::SleepFor(options_.busy_wait);
+    }
   }
 }
 
