@@ -46,7 +46,7 @@ want_status="Uid: $uid $uid $uid $uid;Gid: $uid $uid $uid $uid;Groups:;CapEff: 0
 want_status+="CapBnd: 0000000000000000;NoNewPrivs: 1;Root: ro"
 
 [[ $EUID == 0 ]] || { echo "image_check: needs root (debootstrap, chroot, mounts)" >&2; exit 2; }
-for var in MERIDIAN_PG_URI MERIDIAN_KAFKA_BROKERS MERIDIAN_KAFKA_TLS_BROKERS MERIDIAN_CERTS_DIR \
+for var in MERIDIAN_PG_URI MERIDIAN_PG_TCP_URI MERIDIAN_KAFKA_BROKERS MERIDIAN_KAFKA_TLS_BROKERS MERIDIAN_CERTS_DIR \
   MERIDIAN_TLS_CERT MERIDIAN_TLS_KEY MERIDIAN_TLS_CA MERIDIAN_ORGANISATIONS \
   MERIDIAN_CONSENT_GRPC_ADDR MERIDIAN_AUDIT_SIGNING_KEY MERIDIAN_DEID_KEYS; do
   [[ -n ${!var:-} ]] || { echo "image_check: $var is not set: eval \"\$(tools/meridian env)\"" >&2; exit 2; }
@@ -58,7 +58,8 @@ command -v psql >/dev/null || { echo "image_check: psql not found: tools/meridia
 # (their migrations, inboxes, ...), dropped at the end: the platform's is not
 # touched.
 db="meridian_image_check_$$"
-pg_uri="${MERIDIAN_PG_URI%/*}/$db"
+# Over TCP: an image root has its own /tmp, without PostgreSQL's socket.
+pg_uri="${MERIDIAN_PG_TCP_URI%/*}/$db"
 work=$(mktemp -d)
 chmod 755 "$work"
 pids=()
