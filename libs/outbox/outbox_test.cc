@@ -71,6 +71,31 @@ class OutboxTest : public ::testing::Test {
   kafka::InMemoryPublisher publisher_;
 };
 
+// After a poll that published less than a batch, Run() waits busy_wait
+// before the next, so that events gather instead of a poll per event. (The
+// first assertion can only pass wrongly, never fail wrongly, on a slow
+// machine: a slow relay publishes later still.)
+TEST_F(OutboxTest, RunWaitsAfterAPartialBatch) {
+  Relay relay(&schema_.pool(), &publisher_,
+              {.batch_size = 1000, .busy_wait = absl::Seconds(2)});
+  std::thread runner([&] { relay.Run(); });
+  AppendN(1);
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (publisher_.published().size() < 1 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(publisher_.published().size(), 1u);
+  AppendN(1);  // while the relay waits after publishing the first
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_EQ(publisher_.published().size(), 1u) << "polled again without waiting";
+  while (publisher_.published().size() < 2 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(publisher_.published().size(), 2u);
+  relay.Stop();
+  runner.join();
+}
+
 TEST_F(OutboxTest, RelayPublishesCommittedEventsInOrderAndMarksThem) {
   std::vector<std::string> ids = AppendN(25);
   Relay relay(&schema_.pool(), &publisher_, {.batch_size = 10, .batches_per_commit = 1});
