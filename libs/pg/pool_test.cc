@@ -2,6 +2,8 @@
 #include "libs/pg/pool.h"
 
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -203,6 +205,27 @@ TEST_F(PoolTest, TextArrayRoundTripsAwkwardValues) {
   });
   ASSERT_OK(back);
   EXPECT_EQ(*back, values);
+}
+
+TEST_F(PoolTest, Int64ArrayRoundTripsExtremesAndEmpty) {
+  const std::vector<std::vector<int64_t>> cases = {
+      {},
+      {0},
+      {1, -1, int64_t{1} << 40, std::numeric_limits<int64_t>::max(),
+       std::numeric_limits<int64_t>::min()}};
+  for (const std::vector<int64_t>& values : cases) {
+    auto back = schema_.pool().Transact([&](pqxx::work& tx) {
+      std::vector<int64_t> out;
+      for (const auto& row : tx.exec_params(
+               "SELECT v FROM unnest($1::bigint[]) WITH ORDINALITY AS t(v, n) ORDER BY n",
+               Int64Array(values))) {
+        out.push_back(row[0].as<int64_t>());
+      }
+      return out;
+    });
+    ASSERT_OK(back);
+    EXPECT_EQ(*back, values);
+  }
 }
 
 TEST_F(PoolTest, ReadByteaDecodesHexAndEscapeOutput) {
