@@ -272,6 +272,39 @@ TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
   EXPECT_NEAR(tf.Frequency(kGiven, "一"), 1.0 / 3, 1e-9);
 }
 
+// The total cap keeps the newest records over all keys, newest first, not
+// the first found key by key: the newest record here shares only a later key
+// with the probe (given name + birth year + family initial).
+TEST(PgPatientStore, CandidatesAreTheNewestOverAllKeys) {
+  PgBackend pg;
+  auto record = [](const std::string& local, const std::string& family,
+                   const std::string& dob) {
+    StoredRecord r;
+    r.organisation_id = "org-a";
+    r.local_id = local;
+    r.regional_id = kRegionalA;
+    r.request_hash = "h-" + local;
+    r.match.family = family;
+    r.match.given = "明";
+    r.match.birth_date = dob;
+    DerivePinyin(&r.match);
+    return r;
+  };
+  StoredRecord a = record("1", "李", "19800101");
+  StoredRecord b = record("2", "李", "19800101");
+  StoredRecord newest = record("3", "林", "19800505");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    for (StoredRecord* r : {&a, &b, &newest}) MERIDIAN_RETURN_IF_ERROR(u.SaveSource(*r));
+    return absl::OkStatus();
+  }));
+  MatchRecord probe = record("x", "李", "19800101").match;
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredRecord> two, pg.s.Candidates(probe, 50, 2));
+  std::vector<int64_t> ids;
+  for (const StoredRecord& c : two) ids.push_back(c.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{newest.id, b.id}));
+}
+
 // Two stores on one database stand for two replicas of the service: each
 // caches candidates, and neither may serve a version the other replaced.
 TEST(PgPatientStore, CandidateCacheServesOnlyTheCurrentVersion) {

@@ -113,6 +113,7 @@ std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
   // them all.
   std::vector<RecordVersion> wanted;
   std::vector<size_t> owner_of;  // wanted[i] is a candidate of records[owner_of[i]]
+  const size_t cap = static_cast<size_t>(std::max(total, 0));
   for (size_t n = 0; n < of.size(); ++n) {
     std::vector<RecordVersion>& c = of[n];
     std::sort(c.begin(), c.end(), [](const RecordVersion& a, const RecordVersion& b) {
@@ -123,7 +124,7 @@ std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
                           return a.id == b.id;
                         }),
             c.end());
-    if (c.size() > static_cast<size_t>(std::max(total, 0))) c.resize(std::max(total, 0));
+    if (c.size() > cap) c.resize(cap);
     for (const RecordVersion& v : c) {
       wanted.push_back(v);
       owner_of.push_back(n);
