@@ -33,6 +33,8 @@
 // outpatient encounters from that institution, pushed with the records
 // service's PushRecords stream (one per institution, 500 per message); a
 // second JSON line reports them.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <iostream>
@@ -61,15 +63,29 @@ double Percentile(std::vector<double>& v, double q) {
   return v[k];
 }
 
+// CPU this process has used (user and system), all threads.
+absl::Duration ProcessCpu() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return absl::DurationFromTimeval(u.ru_utime) + absl::DurationFromTimeval(u.ru_stime);
+}
+
+// With `cpu`, also the client's own CPU per registration (what the load
+// generator takes from a machine it shares with the platform).
 void Report(const char* kind, int64_t done, int64_t errors, double seconds,
-            std::vector<double> latencies_ms) {
+            std::vector<double> latencies_ms, absl::Duration cpu = absl::ZeroDuration()) {
   std::cout << "{\"benchmark\":\"register\",\"window\":\"" << kind
             << "\",\"registrations\":" << done << ",\"errors\":" << errors
             << ",\"seconds\":" << seconds
             << ",\"per_second\":" << (seconds > 0 ? latencies_ms.size() / seconds : 0)
             << ",\"p50_ms\":" << Percentile(latencies_ms, 0.50)
             << ",\"p99_ms\":" << Percentile(latencies_ms, 0.99)
-            << ",\"max_ms\":" << Percentile(latencies_ms, 1.0) << "}" << std::endl;
+            << ",\"max_ms\":" << Percentile(latencies_ms, 1.0);
+  if (cpu > absl::ZeroDuration() && done > 0) {
+    std::cout << ",\"client_cpu_ms_per_registration\":"
+              << absl::ToDoubleMilliseconds(cpu) / static_cast<double>(done);
+  }
+  std::cout << "}" << std::endl;
 }
 
 // Pushes `visits` encounters for each row registered by a care institution.
@@ -201,6 +217,7 @@ int main(int argc, char** argv) {
   absl::Time window_start = absl::Now();
   int64_t window_errors = 0;
   const absl::Time start = absl::Now();
+  const absl::Duration cpu_start = ProcessCpu();
   std::vector<std::thread> workers;
   for (int w = 0; w < concurrency; ++w) {
     workers.emplace_back([&] {
@@ -243,7 +260,8 @@ int main(int argc, char** argv) {
     });
   }
   for (auto& t : workers) t.join();
-  Report("total", completed, errors, absl::ToDoubleSeconds(absl::Now() - start), all);
+  Report("total", completed, errors, absl::ToDoubleSeconds(absl::Now() - start), all,
+         ProcessCpu() - cpu_start);
   if (rate > 0) {
     std::cout << "{\"benchmark\":\"register\",\"rate\":" << rate
               << ",\"late\":" << late.load() << "}" << std::endl;
