@@ -19,6 +19,7 @@ absl::StatusOr<std::unique_ptr<Connection>> Pool::Connect() {
     tx.exec(absl::StrCat("SET statement_timeout = ",
                          absl::ToInt64Milliseconds(options_.statement_timeout)));
     if (options_.generic_plans) tx.exec("SET plan_cache_mode = force_generic_plan");
+    if (!options_.jit) tx.exec("SET jit = off");
     if (!options_.search_path.empty()) {
       tx.exec(absl::StrCat("SET search_path = ",
                            tx.quote_name(options_.search_path), ", public"));

@@ -53,6 +53,12 @@ struct PoolOptions {
   // plan, estimated from the array's actual length, always looks cheaper.
   // Set it only where every statement's generic plan has been checked.
   bool generic_plans = false;
+  // JIT compilation (jit) for statements whose estimated cost passes
+  // jit_above_cost. It compiles at every execution (~15 ms on this project's
+  // machines), so a short statement whose generic plan estimates many rows
+  // (a range over a column the planner knows little of) pays it each time:
+  // turn it off where every statement is short.
+  bool jit = true;
 };
 
 struct TxnOptions {

@@ -173,6 +173,22 @@ TEST_F(PoolTest, GenericPlansAreAskedForOnlyWhereSet) {
   EXPECT_EQ(mode(generic), "force_generic_plan");
 }
 
+TEST_F(PoolTest, JitIsTurnedOffOnlyWhereAsked) {
+  auto jit = [](Pool& pool) {
+    return *pool.Read([](pqxx::nontransaction& tx) {
+      return tx.exec1("SHOW jit")[0].as<std::string>();
+    });
+  };
+  const std::string server_default = jit(schema_.pool());
+  PoolOptions opts = schema_.pool_options();
+  opts.jit = false;
+  Pool no_jit(opts);
+  EXPECT_EQ(jit(no_jit), "off");
+  opts.jit = true;
+  Pool as_server(opts);
+  EXPECT_EQ(jit(as_server), server_default);
+}
+
 TEST_F(PoolTest, KilledConnectionIsReplacedTransparently) {
   Pool& pool = schema_.pool();
   auto pid = pool.Transact([](pqxx::work& tx) {

@@ -59,6 +59,15 @@ TEST(ErrorLine, IsOneJsonObjectWhateverTheMessage) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST(InfoLine, IsOneJsonObjectWhateverTheMessage) {
+  const std::string line = InfoLine("patient-index", "loaded\n\"7\" \xff");
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["level"], "info");
+  EXPECT_EQ(j["service"], "patient-index");
+  EXPECT_THAT(j["message"].get<std::string>(), ::testing::HasSubstr("loaded\n\"7\""));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
 TEST(KafkaSettings, MissingBrokersAreNamed) {
   config::Reader cfg("KSTEST_");
   ReadKafkaSettings(cfg);

@@ -6,11 +6,28 @@
 
 namespace meridian::service {
 
-std::string ErrorLine(absl::string_view service, const absl::Status& status) {
-  const nlohmann::json line = {{"level", "error"},
+namespace {
+
+std::string Line(absl::string_view level, absl::string_view service,
+                 absl::string_view field, absl::string_view text) {
+  const nlohmann::json line = {{"level", std::string(level)},
                                {"service", std::string(service)},
-                               {"error", std::string(status.message())}};
+                               {std::string(field), std::string(text)}};
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+std::string ErrorLine(absl::string_view service, const absl::Status& status) {
+  return Line("error", service, "error", status.message());
+}
+
+std::string InfoLine(absl::string_view service, absl::string_view message) {
+  return Line("info", service, "message", message);
+}
+
+void LogInfo(absl::string_view service, absl::string_view message) {
+  std::cerr << InfoLine(service, message) << std::endl;
 }
 
 void LogError(absl::string_view service, const absl::Status& status) {

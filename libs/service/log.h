@@ -1,6 +1,6 @@
-// A service's error line on stderr, as one JSON object (the message escaped,
-// invalid UTF-8 replaced), shared by service::Main and the services with
-// their own main.
+// A service's error and start-up lines on stderr, each one JSON object (the
+// message escaped, invalid UTF-8 replaced), shared by service::Main and the
+// services with their own main.
 #ifndef MERIDIAN_LIBS_SERVICE_LOG_H_
 #define MERIDIAN_LIBS_SERVICE_LOG_H_
 
@@ -14,8 +14,14 @@ namespace meridian::service {
 // {"level":"error","service":NAME,"error":MESSAGE}
 std::string ErrorLine(absl::string_view service, const absl::Status& status);
 
+// {"level":"info","service":NAME,"message":MESSAGE}
+std::string InfoLine(absl::string_view service, absl::string_view message);
+
 // Prints ErrorLine to stderr.
 void LogError(absl::string_view service, const absl::Status& status);
+
+// Prints InfoLine to stderr.
+void LogInfo(absl::string_view service, absl::string_view message);
 
 // LogError, then 1: the exit code of a failed start.
 int FailStart(absl::string_view service, const absl::Status& status);

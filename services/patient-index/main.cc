@@ -93,9 +93,11 @@ int main(int argc, char** argv) {
 
   // Generic plans: each statement's was checked at 1,000,000 patients
   // (BENCHMARKS.md), and re-planning them cost a fifth of PostgreSQL's CPU.
+  // No JIT: the key index's catch-up is short, but its generic plan
+  // estimates a third of source_record, and JIT compiled it at every call.
   pg::Pool pool({.uri = pg_uri, .max_connections = pool_size,
                  .search_path = kSchema, .application_name = "patient-index",
-                 .generic_plans = true});
+                 .generic_plans = true, .jit = false});
   absl::StatusOr<int> migrated = pg::Migrate(pool, kSchema, patient::AllMigrations());
   if (!migrated.ok()) return Fail(migrated.status());
   patient::PgPatientStore store(&pool, static_cast<size_t>(cache_entries));
@@ -136,38 +138,34 @@ int main(int argc, char** argv) {
                                               .client_id = "patient-index"});
   if (!publisher.ok()) return Fail(publisher.status());
 
+  // Every record's blocking keys into memory (and the newest records' match
+  // fields into the candidate cache) before serving: candidates come from
+  // there.
+  const absl::Time load_start = absl::Now();
+  absl::StatusOr<int64_t> loaded = store.Load();
+  if (!loaded.ok()) return Fail(loaded.status());
+  service::LogInfo("patient-index",
+                   absl::StrCat("loaded the blocking keys of ", *loaded, " records (",
+                                store.key_index().keys(), " keys) in ",
+                                absl::FormatDuration(absl::Now() - load_start)));
   patient::PatientIndex index(&store, &model, options);
   patient::PatientIndexService service(&index, &*directory);
   outbox::Relay relay(&pool, publisher->get());
   std::thread relay_thread([&] { relay.Run(); });
-  // Candidates' match fields into memory while the service already serves.
-  std::atomic<bool> stop_warming{false};
-  std::thread warm_thread([&] {
-    absl::StatusOr<int64_t> warmed = store.WarmCache(stop_warming);
-    if (!warmed.ok()) service::LogError("patient-index", warmed.status());
-  });
-  auto stop_warm = [&] {
-    stop_warming = true;
-    if (warm_thread.joinable()) warm_thread.join();
-  };
-
   server::Server srv(server_options, &*directory);
   srv.AddService(&service);
   server::AddStandardChecks(srv, pool, brokers, &relay);
   srv.OnShutdown([&] {
-    stop_warm();
     relay.Stop();
     if (relay_thread.joinable()) relay_thread.join();
     (void)(*publisher)->Flush(absl::Seconds(10));
   });
   absl::Status started = srv.Start();
   if (!started.ok()) {
-    stop_warm();
     relay.Stop();
     if (relay_thread.joinable()) relay_thread.join();
     return Fail(started);
   }
   srv.Wait();
-  stop_warm();
   return 0;
 }

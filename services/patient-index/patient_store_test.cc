@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 
 #include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -341,15 +342,19 @@ TEST(PgPatientStore, CandidateCacheServesOnlyTheCurrentVersion) {
   EXPECT_EQ(pg.s.cache().size(), 1u);
   EXPECT_THAT(families(other), ::testing::ElementsAre("李"));
 
-  // An update that rolls back must leave no trace in the cache, though the
-  // unit read its own version 2 as a candidate ...
+  // An update that rolls back must leave no trace in the key index or the
+  // cache; the unit's own candidates are committed records, not its
+  // uncommitted version 2 ...
   absl::Status rolled_back = pg.s.Run([&](PatientUnit& u) -> absl::Status {
     StoredRecord changed = record("钱");
     changed.id = a.id;
     MERIDIAN_RETURN_IF_ERROR(u.SaveSource(changed));
     auto seen = u.Candidates(probe, 50, 100);
     EXPECT_OK(seen);
-    if (seen.ok() && !seen->empty()) EXPECT_EQ((*seen)[0].match.family, "钱");
+    if (seen.ok()) {
+      EXPECT_EQ(seen->size(), 1u);
+      if (!seen->empty()) EXPECT_EQ((*seen)[0].match.family, "李");
+    }
     return absl::AbortedError("roll back");
   });
   EXPECT_FALSE(rolled_back.ok());
@@ -362,19 +367,16 @@ TEST(PgPatientStore, CandidateCacheServesOnlyTheCurrentVersion) {
   }));
   EXPECT_THAT(families(pg.s), ::testing::ElementsAre("赵"));
   EXPECT_THAT(families(other), ::testing::ElementsAre("赵"));
-  // The record's keys are exactly those of its version 2, each at version 2:
-  // the update moved the kept ones and deleted the rest (by key, not by a
-  // scan of the record's rows).
-  auto count = [&](const std::string& sql) {
-    return *pg.schema.pool().Transact(
-        [&](pqxx::work& tx) { return tx.exec1(sql)[0].as<int64_t>(); });
-  };
-  EXPECT_EQ(count("SELECT count(*) FROM blocking_hash WHERE version = 2"),
-            static_cast<int64_t>(BlockingKeys(record("赵").match).size()));
-  EXPECT_EQ(count("SELECT count(*) FROM blocking_hash WHERE version <> 2"), 0);
+  // Version 2 left the keys version 1 had alone (李明 by name, whatever the
+  // birth date), in both replicas.
+  StoredRecord other_li = record("李");
+  other_li.match.birth_date = "19700707";
+  probe = other_li.match;
+  EXPECT_THAT(families(pg.s), ::testing::IsEmpty());
+  EXPECT_THAT(families(other), ::testing::IsEmpty());
 }
 
-TEST(PgPatientStore, WarmCacheLoadsTheNewestRecordsUpToItsCapacity) {
+TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
   PgBackend pg;
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
@@ -389,39 +391,96 @@ TEST(PgPatientStore, WarmCacheLoadsTheNewestRecordsUpToItsCapacity) {
     }
     return absl::OkStatus();
   }));
-  std::atomic<bool> stop{false};
+  // Records written before change_xid existed (migration 0009) have none:
+  // the load reads them all the same.
+  ASSERT_OK(pg.schema.pool().Transact([](pqxx::work& tx) {
+    tx.exec0("UPDATE source_record SET change_xid = NULL WHERE local_id IN ('0', '1')");
+    return absl::OkStatus();
+  }));
   PgPatientStore small(&pg.schema.pool(), /*cache_entries=*/3);
-  ASSERT_OK_AND_ASSIGN(int64_t loaded, small.WarmCache(stop));
-  EXPECT_EQ(loaded, 3);  // what fits, no more
-  EXPECT_EQ(small.cache().size(), 3u);
-  // A full cache (registrations fill it too) is left alone: loading more
-  // would evict what it holds.
-  ASSERT_OK_AND_ASSIGN(loaded, small.WarmCache(stop));
-  EXPECT_EQ(loaded, 0);
-  EXPECT_EQ(small.cache().size(), 3u);
-  PgPatientStore cold(&pg.schema.pool());
-  ASSERT_OK_AND_ASSIGN(loaded, cold.WarmCache(stop));
+  ASSERT_OK_AND_ASSIGN(int64_t loaded, small.Load());
   EXPECT_EQ(loaded, 5);
-  // Served from memory: the same candidates as from the database.
+  EXPECT_EQ(small.key_index().records(), 5u);
+  EXPECT_EQ(small.cache().size(), 3u);  // the newest, as many as fit
+  PgPatientStore off(&pg.schema.pool(), /*cache_entries=*/0);
+  ASSERT_OK_AND_ASSIGN(loaded, off.Load());
+  EXPECT_EQ(loaded, 5);
+  EXPECT_EQ(off.cache().size(), 0u);
+  // Served partly from memory, partly from the database: the same
+  // candidates, newest first.
   MatchRecord probe;
   probe.family = "李";
   probe.birth_date = "19800101";
-  ASSERT_OK_AND_ASSIGN(auto warm, cold.Candidates(probe, 50, 100));
-  PgPatientStore off(&pg.schema.pool(), /*cache_entries=*/0);
+  ASSERT_OK_AND_ASSIGN(auto cached, small.Candidates(probe, 50, 100));
   ASSERT_OK_AND_ASSIGN(auto direct, off.Candidates(probe, 50, 100));
-  ASSERT_EQ(warm.size(), 5u);
+  ASSERT_EQ(cached.size(), 5u);
   ASSERT_EQ(direct.size(), 5u);
-  for (size_t i = 0; i < warm.size(); ++i) {
-    EXPECT_EQ(warm[i].id, direct[i].id);
-    EXPECT_EQ(warm[i].local_id, direct[i].local_id);
-    EXPECT_EQ(warm[i].regional_id, direct[i].regional_id);
-    EXPECT_EQ(warm[i].match.family, direct[i].match.family);
-    EXPECT_EQ(warm[i].match.birth_date, direct[i].match.birth_date);
+  for (size_t i = 0; i < cached.size(); ++i) {
+    EXPECT_EQ(cached[i].id, direct[i].id);
+    EXPECT_EQ(cached[i].local_id, direct[i].local_id);
+    EXPECT_EQ(cached[i].regional_id, direct[i].regional_id);
+    EXPECT_EQ(cached[i].match.family, direct[i].match.family);
+    EXPECT_EQ(cached[i].match.birth_date, direct[i].match.birth_date);
+    if (i > 0) EXPECT_GT(cached[i - 1].id, cached[i].id);
   }
-  EXPECT_EQ(off.cache().size(), 0u);
-  stop = true;
-  ASSERT_OK_AND_ASSIGN(loaded, off.WarmCache(stop));
-  EXPECT_EQ(loaded, 0);
+}
+
+// A replica catches up on what a transaction in progress at its last
+// catch-up committed later, though newer transactions committed before it:
+// its snapshot had that transaction in progress, below the xmax it moved on
+// to.
+TEST(PgPatientStore, CatchUpSeesATransactionThatWasInProgress) {
+  PgBackend pg;
+  PgPatientStore other(&pg.schema.pool());
+  auto record = [](const std::string& local, const std::string& family,
+                   const std::string& dob) {
+    StoredRecord r;
+    r.organisation_id = "org-a";
+    r.local_id = local;
+    r.regional_id = kRegionalA;
+    r.request_hash = "h-" + local;
+    r.match.family = family;
+    r.match.given = "明";
+    r.match.birth_date = dob;
+    DerivePinyin(&r.match);
+    return r;
+  };
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.CreateIdentity(kRegionalA); }));
+  ASSERT_OK(other.Load());
+  MatchRecord li = record("x", "李", "19800101").match;
+  MatchRecord wang = record("x", "王", "19500505").match;
+  auto locals = [&](const MatchRecord& probe) {
+    std::vector<std::string> out;
+    auto candidates = other.Candidates(probe, 50, 100);
+    EXPECT_OK(candidates.status());
+    if (candidates.ok()) {
+      for (const StoredRecord& c : *candidates) out.push_back(c.local_id);
+    }
+    return out;
+  };
+
+  absl::Notification written, release;
+  std::thread slow([&] {
+    ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+      StoredRecord slow_record = record("slow", "李", "19800101");
+      MERIDIAN_RETURN_IF_ERROR(u.SaveSource(slow_record));
+      written.Notify();
+      release.WaitForNotification();
+      return absl::OkStatus();
+    }));
+  });
+  written.WaitForNotification();
+  EXPECT_THAT(locals(li), ::testing::IsEmpty());  // in progress: not yet
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) {
+    StoredRecord fast = record("fast", "王", "19500505");
+    return u.SaveSource(fast);
+  }));
+  EXPECT_THAT(locals(wang), ::testing::ElementsAre("fast"));
+  ASSERT_TRUE(other.key_index().horizon().has_value());
+  release.Notify();
+  slow.join();
+  EXPECT_THAT(locals(li), ::testing::ElementsAre("slow"));
+  EXPECT_EQ(other.key_index().records(), 2u);
 }
 
 // Many registrations at once over PostgreSQL, each person registered by two
@@ -478,7 +537,9 @@ TEST(PgPatientIndex, ConcurrentRegistrationsLinkEachPairOnce) {
   // they share.
   EXPECT_EQ(count("SELECT coalesce(sum(events), 0) FROM outbox"),
             4 * kPeople + count("SELECT count(*) FROM review_task"));
-  EXPECT_EQ(count("SELECT count(DISTINCT record_id) FROM blocking_hash"), 2 * kPeople);
+  // Every record is in the key index once a lookup has caught up.
+  ASSERT_OK(pg.s.Candidates(MatchRecord{}, 1, 1).status());
+  EXPECT_EQ(static_cast<int64_t>(pg.s.key_index().records()), 2 * kPeople);
 }
 
 // The whole logic over PostgreSQL: registering twice from two institutions.

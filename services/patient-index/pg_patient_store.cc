@@ -75,39 +75,50 @@ std::optional<StoredRecord> FindIn(pqxx::transaction_base& tx, const std::string
 // `SELECT <kMatchColumns>, version ...` read with VersionOf.
 int32_t VersionOf(const pqxx::row& row) { return row[18].as<int32_t>(); }
 
+// Brings `index` up to the snapshot of `tx`'s next statement: applies every
+// record committed since the index's horizon (written by a transaction in
+// progress in it, or later; not by `tx` itself, which may roll back), puts
+// them into `cache` (committed, so final), and advances the horizon. One
+// statement, returning only what changed (an index on change_xid).
+absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache) {
+  std::optional<Snapshot> horizon = index.horizon();
+  if (!horizon.has_value()) return absl::FailedPreconditionError("key index not loaded");
+  std::vector<int64_t> in_progress(horizon->xip.begin(), horizon->xip.end());
+  static const auto* const kSql = new std::string(absl::StrCat(
+      "SELECT r.*, s.snap::text FROM (SELECT pg_current_snapshot() AS snap) s"
+      " LEFT JOIN LATERAL (SELECT ", kMatchColumns, ", version FROM source_record"
+      "   WHERE (change_xid >= $1::xid8 OR change_xid = ANY($2::xid8[]))"
+      "   AND change_xid IS DISTINCT FROM pg_current_xact_id_if_assigned()) r ON true"));
+  pqxx::result rows = pg::ExecPrepared(tx, "pi_catch_up", *kSql,
+                                       static_cast<int64_t>(horizon->xmax),
+                                       pg::Int64Array(in_progress));
+  if (rows.empty()) return absl::InternalError("catch-up: no snapshot");
+  MERIDIAN_ASSIGN_OR_RETURN(Snapshot now, Snapshot::Parse(rows[0][19].as<std::string>()));
+  for (const auto& row : rows) {
+    if (row[0].is_null()) continue;  // nothing changed
+    StoredRecord r = FromMatchRow(row);
+    const int32_t version = VersionOf(row);
+    index.Apply(r.id, version, BlockingKeys(r.match));
+    cache.Put(r, version);
+  }
+  index.Advance(now);
+  return absl::OkStatus();
+}
+
 // Records sharing a blocking key with each of `records`: the (id, version)
-// pairs come from the blocking_hash index alone (one statement for all), the
-// match fields from `cache`, or from source_record (one statement) for those
-// it does not hold at that version. Per record: newest first, at most
-// `per_key` per key and `total` in all. `fill_cache` is false once the
-// transaction has written records (they may roll back).
+// pairs from `index` (which the caller has brought up to the transaction's
+// snapshot), the match fields from `cache`, or from source_record (one
+// statement) for those it does not hold at that version. Per record: newest
+// first, at most `per_key` per key and `total` in all. `fill_cache` is false
+// once the transaction has written records (they may roll back).
 std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
     pqxx::transaction_base& tx, const std::vector<const MatchRecord*>& records,
-    int per_key, int total, CandidateCache& cache, bool fill_cache) {
-  std::vector<std::string> keys;
-  std::vector<int64_t> owners;
-  for (size_t i = 0; i < records.size(); ++i) {
-    for (std::string& key : BlockingKeys(*records[i])) {
-      keys.push_back(std::move(key));
-      owners.push_back(static_cast<int64_t>(i));
-    }
-  }
+    int per_key, int total, const KeyIndex& index, CandidateCache& cache,
+    bool fill_cache) {
   std::vector<std::vector<StoredRecord>> out(records.size());
-  if (keys.empty()) return out;
-  // Sorted and deduplicated here rather than by the server (a Sort and a
-  // Unique over ~150 rows were a tenth of the statement).
-  pqxx::result rows = pg::ExecPrepared(
-      tx, "pi_candidate_versions",
-      "SELECT k.n, c.record_id, c.version"
-      " FROM unnest($1::text[], $2::int[]) AS k(key, n)"
-      " CROSS JOIN LATERAL (SELECT record_id, version FROM blocking_hash b"
-      "   WHERE b.key_hash = hashtextextended(k.key, 0)"
-      "   ORDER BY record_id DESC LIMIT $3) c",
-      pg::TextArray(keys), pg::Int64Array(owners), per_key);
   std::vector<std::vector<RecordVersion>> of(records.size());
-  for (const auto& row : rows) {
-    const size_t n = row[0].as<size_t>();
-    if (n < records.size()) of[n].push_back({row[1].as<int64_t>(), row[2].as<int32_t>()});
+  for (size_t i = 0; i < records.size(); ++i) {
+    of[i] = index.Lookup(BlockingKeys(*records[i]), per_key);
   }
   // Per record, newest first, each once, capped; then one cache lookup for
   // them all.
@@ -188,8 +199,9 @@ struct SavedRecord {
 // Every other statement first writes a waiting identity (through tx()).
 class PgUnit : public PatientUnit {
  public:
-  PgUnit(pqxx::work& tx, CandidateCache& cache, std::vector<SavedRecord>& saved)
-      : tx_(tx), cache_(cache), saved_(saved) {}
+  PgUnit(pqxx::work& tx, KeyIndex& index, CandidateCache& cache,
+         std::vector<SavedRecord>& saved)
+      : tx_(tx), index_(index), cache_(cache), saved_(saved) {}
 
   // Writes what waits; call before the commit.
   absl::Status Finish() {
@@ -243,12 +255,16 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
                                                        int per_key,
                                                        int total) override {
-    return std::move(CandidatesOfEachIn(tx(), {&r}, per_key, total, cache_,
-                                        /*fill_cache=*/saved_.empty())[0]);
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::vector<StoredRecord>> found,
+                              CandidatesOfEach({&r}, per_key, total));
+    return std::move(found[0]);
   }
+  // Records this unit wrote are not among them: the key index holds
+  // committed records only.
   absl::StatusOr<std::vector<std::vector<StoredRecord>>> CandidatesOfEach(
       const std::vector<const MatchRecord*>& records, int per_key, int total) override {
-    return CandidatesOfEachIn(tx(), records, per_key, total, cache_,
+    MERIDIAN_RETURN_IF_ERROR(CatchUp(tx(), index_, cache_));
+    return CandidatesOfEachIn(tx(), records, per_key, total, index_, cache_,
                               /*fill_cache=*/saved_.empty());
   }
   absl::Status SaveSource(StoredRecord& rec) override { return SaveSources({&rec}); }
@@ -434,14 +450,14 @@ class PgUnit : public PatientUnit {
     return tx_;
   }
 
-  // New records, with the waiting identities they belong to and their
-  // blocking keys, in one statement (the foreign key to identity is checked
-  // at its end). Sets each record's id.
+  // New records, with the waiting identities they belong to, in one
+  // statement (the foreign key to identity is checked at its end). Sets each
+  // record's id. Their blocking keys reach the key index when a catch-up
+  // reads them committed.
   void Insert(const std::vector<StoredRecord*>& records) {
     constexpr int kText = 15;  // the text columns after the two byteas
     std::vector<std::string> orgs, locals, regionals, requests, responses;
     std::vector<std::vector<std::string>> text(kText);
-    std::vector<std::string> keys, key_orgs, key_locals;
     absl::flat_hash_set<std::string> regional_set;
     for (const StoredRecord* r : records) {
       const MatchRecord& m = r->match;
@@ -458,11 +474,6 @@ class PgUnit : public PatientUnit {
           &m.sex, &m.birth_date, &m.phone, &m.street_number, &m.address, &m.locality,
           &m.postcode, &m.region, &m.resident_id, &m.other_id};
       for (int i = 0; i < kText; ++i) text[i].push_back(*values[i]);
-      for (std::string& key : BlockingKeys(m)) {
-        keys.push_back(std::move(key));
-        key_orgs.push_back(r->organisation_id);
-        key_locals.push_back(r->local_id);
-      }
     }
     // Identities that wait for these records go with them; any other waits
     // on.
@@ -491,15 +502,7 @@ class PgUnit : public PatientUnit {
         "   request_hash, family, given, family_pinyin, given_pinyin, sex,"
         "   birth_date, phone, street_number, address, locality, postcode, region,"
         "   resident_id, other_id FROM input ORDER BY n"
-        "   RETURNING id, organisation_id, local_id),"
-        // No ON CONFLICT: the records are new (their ids too) and DISTINCT
-        // leaves one row per hash, so a key row cannot exist already, and a
-        // speculative insertion per key cost a tenth of this statement.
-        " keys AS (INSERT INTO blocking_hash (key_hash, record_id, version)"
-        "   SELECT DISTINCT hashtextextended(k.key, 0), r.id, 1"
-        "   FROM unnest($22::text[], $23::text[], $24::text[])"
-        "     AS k(key, organisation_id, local_id)"
-        "   JOIN record r USING (organisation_id, local_id))"
+        "   RETURNING id, organisation_id, local_id)"
         " SELECT id, organisation_id, local_id FROM record",
         pg::TextArray(orgs), pg::TextArray(locals), pg::TextArray(regionals),
         pg::TextArray(requests), pg::TextArray(responses), pg::TextArray(text[0]),
@@ -507,8 +510,7 @@ class PgUnit : public PatientUnit {
         pg::TextArray(text[4]), pg::TextArray(text[5]), pg::TextArray(text[6]),
         pg::TextArray(text[7]), pg::TextArray(text[8]), pg::TextArray(text[9]),
         pg::TextArray(text[10]), pg::TextArray(text[11]), pg::TextArray(text[12]),
-        pg::TextArray(text[13]), pg::TextArray(text[14]), pg::TextArray(with_records),
-        pg::TextArray(keys), pg::TextArray(key_orgs), pg::TextArray(key_locals));
+        pg::TextArray(text[13]), pg::TextArray(text[14]), pg::TextArray(with_records));
     std::map<std::pair<std::string, std::string>, int64_t> ids;
     for (const auto& row : rows) {
       ids[{row[1].as<std::string>(), row[2].as<std::string>()}] = row[0].as<int64_t>();
@@ -520,48 +522,31 @@ class PgUnit : public PatientUnit {
     }
   }
 
-  // A changed record: a new version, and its keys moved to it. The UPDATE
-  // also returns the fields it replaced (a self-join reads the row as it
-  // was); the keys of those that the record no longer has are deleted
-  // through the primary key, and every current key is written or moved to
-  // the new version.
+  // A changed record: a new version, written by this transaction (so the
+  // next catch-up of every replica moves it to its new keys).
   void Update(StoredRecord& rec) {
     const MatchRecord& m = rec.match;
     pqxx::row row = pg::ExecPrepared(
         tx(), "pi_update_source",
-        "UPDATE source_record s SET version = s.version + 1, regional_id = $2::uuid,"
+        "UPDATE source_record SET version = version + 1, regional_id = $2::uuid,"
         " request = $3, response = $4, request_hash = $5, family = $6, given = $7,"
         " family_pinyin = $8, given_pinyin = $9, sex = $10, birth_date = $11,"
         " phone = $12, street_number = $13, address = $14, locality = $15,"
         " postcode = $16, region = $17, resident_id = $18, other_id = $19,"
-        " updated_at = now() FROM source_record old WHERE s.id = $1 AND old.id = $1"
-        " RETURNING s.version, old.family, old.given, old.family_pinyin,"
-        " old.given_pinyin, old.sex, old.birth_date, old.phone, old.street_number,"
-        " old.address, old.locality, old.postcode, old.region, old.resident_id,"
-        " old.other_id",
+        " updated_at = now(), change_xid = pg_current_xact_id() WHERE id = $1"
+        " RETURNING version",
         rec.id, rec.regional_id, pqxx::binarystring(rec.request.SerializeAsString()),
         pqxx::binarystring(rec.response.SerializeAsString()), rec.request_hash,
         m.family, m.given, m.family_pinyin, m.given_pinyin, m.sex, m.birth_date,
         m.phone, m.street_number, m.address, m.locality, m.postcode, m.region,
         m.resident_id, m.other_id)[0];
     const int32_t version = row[0].as<int32_t>();
-    MatchRecord was;
-    ReadMatchFields(row, 1, was);
-    pg::ExecPrepared(
-        tx_, "pi_move_keys",
-        "WITH gone AS (DELETE FROM blocking_hash WHERE record_id = $3 AND key_hash IN"
-        "   (SELECT hashtextextended(k, 0) FROM unnest($1::text[]) AS k EXCEPT"
-        "    SELECT hashtextextended(k, 0) FROM unnest($2::text[]) AS k))"
-        " INSERT INTO blocking_hash (key_hash, record_id, version)"
-        " SELECT DISTINCT hashtextextended(k, 0), $3::bigint, $4::integer"
-        " FROM unnest($2::text[]) AS k"
-        " ON CONFLICT (key_hash, record_id) DO UPDATE SET version = EXCLUDED.version",
-        pg::TextArray(BlockingKeys(was)), pg::TextArray(BlockingKeys(m)), rec.id, version);
     rec.match.id = rec.id;
     saved_.push_back({rec, version});
   }
 
   pqxx::work& tx_;
+  KeyIndex& index_;
   CandidateCache& cache_;
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
   std::vector<std::string> pending_identities_;
@@ -576,10 +561,11 @@ std::vector<pg::MigrationSet> AllMigrations() {
 
 absl::Status PgPatientStore::Run(
     const std::function<absl::Status(PatientUnit&)>& fn) {
+  MERIDIAN_RETURN_IF_ERROR(EnsureLoaded());
   std::vector<SavedRecord> saved;
   absl::Status status = pool_->Transact([&](pqxx::work& tx) {
     saved.clear();  // from an attempt that was rolled back
-    PgUnit unit(tx, cache_, saved);
+    PgUnit unit(tx, index_, cache_, saved);
     absl::Status s = fn(unit);
     return s.ok() ? unit.Finish() : s;
   });
@@ -650,32 +636,44 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
   });
 }
 
-absl::StatusOr<int64_t> PgPatientStore::WarmCache(const std::atomic<bool>& stop) {
+absl::StatusOr<int64_t> PgPatientStore::Load() {
   constexpr int kChunk = 20'000;
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", kMatchColumns, ", version FROM source_record WHERE id < $1"
       " ORDER BY id DESC LIMIT $2"));
-  int64_t loaded = 0;
-  int64_t below = std::numeric_limits<int64_t>::max();
-  // Up to the room left: registrations fill the cache meanwhile, and a Put
-  // into a full cache evicts an eighth of it (live entries for older ones).
-  while (!stop.load() && cache_.size() < cache_.capacity()) {
-    const int limit =
-        static_cast<int>(std::min<size_t>(kChunk, cache_.capacity() - cache_.size()));
-    absl::StatusOr<int> n = pool_->Read([&](pqxx::nontransaction& tx) {
-      pqxx::result rows = pg::ExecPrepared(tx, "pi_warm_cache", *kSql, below, limit);
+  // One snapshot for every chunk: what it saw is loaded, and the first
+  // catch-up asks for the rest.
+  auto load = [&](pqxx::work& tx) -> absl::StatusOr<int64_t> {
+    MERIDIAN_ASSIGN_OR_RETURN(
+        Snapshot snapshot,
+        Snapshot::Parse(tx.exec1("SELECT pg_current_snapshot()::text")[0].as<std::string>()));
+    int64_t loaded = 0;
+    int64_t below = std::numeric_limits<int64_t>::max();
+    while (true) {
+      pqxx::result rows = pg::ExecPrepared(tx, "pi_load", *kSql, below, kChunk);
       for (const auto& row : rows) {
         StoredRecord r = FromMatchRow(row);
-        cache_.Put(r, VersionOf(row));
+        const int32_t version = VersionOf(row);
+        index_.Apply(r.id, version, BlockingKeys(r.match));
+        // The newest records, as many as the cache holds (a Put into a full
+        // cache evicts).
+        if (cache_.size() < cache_.capacity()) cache_.Put(r, version);
         below = r.id;
       }
-      return static_cast<int>(rows.size());
-    });
-    if (!n.ok()) return n.status();
-    loaded += *n;
-    if (*n < limit) break;
-  }
-  return loaded;
+      loaded += static_cast<int64_t>(rows.size());
+      if (static_cast<int>(rows.size()) < kChunk) break;
+    }
+    index_.Advance(snapshot);
+    return loaded;
+  };
+  return pool_->Transact(load, {.isolation = pg::Isolation::kRepeatableRead});
+}
+
+absl::Status PgPatientStore::EnsureLoaded() {
+  if (index_.horizon().has_value()) return absl::OkStatus();
+  absl::MutexLock lock(&load_mu_);
+  if (index_.horizon().has_value()) return absl::OkStatus();
+  return Load().status();
 }
 
 absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {
@@ -735,9 +733,11 @@ absl::StatusOr<StoredRecord> PgPatientStore::RecordById(int64_t id) {
 
 absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
     const MatchRecord& r, int per_key, int total) {
+  MERIDIAN_RETURN_IF_ERROR(EnsureLoaded());
   return pool_->Read(
-      [&](pqxx::nontransaction& tx) {
-        return std::move(CandidatesOfEachIn(tx, {&r}, per_key, total, cache_,
+      [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<StoredRecord>> {
+        MERIDIAN_RETURN_IF_ERROR(CatchUp(tx, index_, cache_));
+        return std::move(CandidatesOfEachIn(tx, {&r}, per_key, total, index_, cache_,
                                             /*fill_cache=*/true)[0]);
       });
 }

@@ -1,16 +1,20 @@
 // PatientStore on PostgreSQL (schema patient_index). LockKeys takes
 // transaction-scoped advisory locks (in hash order, one statement);
-// candidates come from the blocking_hash index, capped per key, with their
+// candidates come from a KeyIndex in memory (every committed record's
+// blocking keys, loaded at start and caught up with what other transactions
+// committed, one statement, before each lookup), capped per key, with their
 // match fields from a CandidateCache where it holds them.
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 
-#include <atomic>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 #include "libs/pg/migrate.h"
 #include "libs/pg/pool.h"
 #include "services/patient-index/candidate_cache.h"
+#include "services/patient-index/key_index.h"
 #include "services/patient-index/model.h"
 #include "services/patient-index/patient_store.h"
 
@@ -50,16 +54,21 @@ class PgPatientStore : public PatientStore {
   // The newest saved parameters, or "" when none.
   absl::StatusOr<std::string> LoadModel();
 
-  // Fills the candidate cache from source_record, newest records first, up
-  // to its capacity, in chunks; returns how many it loaded. Stops early
-  // (OK) once `stop` is set. Safe while the store serves: the cache keeps
-  // the newer of two versions.
-  absl::StatusOr<int64_t> WarmCache(const std::atomic<bool>& stop);
+  // Loads every record's blocking keys into the key index, and the newest
+  // records' match fields into the candidate cache (up to its capacity), as
+  // of one snapshot; returns how many records it read. Call it before
+  // serving (the first unit or lookup loads otherwise, and waits for it).
+  absl::StatusOr<int64_t> Load();
+  const KeyIndex& key_index() const { return index_; }
   const CandidateCache& cache() const { return cache_; }
 
  private:
+  absl::Status EnsureLoaded();
+
   pg::Pool* pool_;
+  KeyIndex index_;
   CandidateCache cache_;
+  absl::Mutex load_mu_;  // one Load at a time
 };
 
 }  // namespace meridian::patient

@@ -1,0 +1,122 @@
+#include "services/patient-index/key_index.h"
+
+#include <algorithm>
+
+#include "absl/hash/hash.h"
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+
+namespace meridian::patient {
+
+absl::StatusOr<Snapshot> Snapshot::Parse(absl::string_view text) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  Snapshot s;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &s.xmin) ||
+      !absl::SimpleAtoi(parts[1], &s.xmax) || s.xmin > s.xmax) {
+    return absl::InternalError("snapshot: not xmin:xmax:xip");
+  }
+  for (absl::string_view x : absl::StrSplit(parts[2], ',', absl::SkipEmpty())) {
+    uint64_t xid;
+    if (!absl::SimpleAtoi(x, &xid) || xid < s.xmin || xid >= s.xmax) {
+      return absl::InternalError("snapshot: an in-progress ID outside [xmin, xmax)");
+    }
+    s.xip.push_back(xid);
+  }
+  return s;
+}
+
+uint64_t KeyIndex::Hash(absl::string_view key) {
+  return static_cast<uint64_t>(absl::Hash<absl::string_view>{}(key));
+}
+
+void KeyIndex::Apply(int64_t id, int32_t version, const std::vector<std::string>& keys) {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(keys.size());
+  for (const std::string& k : keys) hashes.push_back(Hash(k));
+  std::sort(hashes.begin(), hashes.end());
+  hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
+
+  absl::MutexLock lock(&mu_);
+  Held& held = records_[id];
+  if (held.keys != nullptr && held.version >= version) return;
+  const uint64_t* old_begin = held.keys.get();
+  const uint64_t* old_end = old_begin + held.key_count;
+  // Keys the new version no longer has, then those it adds (both sorted).
+  for (const uint64_t* k = old_begin; k != old_end; ++k) {
+    if (!std::binary_search(hashes.begin(), hashes.end(), *k)) RemoveLocked(id, *k);
+  }
+  for (uint64_t k : hashes) {
+    if (!std::binary_search(old_begin, old_end, k)) AddLocked(id, k);
+  }
+  held.version = version;
+  held.key_count = static_cast<uint32_t>(hashes.size());
+  held.keys = std::make_unique<uint64_t[]>(hashes.size());
+  std::copy(hashes.begin(), hashes.end(), held.keys.get());
+}
+
+void KeyIndex::AddLocked(int64_t id, uint64_t key) {
+  Ids& ids = ids_by_key_[key];
+  // New records come mostly in ID order: append.
+  if (ids.empty() || ids.back() < id) {
+    ids.push_back(id);
+    return;
+  }
+  auto at = std::lower_bound(ids.begin(), ids.end(), id);
+  if (at == ids.end() || *at != id) ids.insert(at, id);
+}
+
+void KeyIndex::RemoveLocked(int64_t id, uint64_t key) {
+  auto it = ids_by_key_.find(key);
+  if (it == ids_by_key_.end()) return;
+  Ids& ids = it->second;
+  auto at = std::lower_bound(ids.begin(), ids.end(), id);
+  if (at != ids.end() && *at == id) ids.erase(at);
+  if (ids.empty()) ids_by_key_.erase(it);
+}
+
+void KeyIndex::Advance(const Snapshot& s) {
+  absl::MutexLock lock(&mu_);
+  // Snapshots with the same xmax saw the same transactions finish, except
+  // those that finished below it since: fewer in progress is newer.
+  if (!horizon_.has_value() || s.xmax > horizon_->xmax ||
+      (s.xmax == horizon_->xmax && s.xip.size() < horizon_->xip.size())) {
+    horizon_ = s;
+  }
+}
+
+std::optional<Snapshot> KeyIndex::horizon() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return horizon_;
+}
+
+std::vector<RecordVersion> KeyIndex::Lookup(const std::vector<std::string>& keys,
+                                            int per_key) const {
+  std::vector<uint64_t> hashes;
+  hashes.reserve(keys.size());
+  for (const std::string& k : keys) hashes.push_back(Hash(k));
+  std::vector<RecordVersion> out;
+  absl::ReaderMutexLock lock(&mu_);
+  for (uint64_t h : hashes) {
+    auto it = ids_by_key_.find(h);
+    if (it == ids_by_key_.end()) continue;
+    const Ids& ids = it->second;
+    int taken = 0;
+    for (auto id = ids.rbegin(); id != ids.rend() && taken < per_key; ++id, ++taken) {
+      out.push_back({*id, records_.at(*id).version});
+    }
+  }
+  return out;
+}
+
+size_t KeyIndex::records() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return records_.size();
+}
+
+size_t KeyIndex::keys() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return ids_by_key_.size();
+}
+
+}  // namespace meridian::patient

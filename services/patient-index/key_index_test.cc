@@ -1,0 +1,104 @@
+#include "services/patient-index/key_index.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "libs/status/status_matchers.h"
+
+namespace meridian::patient {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+std::vector<int64_t> Ids(const std::vector<RecordVersion>& v) {
+  std::vector<int64_t> out;
+  for (const RecordVersion& r : v) out.push_back(r.id);
+  return out;
+}
+
+TEST(KeyIndex, ServesTheNewestRecordsOfEachKeyInTheOrderOfTheKeys) {
+  KeyIndex index;
+  index.Apply(3, 1, {"a", "b"});
+  index.Apply(1, 1, {"a"});
+  index.Apply(2, 1, {"a", "c"});  // out of ID order: a later commit
+  index.Apply(4, 1, {"b"});
+  EXPECT_THAT(Ids(index.Lookup({"a"}, 10)), ElementsAre(3, 2, 1));
+  EXPECT_THAT(Ids(index.Lookup({"a"}, 2)), ElementsAre(3, 2));
+  EXPECT_THAT(Ids(index.Lookup({"b", "a", "zzz"}, 1)), ElementsAre(4, 3));
+  EXPECT_THAT(Ids(index.Lookup({"c", "b"}, 10)), ElementsAre(2, 4, 3));
+  EXPECT_THAT(index.Lookup({"zzz"}, 10), IsEmpty());
+  EXPECT_EQ(index.records(), 4u);
+  EXPECT_EQ(index.keys(), 3u);
+}
+
+TEST(KeyIndex, ANewVersionMovesTheRecordToItsKeysAndAnOlderOneIsIgnored) {
+  KeyIndex index;
+  index.Apply(7, 1, {"a", "b", "b"});
+  index.Apply(8, 1, {"b"});
+  index.Apply(7, 2, {"b", "c"});
+  EXPECT_THAT(index.Lookup({"a"}, 10), IsEmpty());
+  std::vector<RecordVersion> b = index.Lookup({"b"}, 10);
+  ASSERT_EQ(b.size(), 2u);  // once each, though "b" came twice
+  EXPECT_EQ(b[0].id, 8);
+  EXPECT_EQ(b[0].version, 1);
+  EXPECT_EQ(b[1].id, 7);
+  EXPECT_EQ(b[1].version, 2);
+  // A catch-up that read version 1 before another applied version 2.
+  index.Apply(7, 1, {"a"});
+  EXPECT_THAT(index.Lookup({"a"}, 10), IsEmpty());
+  EXPECT_THAT(Ids(index.Lookup({"c"}, 10)), ElementsAre(7));
+  // So is the same version again.
+  index.Apply(7, 2, {"zzz"});
+  EXPECT_THAT(index.Lookup({"zzz"}, 10), IsEmpty());
+  // A key left with no record is gone.
+  index.Apply(7, 3, {"b"});
+  EXPECT_EQ(index.keys(), 1u);
+  EXPECT_EQ(index.records(), 2u);
+}
+
+TEST(KeyIndex, ARecordWithoutKeysIsHeldButNeverACandidate) {
+  KeyIndex index;
+  index.Apply(1, 1, {});
+  EXPECT_EQ(index.records(), 1u);
+  EXPECT_EQ(index.keys(), 0u);
+  index.Apply(1, 1, {"a"});  // same version: ignored
+  EXPECT_THAT(index.Lookup({"a"}, 10), IsEmpty());
+  index.Apply(1, 2, {"a"});
+  EXPECT_THAT(Ids(index.Lookup({"a"}, 10)), ElementsAre(1));
+}
+
+TEST(KeyIndex, KeepsTheNewestSnapshot) {
+  KeyIndex index;
+  EXPECT_FALSE(index.horizon().has_value());
+  ASSERT_OK_AND_ASSIGN(Snapshot s10, Snapshot::Parse("5:10:5,7"));
+  ASSERT_OK_AND_ASSIGN(Snapshot s12, Snapshot::Parse("7:12:7"));
+  ASSERT_OK_AND_ASSIGN(Snapshot s12_later, Snapshot::Parse("12:12:"));
+  index.Advance(s12);
+  index.Advance(s10);  // an older catch-up finishing late
+  ASSERT_TRUE(index.horizon().has_value());
+  EXPECT_EQ(index.horizon()->xmax, 12u);
+  EXPECT_THAT(index.horizon()->xip, ElementsAre(7));
+  index.Advance(s12_later);  // 7 finished since, below xmax
+  EXPECT_THAT(index.horizon()->xip, IsEmpty());
+  index.Advance(s12);
+  EXPECT_THAT(index.horizon()->xip, IsEmpty());
+}
+
+TEST(Snapshot, ParsesWhatPostgresPrintsAndRejectsTheRest) {
+  ASSERT_OK_AND_ASSIGN(Snapshot s, Snapshot::Parse("748:752:748,750"));
+  EXPECT_EQ(s.xmin, 748u);
+  EXPECT_EQ(s.xmax, 752u);
+  EXPECT_THAT(s.xip, ElementsAre(748, 750));
+  ASSERT_OK_AND_ASSIGN(Snapshot none, Snapshot::Parse("752:752:"));
+  EXPECT_THAT(none.xip, IsEmpty());
+  for (const char* bad : {"", "1:2", "1:2:3:4", "x:2:", "3:2:", "1:5:7", "2:5:1",
+                          "1:5:a", "-1:5:"}) {
+    EXPECT_FALSE(Snapshot::Parse(bad).ok()) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace meridian::patient
