@@ -31,8 +31,7 @@ std::string Pack(const StoredRecord& r) {
   return out;
 }
 
-StoredRecord Unpack(int64_t id, const std::string& packed) {
-  StoredRecord r;
+void Unpack(int64_t id, const std::string& packed, StoredRecord& r) {
   r.id = id;
   r.match.id = id;
   size_t at = 0;
@@ -44,14 +43,12 @@ StoredRecord Unpack(int64_t id, const std::string& packed) {
     f->assign(packed, at + 4, n);
     at += 4 + n;
   }
-  return r;
 }
 
 }  // namespace
 
-std::vector<size_t> CandidateCache::Get(
-    absl::Span<const RecordVersion> wanted,
-    std::vector<std::optional<StoredRecord>>* found) const {
+std::vector<size_t> CandidateCache::Get(absl::Span<const RecordVersion> wanted,
+                                        absl::Span<StoredRecord* const> into) const {
   std::vector<size_t> missing;
   std::vector<const Entry*> held(wanted.size(), nullptr);
   absl::ReaderMutexLock lock(&mu_);
@@ -71,7 +68,7 @@ std::vector<size_t> CandidateCache::Get(
     }
   }
   for (size_t i = 0; i < wanted.size(); ++i) {
-    if (held[i] != nullptr) (*found)[i] = Unpack(wanted[i].id, held[i]->packed);
+    if (held[i] != nullptr) Unpack(wanted[i].id, held[i]->packed, *into[i]);
   }
   return missing;
 }

@@ -33,20 +33,22 @@ TEST(CandidateCache, ServesEachRecordOnlyAtItsVersionInTheOrderAsked) {
   cache.Put(Candidate(3, "赵"), 2);  // a newer version replaces
   cache.Put(Candidate(3, "钱"), 1);  // an older one never does
   std::vector<RecordVersion> wanted = {{3, 2}, {9, 1}, {1, 1}, {2, 2}, {1, 1}};
-  std::vector<std::optional<StoredRecord>> found(wanted.size());
-  EXPECT_THAT(cache.Get(wanted, &found), ElementsAre(1, 3));  // unknown; version 3 held
-  ASSERT_TRUE(found[0].has_value());
-  EXPECT_EQ(found[0]->match.family, "赵");
-  EXPECT_EQ(found[0]->id, 3);
-  EXPECT_EQ(found[0]->match.id, 3);
-  EXPECT_EQ(found[0]->regional_id, "regional-赵");
-  EXPECT_EQ(found[0]->match.other_id, std::string(40, 'x'));
-  EXPECT_FALSE(found[1].has_value());
-  ASSERT_TRUE(found[2].has_value());
-  EXPECT_EQ(found[2]->organisation_id, "org-李");
-  EXPECT_FALSE(found[3].has_value());
-  ASSERT_TRUE(found[4].has_value());  // asked twice, served twice
-  EXPECT_EQ(found[4]->local_id, "1");
+  std::vector<StoredRecord> found(wanted.size());
+  std::vector<StoredRecord*> into;
+  for (StoredRecord& r : found) into.push_back(&r);
+  found[1].local_id = "left alone";
+  EXPECT_THAT(cache.Get(wanted, into), ElementsAre(1, 3));  // unknown; version 3 held
+  EXPECT_EQ(found[0].match.family, "赵");
+  EXPECT_EQ(found[0].id, 3);
+  EXPECT_EQ(found[0].match.id, 3);
+  EXPECT_EQ(found[0].regional_id, "regional-赵");
+  EXPECT_EQ(found[0].match.other_id, std::string(40, 'x'));
+  EXPECT_EQ(found[1].id, 0);
+  EXPECT_EQ(found[1].local_id, "left alone");
+  EXPECT_EQ(found[2].organisation_id, "org-李");
+  EXPECT_EQ(found[3].id, 0);
+  EXPECT_EQ(found[4].id, 1);  // asked twice, served twice
+  EXPECT_EQ(found[4].local_id, "1");
 }
 
 TEST(CandidateCache, StaysWithinItsCapacity) {

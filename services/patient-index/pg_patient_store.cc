@@ -129,10 +129,10 @@ std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
   for (size_t i = 0; i < records.size(); ++i) {
     of[i] = index.Lookup(BlockingKeys(*records[i]), per_key);
   }
-  // Per record, newest first, each once, capped; then one cache lookup for
-  // them all.
+  // Per record, newest first, each once, capped, filled in place: one
+  // cache lookup for them all, then one statement for what it lacks.
   std::vector<RecordVersion> wanted;
-  std::vector<size_t> owner_of;  // wanted[i] is a candidate of records[owner_of[i]]
+  std::vector<StoredRecord*> into;  // wanted[i]'s place in `out`
   const size_t cap = static_cast<size_t>(std::max(total, 0));
   for (size_t n = 0; n < of.size(); ++n) {
     std::vector<RecordVersion>& c = of[n];
@@ -145,34 +145,35 @@ std::vector<std::vector<StoredRecord>> CandidatesOfEachIn(
                         }),
             c.end());
     if (c.size() > cap) c.resize(cap);
-    for (const RecordVersion& v : c) {
-      wanted.push_back(v);
-      owner_of.push_back(n);
+    out[n].resize(c.size());  // not resized again: `into` points into it
+    for (size_t j = 0; j < c.size(); ++j) {
+      wanted.push_back(c[j]);
+      into.push_back(&out[n][j]);
     }
   }
-  std::vector<std::optional<StoredRecord>> found(wanted.size());
-  std::vector<size_t> missing = cache.Get(wanted, &found);
-  if (!missing.empty()) {
-    std::vector<int64_t> ids;
-    ids.reserve(missing.size());
-    for (size_t i : missing) ids.push_back(wanted[i].id);
-    static const auto* const kSql = new std::string(absl::StrCat(
-        "SELECT ", kMatchColumns, ", version FROM source_record WHERE id = ANY($1::bigint[])"));
-    absl::flat_hash_map<int64_t, StoredRecord> fetched;
-    for (const auto& row :
-         pg::ExecPrepared(tx, "pi_candidate_rows", *kSql, pg::Int64Array(ids))) {
-      StoredRecord r = FromMatchRow(row);
-      if (fill_cache) cache.Put(r, VersionOf(row));
-      const int64_t id = r.id;
-      fetched.emplace(id, std::move(r));
-    }
-    for (size_t i : missing) {
-      auto it = fetched.find(wanted[i].id);
-      if (it != fetched.end()) found[i] = it->second;
-    }
+  std::vector<size_t> missing = cache.Get(wanted, into);
+  if (missing.empty()) return out;
+  std::vector<int64_t> ids;
+  ids.reserve(missing.size());
+  for (size_t i : missing) ids.push_back(wanted[i].id);
+  static const auto* const kSql = new std::string(absl::StrCat(
+      "SELECT ", kMatchColumns, ", version FROM source_record WHERE id = ANY($1::bigint[])"));
+  absl::flat_hash_map<int64_t, StoredRecord> fetched;
+  for (const auto& row :
+       pg::ExecPrepared(tx, "pi_candidate_rows", *kSql, pg::Int64Array(ids))) {
+    StoredRecord r = FromMatchRow(row);
+    if (fill_cache) cache.Put(r, VersionOf(row));
+    const int64_t id = r.id;
+    fetched.emplace(id, std::move(r));
   }
-  for (size_t i = 0; i < wanted.size(); ++i) {
-    if (found[i].has_value()) out[owner_of[i]].push_back(*std::move(found[i]));
+  for (size_t i : missing) {
+    auto it = fetched.find(wanted[i].id);
+    if (it != fetched.end()) *into[i] = it->second;  // else left with id 0
+  }
+  for (std::vector<StoredRecord>& c : out) {
+    c.erase(std::remove_if(c.begin(), c.end(),
+                           [](const StoredRecord& r) { return r.id == 0; }),
+            c.end());
   }
   return out;
 }
