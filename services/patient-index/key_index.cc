@@ -23,7 +23,15 @@ absl::StatusOr<Snapshot> Snapshot::Parse(absl::string_view text) {
     }
     s.xip.push_back(xid);
   }
+  std::sort(s.xip.begin(), s.xip.end());
   return s;
+}
+
+void Snapshot::IncludeInProgress(uint64_t xid) {
+  if (xid >= xmax) return;
+  auto at = std::lower_bound(xip.begin(), xip.end(), xid);
+  if (at == xip.end() || *at != xid) xip.insert(at, xid);
+  if (xid < xmin) xmin = xid;
 }
 
 uint64_t KeyIndex::Hash(absl::string_view key) {
@@ -77,8 +85,9 @@ void KeyIndex::RemoveLocked(int64_t id, uint64_t key) {
 
 void KeyIndex::Advance(const Snapshot& s) {
   absl::MutexLock lock(&mu_);
-  // Snapshots with the same xmax saw the same transactions finish, except
-  // those that finished below it since: fewer in progress is newer.
+  // Of two snapshots with the same xmax (both with their takers' own IDs
+  // counted in progress), the later saw the same transactions finish and
+  // those below xmax that finished since: fewer in progress is newer.
   if (!horizon_.has_value() || s.xmax > horizon_->xmax ||
       (s.xmax == horizon_->xmax && s.xip.size() < horizon_->xip.size())) {
     horizon_ = s;
@@ -88,6 +97,11 @@ void KeyIndex::Advance(const Snapshot& s) {
 std::optional<Snapshot> KeyIndex::horizon() const {
   absl::ReaderMutexLock lock(&mu_);
   return horizon_;
+}
+
+bool KeyIndex::loaded() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return horizon_.has_value();
 }
 
 std::vector<RecordVersion> KeyIndex::Lookup(const std::vector<std::string>& keys,

@@ -35,13 +35,17 @@ namespace meridian::patient {
 // above xmax had not finished (nor, mostly, started), those in `xip` were in
 // progress. What a later snapshot sees that this one did not was written by
 // a transaction in `xip` or at or above `xmax`; that is what a catch-up asks
-// for.
+// for. PostgreSQL leaves the taking transaction's own ID out of `xip`:
+// IncludeInProgress puts it back before the snapshot stands for others.
 struct Snapshot {
   uint64_t xmin = 0;
   uint64_t xmax = 0;
-  std::vector<uint64_t> xip;
+  std::vector<uint64_t> xip;  // ascending
 
   static absl::StatusOr<Snapshot> Parse(absl::string_view text);
+  // Counts `xid` in progress (nothing to do at or above xmax, where every
+  // transaction counts as not finished).
+  void IncludeInProgress(uint64_t xid);
 };
 
 class KeyIndex {
@@ -61,6 +65,7 @@ class KeyIndex {
   // The snapshot the index is complete as of; nullopt until the first
   // Advance (not loaded).
   std::optional<Snapshot> horizon() const;
+  bool loaded() const;
 
   // For each of `keys` in turn, the `per_key` newest records (highest IDs)
   // held under it, newest first, with their versions. A record under

@@ -87,6 +87,18 @@ TEST(KeyIndex, KeepsTheNewestSnapshot) {
   EXPECT_THAT(index.horizon()->xip, IsEmpty());
 }
 
+TEST(Snapshot, CountsItsTakersOwnTransactionInProgress) {
+  ASSERT_OK_AND_ASSIGN(Snapshot s, Snapshot::Parse("748:760:750,748"));
+  EXPECT_THAT(s.xip, ElementsAre(748, 750));  // sorted
+  s.IncludeInProgress(755);
+  s.IncludeInProgress(750);  // already there
+  s.IncludeInProgress(760);  // at xmax: counts as not finished already
+  s.IncludeInProgress(740);  // below xmin: xmin moves down
+  EXPECT_THAT(s.xip, ElementsAre(740, 748, 750, 755));
+  EXPECT_EQ(s.xmin, 740u);
+  EXPECT_EQ(s.xmax, 760u);
+}
+
 TEST(Snapshot, ParsesWhatPostgresPrintsAndRejectsTheRest) {
   ASSERT_OK_AND_ASSIGN(Snapshot s, Snapshot::Parse("748:752:748,750"));
   EXPECT_EQ(s.xmin, 748u);

@@ -93,8 +93,8 @@ int main(int argc, char** argv) {
 
   // Generic plans: each statement's was checked at 1,000,000 patients
   // (BENCHMARKS.md), and re-planning them cost a fifth of PostgreSQL's CPU.
-  // No JIT: the key index's catch-up is short, but its generic plan
-  // estimates a third of source_record, and JIT compiled it at every call.
+  // No JIT: it compiled the key index's catch-up, a short statement whose
+  // generic plan estimated many rows, at every call (~15 ms).
   pg::Pool pool({.uri = pg_uri, .max_connections = pool_size,
                  .search_path = kSchema, .application_name = "patient-index",
                  .generic_plans = true, .jit = false});

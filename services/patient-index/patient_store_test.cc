@@ -483,6 +483,156 @@ TEST(PgPatientStore, CatchUpSeesATransactionThatWasInProgress) {
   EXPECT_EQ(other.key_index().records(), 2u);
 }
 
+StoredRecord Person(const std::string& local, const std::string& family,
+                    const std::string& dob) {
+  StoredRecord r;
+  r.organisation_id = "org-a";
+  r.local_id = local;
+  r.regional_id = kRegionalA;
+  r.request_hash = "h-" + local;
+  r.match.family = family;
+  r.match.given = "明";
+  r.match.birth_date = dob;
+  DerivePinyin(&r.match);
+  return r;
+}
+
+std::vector<std::string> LocalsOf(PatientStore& store, const MatchRecord& probe) {
+  std::vector<std::string> out;
+  auto candidates = store.Candidates(probe, 50, 100);
+  EXPECT_OK(candidates.status());
+  if (candidates.ok()) {
+    for (const StoredRecord& c : *candidates) out.push_back(c.local_id);
+  }
+  return out;
+}
+
+// A unit whose transaction already has an ID when it catches up (its FOR
+// UPDATE of an existing record gave it one), with a later transaction
+// finished meanwhile: PostgreSQL leaves the unit's own ID out of its
+// snapshot, which must not become a horizon the unit's records fall behind.
+TEST(PgPatientStore, CatchUpCountsItsOwnTransactionInProgress) {
+  PgBackend pg;
+  StoredRecord existing = Person("existing", "王", "19500505");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    return u.SaveSource(existing);
+  }));
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(auto found, u.FindSources({{"org-a", "existing"}}));
+    EXPECT_TRUE(found[0].has_value());
+    // Another transaction, started and finished after this one got its ID.
+    EXPECT_OK(pg.schema.pool().Transact([](pqxx::work& tx) {
+      tx.exec0("INSERT INTO identity (regional_id) VALUES (gen_random_uuid())");
+      return absl::OkStatus();
+    }));
+    MatchRecord probe = Person("x", "李", "19800101").match;
+    MERIDIAN_RETURN_IF_ERROR(u.Candidates(probe, 50, 100).status());
+    StoredRecord added = Person("added", "李", "19800101");
+    return u.SaveSource(added);
+  }));
+  EXPECT_THAT(LocalsOf(pg.s, Person("x", "李", "19800101").match),
+              ::testing::ElementsAre("added"));
+}
+
+// A unit that wrote a record sees its own version of it, not the one another
+// replica committed before: catching up then must not move the horizon, or
+// the other version is lost once the unit rolls back.
+TEST(PgPatientStore, ACatchUpAfterTheUnitWroteKeepsTheHorizon) {
+  PgBackend pg;
+  PgPatientStore other(&pg.schema.pool());
+  StoredRecord a = Person("1", "李", "19800101");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    return u.SaveSource(a);
+  }));
+  MatchRecord by_dob = Person("x", "赵", "19800101").match;  // every version's key
+  EXPECT_THAT(LocalsOf(pg.s, by_dob), ::testing::ElementsAre("1"));
+  ASSERT_OK(other.Run([&](PatientUnit& u) {
+    StoredRecord v2 = Person("1", "赵", "19800101");
+    v2.id = a.id;
+    return u.SaveSource(v2);
+  }));
+  absl::Status rolled_back = pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    StoredRecord v3 = Person("1", "钱", "19800101");
+    v3.id = a.id;
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(v3));
+    MERIDIAN_RETURN_IF_ERROR(u.Candidates(by_dob, 50, 100).status());
+    return absl::InvalidArgumentError("roll back");
+  });
+  EXPECT_FALSE(rolled_back.ok());
+  ASSERT_OK_AND_ASSIGN(auto seen, pg.s.Candidates(by_dob, 50, 100));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].match.family, "赵");  // the other replica's version 2
+}
+
+// A transaction in progress while a replica loads: the load's snapshot
+// leaves its records out, and the first catch-up after it commits brings
+// them in.
+TEST(PgPatientStore, LoadThenCatchUpSeeATransactionInProgressDuringTheLoad) {
+  PgBackend pg;
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.CreateIdentity(kRegionalA); }));
+  absl::Notification written, release;
+  std::thread slow([&] {
+    ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+      StoredRecord r = Person("slow", "李", "19800101");
+      MERIDIAN_RETURN_IF_ERROR(u.SaveSource(r));
+      written.Notify();
+      release.WaitForNotification();
+      return absl::OkStatus();
+    }));
+  });
+  written.WaitForNotification();
+  PgPatientStore loading(&pg.schema.pool());
+  ASSERT_OK_AND_ASSIGN(int64_t loaded, loading.Load());
+  EXPECT_EQ(loaded, 0);
+  release.Notify();
+  slow.join();
+  EXPECT_THAT(LocalsOf(loading, Person("x", "李", "19800101").match),
+              ::testing::ElementsAre("slow"));
+}
+
+// The catch-up's plan as the service runs it (one generic plan per
+// connection) scans the change_xid index by range, whatever the statistics
+// guess: a whole-index or whole-table scan cost 200 ms a call.
+TEST(PgPatientStore, CatchUpPlanIsTwoIndexRangeScans) {
+  PgBackend pg;
+  ASSERT_OK(pg.schema.pool().Transact([](pqxx::work& tx) {
+    tx.exec0("INSERT INTO identity (regional_id) VALUES ('" + std::string(kRegionalA) + "')");
+    // 20,000 records written before change_xid existed, 2,000 since.
+    tx.exec0(
+        "INSERT INTO source_record (organisation_id, local_id, regional_id, request,"
+        " response, request_hash, family, given, family_pinyin, given_pinyin, sex,"
+        " birth_date, phone, street_number, address, locality, postcode, region,"
+        " resident_id, other_id, change_xid)"
+        " SELECT 'org-a', g::text, '" + std::string(kRegionalA) + "', '', '', '', '李',"
+        " '明', 'li', 'ming', 'm', '19800101', '', '', '', '', '', '', '', '',"
+        " CASE WHEN g > 20000 THEN pg_current_xact_id() END"
+        " FROM generate_series(1, 22000) g");
+    tx.exec0("ANALYZE source_record");
+    return absl::OkStatus();
+  }));
+  pg::PoolOptions options = pg.schema.pool_options();
+  options.generic_plans = true;
+  options.jit = false;
+  pg::Pool service_like(options);
+  ASSERT_OK_AND_ASSIGN(std::string plan, service_like.Transact([](pqxx::work& tx) {
+    tx.exec0("PREPARE catch_up AS " + internal::CatchUpSql());
+    std::string text;
+    for (const auto& row : tx.exec("EXPLAIN EXECUTE catch_up('1', '{}', '9223372036854775807')")) {
+      text += row[0].as<std::string>() + "\n";
+    }
+    tx.exec0("DEALLOCATE catch_up");
+    return text;
+  }));
+  EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("Seq Scan"))) << plan;
+  EXPECT_THAT(plan, ::testing::Not(::testing::HasSubstr("Filter: (((change_xid >="))) << plan;
+  EXPECT_THAT(plan, ::testing::ContainsRegex(
+                        "Index Cond: \\(\\(change_xid >= \\$1\\) AND \\(change_xid <= \\$3\\)\\)"))
+      << plan;
+  EXPECT_THAT(plan, ::testing::HasSubstr("Index Cond: ((change_xid = ANY ($2))"));
+}
+
 // Many registrations at once over PostgreSQL, each person registered by two
 // institutions at unrelated moments: groups commit together, and every pair
 // still ends up in one identity.

@@ -75,34 +75,58 @@ std::optional<StoredRecord> FindIn(pqxx::transaction_base& tx, const std::string
 // `SELECT <kMatchColumns>, version ...` read with VersionOf.
 int32_t VersionOf(const pqxx::row& row) { return row[18].as<int32_t>(); }
 
-// Brings `index` up to the snapshot of `tx`'s next statement: applies every
-// record committed since the index's horizon (written by a transaction in
-// progress in it, or later; not by `tx` itself, which may roll back), puts
-// them into `cache` (committed, so final), and advances the horizon. One
-// statement, returning only what changed (an index on change_xid).
-absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache) {
-  std::optional<Snapshot> horizon = index.horizon();
-  if (!horizon.has_value()) return absl::FailedPreconditionError("key index not loaded");
-  std::vector<int64_t> in_progress(horizon->xip.begin(), horizon->xip.end());
+}  // namespace
+
+namespace internal {
+
+const std::string& CatchUpSql() {
   // Two index scans whatever the statistics: the pool plans statements once
   // for all values (generic plans), and for `change_xid >= $1 OR ...` the
   // planner guessed a third of the table and scanned the whole index (200
   // ms at 250,000 indexed records). A range with both ends a parameter is
   // guessed at 0.5%: an index range scan.
   static const auto* const kSql = new std::string(absl::StrCat(
-      "SELECT r.*, s.snap::text FROM (SELECT pg_current_snapshot() AS snap) s"
+      "SELECT r.*, s.snap::text, s.own::text FROM (SELECT pg_current_snapshot() AS"
+      " snap, pg_current_xact_id_if_assigned() AS own) s"
       " LEFT JOIN LATERAL (SELECT ", kMatchColumns, ", version FROM source_record"
       "   WHERE change_xid >= $1::xid8 AND change_xid <= $3::xid8"
       "   AND change_xid IS DISTINCT FROM pg_current_xact_id_if_assigned()"
       " UNION ALL SELECT ", kMatchColumns, ", version FROM source_record"
       "   WHERE change_xid = ANY($2::xid8[]) AND change_xid < $1::xid8"
       "   AND change_xid IS DISTINCT FROM pg_current_xact_id_if_assigned()) r ON true"));
-  pqxx::result rows = pg::ExecPrepared(tx, "pi_catch_up", *kSql,
+  return *kSql;
+}
+
+}  // namespace internal
+
+namespace {
+
+// Brings `index` up to the snapshot of `tx`'s next statement: applies every
+// record committed since the index's horizon (written by a transaction in
+// progress in it, or later; not by `tx` itself, which may roll back), puts
+// them into `cache` (committed, so final), and, with `advance`, makes that
+// snapshot the horizon. One statement, returning only what changed (an
+// index on change_xid). Pass `advance` false once `tx` has written source
+// records: it then sees its own versions of them, not versions other
+// transactions committed that the index may lack, so its snapshot cannot
+// stand for "everything up to here applied".
+absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache,
+                     bool advance) {
+  std::optional<Snapshot> horizon = index.horizon();
+  if (!horizon.has_value()) return absl::FailedPreconditionError("key index not loaded");
+  std::vector<int64_t> in_progress(horizon->xip.begin(), horizon->xip.end());
+  pqxx::result rows = pg::ExecPrepared(tx, "pi_catch_up", internal::CatchUpSql(),
                                        static_cast<int64_t>(horizon->xmax),
                                        pg::Int64Array(in_progress),
                                        std::numeric_limits<int64_t>::max());
   if (rows.empty()) return absl::InternalError("catch-up: no snapshot");
+  // Columns: the 18 match columns and version (r.*), then snap, then own.
   MERIDIAN_ASSIGN_OR_RETURN(Snapshot now, Snapshot::Parse(rows[0][19].as<std::string>()));
+  // PostgreSQL leaves a transaction's own ID out of its snapshot's
+  // in-progress list: it is in progress for everyone else (a FOR UPDATE
+  // before the catch-up gives the transaction one), and its records must
+  // still be asked for once it commits.
+  if (!rows[0][20].is_null()) now.IncludeInProgress(rows[0][20].as<uint64_t>());
   for (const auto& row : rows) {
     if (row[0].is_null()) continue;  // nothing changed
     StoredRecord r = FromMatchRow(row);
@@ -110,7 +134,7 @@ absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache
     index.Apply(r.id, version, BlockingKeys(r.match));
     cache.Put(r, version);
   }
-  index.Advance(now);
+  if (advance) index.Advance(now);
   return absl::OkStatus();
 }
 
@@ -204,8 +228,8 @@ struct SavedRecord {
 };
 
 // The writes of one registration in few round trips: a new identity waits
-// for the insert of the record that needs it (one statement writes identity,
-// record and blocking keys), and events wait for Finish (one statement).
+// for the insert of the record that needs it (one statement writes identity
+// and record), and events wait for Finish (one statement).
 // Every other statement first writes a waiting identity (through tx()).
 class PgUnit : public PatientUnit {
  public:
@@ -273,7 +297,7 @@ class PgUnit : public PatientUnit {
   // committed records only.
   absl::StatusOr<std::vector<std::vector<StoredRecord>>> CandidatesOfEach(
       const std::vector<const MatchRecord*>& records, int per_key, int total) override {
-    MERIDIAN_RETURN_IF_ERROR(CatchUp(tx(), index_, cache_));
+    MERIDIAN_RETURN_IF_ERROR(CatchUp(tx(), index_, cache_, /*advance=*/saved_.empty()));
     return CandidatesOfEachIn(tx(), records, per_key, total, index_, cache_,
                               /*fill_cache=*/saved_.empty());
   }
@@ -680,9 +704,9 @@ absl::StatusOr<int64_t> PgPatientStore::Load() {
 }
 
 absl::Status PgPatientStore::EnsureLoaded() {
-  if (index_.horizon().has_value()) return absl::OkStatus();
+  if (index_.loaded()) return absl::OkStatus();
   absl::MutexLock lock(&load_mu_);
-  if (index_.horizon().has_value()) return absl::OkStatus();
+  if (index_.loaded()) return absl::OkStatus();
   return Load().status();
 }
 
@@ -746,7 +770,7 @@ absl::StatusOr<std::vector<StoredRecord>> PgPatientStore::Candidates(
   MERIDIAN_RETURN_IF_ERROR(EnsureLoaded());
   return pool_->Read(
       [&](pqxx::nontransaction& tx) -> absl::StatusOr<std::vector<StoredRecord>> {
-        MERIDIAN_RETURN_IF_ERROR(CatchUp(tx, index_, cache_));
+        MERIDIAN_RETURN_IF_ERROR(CatchUp(tx, index_, cache_, /*advance=*/true));
         return std::move(CandidatesOfEachIn(tx, {&r}, per_key, total, index_, cache_,
                                             /*fill_cache=*/true)[0]);
       });

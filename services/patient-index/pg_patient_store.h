@@ -24,6 +24,12 @@ namespace meridian::patient {
 const std::vector<pg::Migration>& Migrations();
 std::vector<pg::MigrationSet> AllMigrations();
 
+namespace internal {
+// The catch-up statement ($1 the horizon's xmax, $2 its in-progress IDs, $3
+// the largest xid8 to ask for), for tests of its plan.
+const std::string& CatchUpSql();
+}  // namespace internal
+
 class PgPatientStore : public PatientStore {
  public:
   // `pool`'s search_path must start with the patient index's schema.
