@@ -378,7 +378,9 @@ TEST(PgPatientStore, CandidateCacheServesOnlyTheCurrentVersion) {
 
 TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
   PgBackend pg;
+  std::vector<int64_t> ids;  // oldest first
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    ids.clear();
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
     for (int i = 0; i < 5; ++i) {
       StoredRecord r;
@@ -388,6 +390,7 @@ TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
       r.match.family = "李";
       r.match.birth_date = "19800101";
       MERIDIAN_RETURN_IF_ERROR(u.SaveSource(r));
+      ids.push_back(r.id);
     }
     return absl::OkStatus();
   }));
@@ -402,6 +405,12 @@ TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
   EXPECT_EQ(loaded, 5);
   EXPECT_EQ(small.key_index().records(), 5u);
   EXPECT_EQ(small.cache().size(), 3u);  // the newest, as many as fit
+  std::vector<RecordVersion> all;
+  for (int64_t id : ids) all.push_back({id, 1});
+  std::vector<StoredRecord> held(all.size());
+  std::vector<StoredRecord*> into;
+  for (StoredRecord& r : held) into.push_back(&r);
+  EXPECT_THAT(small.cache().Get(all, into), ::testing::ElementsAre(0, 1));
   PgPatientStore off(&pg.schema.pool(), /*cache_entries=*/0);
   ASSERT_OK_AND_ASSIGN(loaded, off.Load());
   EXPECT_EQ(loaded, 5);
@@ -423,6 +432,22 @@ TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
     EXPECT_EQ(cached[i].match.birth_date, direct[i].match.birth_date);
     if (i > 0) EXPECT_GT(cached[i - 1].id, cached[i].id);
   }
+  // A record loaded without change_xid, updated by another replica: its
+  // update has one, and the loaded replica catches up on it.
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) {
+    StoredRecord changed;
+    changed.id = ids[0];
+    changed.organisation_id = "org-a";
+    changed.local_id = "0";
+    changed.regional_id = kRegionalA;
+    changed.match.family = "钱";
+    changed.match.birth_date = "19800101";
+    return u.SaveSource(changed);
+  }));
+  ASSERT_OK_AND_ASSIGN(auto after, small.Candidates(probe, 50, 100));
+  ASSERT_EQ(after.size(), 5u);
+  EXPECT_EQ(after.back().id, ids[0]);
+  EXPECT_EQ(after.back().match.family, "钱");
 }
 
 // A replica catches up on what a transaction in progress at its last

@@ -671,6 +671,11 @@ absl::StatusOr<std::string> PgPatientStore::ResolveIdentity(
 }
 
 absl::StatusOr<int64_t> PgPatientStore::Load() {
+  absl::MutexLock lock(&load_mu_);
+  return LoadLocked();
+}
+
+absl::StatusOr<int64_t> PgPatientStore::LoadLocked() {
   constexpr int kChunk = 20'000;
   static const auto* const kSql = new std::string(absl::StrCat(
       "SELECT ", kMatchColumns, ", version FROM source_record WHERE id < $1"
@@ -707,7 +712,7 @@ absl::Status PgPatientStore::EnsureLoaded() {
   if (index_.loaded()) return absl::OkStatus();
   absl::MutexLock lock(&load_mu_);
   if (index_.loaded()) return absl::OkStatus();
-  return Load().status();
+  return LoadLocked().status();
 }
 
 absl::StatusOr<std::vector<MatchRecord>> PgPatientStore::AllMatchRecords() {

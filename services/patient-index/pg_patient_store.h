@@ -70,6 +70,7 @@ class PgPatientStore : public PatientStore {
 
  private:
   absl::Status EnsureLoaded();
+  absl::StatusOr<int64_t> LoadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(load_mu_);
 
   pg::Pool* pool_;
   KeyIndex index_;
