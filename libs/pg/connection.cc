@@ -32,7 +32,7 @@ Registry& Connections() {
 }  // namespace
 
 Connection::Connection(const std::string& options)
-    : pqxx::connection_base(policy_), policy_(options, &handle_) {
+    : pqxx::connection_base(policy_), policy_(options, &handle_, &pipeline_statements_) {
   init();
   Registry& r = Connections();
   absl::MutexLock lock(&r.mu);
@@ -55,6 +55,7 @@ Connection::Policy::handle Connection::Policy::do_startconnect(handle orig) {
 }
 
 Connection::Policy::handle Connection::Policy::do_completeconnect(handle orig) {
+  prepared_->clear();  // a new session
   return *slot_ = connect_direct::do_completeconnect(orig);
 }
 
@@ -106,17 +107,28 @@ int32_t BinaryResult::Int32(int row, int col) const {
   return ReadInteger<int32_t>(result_.get(), row, col, kInt4Oid, "an integer");
 }
 
+namespace {
+
+// `tx`'s connection, which must be a pg::Connection.
+Connection& ConnectionOf(pqxx::transaction_base& tx, const char* caller) {
+  Registry& r = Connections();
+  absl::MutexLock lock(&r.mu);
+  if (!r.live.contains(&tx.conn())) {
+    throw pqxx::usage_error(std::string(caller) + " needs a pg::Connection");
+  }
+  return static_cast<Connection&>(tx.conn());
+}
+
+pqxx::broken_connection Broken(pg_conn* handle) {
+  return pqxx::broken_connection(std::string("postgres: connection lost: ") +
+                                 PQerrorMessage(handle));
+}
+
+}  // namespace
+
 BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
                         const std::vector<std::string>& params) {
-  Connection* conn = nullptr;
-  {
-    Registry& r = Connections();
-    absl::MutexLock lock(&r.mu);
-    if (!r.live.contains(&tx.conn())) {
-      throw pqxx::usage_error("pg::ExecBinary needs a pg::Connection");
-    }
-    conn = static_cast<Connection*>(&tx.conn());
-  }
+  Connection* conn = &ConnectionOf(tx, "pg::ExecBinary");
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const std::string& p : params) values.push_back(p.c_str());
@@ -125,12 +137,69 @@ BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
                                    values.data(), nullptr, nullptr, /*resultFormat=*/1));
   pg_result* r = result.result_.get();
   if (r != nullptr && PQresultStatus(r) == PGRES_TUPLES_OK) return result;
-  if (r == nullptr || PQstatus(conn->handle()) != CONNECTION_OK) {
-    throw pqxx::broken_connection(
-        std::string("postgres: connection lost: ") + PQerrorMessage(conn->handle()));
-  }
+  if (r == nullptr || PQstatus(conn->handle()) != CONNECTION_OK) throw Broken(conn->handle());
   const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
   throw pqxx::sql_error(PQresultErrorMessage(r), sql, state != nullptr ? state : "");
+}
+
+std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
+                                       const std::vector<PipelinedStatement>& statements) {
+  Connection& conn = ConnectionOf(tx, "pg::ExecPipeline");
+  pg_conn* h = conn.handle();
+  if (PQenterPipelineMode(h) != 1) throw Broken(h);
+  // What was sent, in order: a Parse (`prepare` names it) or an execution.
+  struct Sent {
+    const PipelinedStatement* statement;
+    std::string prepare;
+  };
+  std::vector<Sent> sent;
+  for (const PipelinedStatement& s : statements) {
+    const std::string name = "pl_" + s.name;
+    if (!conn.pipeline_statements().contains(name)) {
+      if (PQsendPrepare(h, name.c_str(), s.sql->c_str(), 0, nullptr) != 1) throw Broken(h);
+      sent.push_back({&s, name});
+    }
+    std::vector<const char*> values;
+    values.reserve(s.params.size());
+    for (const std::string& p : s.params) values.push_back(p.c_str());
+    if (PQsendQueryPrepared(h, name.c_str(), static_cast<int>(values.size()), values.data(),
+                            nullptr, nullptr, /*resultFormat=*/1) != 1) {
+      throw Broken(h);
+    }
+    sent.push_back({&s, ""});
+  }
+  if (PQpipelineSync(h) != 1) throw Broken(h);
+  // One result per command sent, each followed by a null, then the sync's.
+  std::vector<BinaryResult> out;
+  std::string error, error_sql, error_state;
+  size_t next = 0, nulls = 0;
+  while (true) {
+    pg_result* raw = PQgetResult(h);
+    if (raw == nullptr) {
+      if (PQstatus(h) != CONNECTION_OK || ++nulls > sent.size() + 1) throw Broken(h);
+      continue;
+    }
+    BinaryResult result(raw);
+    const ExecStatusType status = PQresultStatus(raw);
+    if (status == PGRES_PIPELINE_SYNC) break;
+    if (next >= sent.size()) throw Broken(h);
+    const Sent& command = sent[next++];
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
+      if (command.prepare.empty()) {
+        out.push_back(std::move(result));
+      } else {
+        conn.pipeline_statements().insert(command.prepare);
+      }
+    } else if (error.empty() && status != PGRES_PIPELINE_ABORTED) {
+      error = PQresultErrorMessage(raw);
+      error_sql = *command.statement->sql;
+      const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+      error_state = state != nullptr ? state : "";
+    }
+  }
+  if (PQexitPipelineMode(h) != 1) throw Broken(h);
+  if (!error.empty()) throw pqxx::sql_error(error, error_sql, error_state.c_str());
+  return out;
 }
 
 }  // namespace meridian::pg

@@ -1,6 +1,8 @@
 // pg::Connection: the pool's libpqxx connection, which also knows its libpq
-// handle, and ExecBinary: one statement with results in PostgreSQL's binary
-// format, for the few hot reads libpqxx 6.4 (Debian 12) cannot express.
+// handle; ExecBinary: one statement with results in PostgreSQL's binary
+// format, and ExecPipeline: several statements in one round trip (libpq's
+// pipeline mode), for the few hot paths libpqxx 6.4 (Debian 12) cannot
+// express.
 //
 // libpqxx 6.4 asks only for text results, so a bytea column travels
 // hex-encoded at twice its size and is encoded by the server and decoded
@@ -27,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "pqxx/connection"
 #include "pqxx/transaction_base"
@@ -48,12 +51,16 @@ class Connection : public pqxx::connection_base {
   ~Connection() noexcept;
 
   pg_conn* handle() const { return handle_; }
+  // Names ExecPipeline has prepared on this connection (cleared when
+  // libpqxx reconnects: a new session has none).
+  absl::flat_hash_set<std::string>& pipeline_statements() { return pipeline_statements_; }
 
  private:
   class Policy : public pqxx::connect_direct {
    public:
-    Policy(const std::string& options, pg_conn** slot)
-        : connect_direct(options), slot_(slot) {}
+    Policy(const std::string& options, pg_conn** slot,
+           absl::flat_hash_set<std::string>* prepared)
+        : connect_direct(options), slot_(slot), prepared_(prepared) {}
     handle do_startconnect(handle orig) override;
     handle do_completeconnect(handle orig) override;
     handle do_dropconnect(handle orig) noexcept override;
@@ -61,14 +68,18 @@ class Connection : public pqxx::connection_base {
 
    private:
     pg_conn** slot_;
+    absl::flat_hash_set<std::string>* prepared_;
   };
 
   // Declared (so initialised) before the policy that writes it; the base
   // class is handed the policy before it is built, as libpqxx's own
   // basic_connection_base does, and connects only in init().
   pg_conn* handle_ = nullptr;
+  absl::flat_hash_set<std::string> pipeline_statements_;
   Policy policy_;
 };
+
+struct PipelinedStatement;
 
 // A result in binary format. Accessors take a row and a column index; the
 // caller knows the column types from its SQL.
@@ -84,6 +95,8 @@ class BinaryResult {
  private:
   friend BinaryResult ExecBinary(pqxx::transaction_base&, const std::string&,
                                  const std::vector<std::string>&);
+  friend std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base&,
+                                                const std::vector<PipelinedStatement>&);
   struct Clear {
     void operator()(pg_result* r) const;
   };
@@ -96,6 +109,28 @@ class BinaryResult {
 // rows in binary format. Throws like libpqxx on failure.
 BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
                         const std::vector<std::string>& params);
+
+// One statement of a pipeline: `sql` prepared as `name` (once per
+// connection; names are ExecPipeline's own, apart from libpqxx's), run with
+// text-format `params`.
+struct PipelinedStatement {
+  std::string name;
+  const std::string* sql;
+  std::vector<std::string> params;
+};
+
+// Sends `statements` in one round trip on `tx`'s connection (a
+// pg::Connection), inside its transaction, and returns each one's rows in
+// binary format, in order. The server still runs each after the one before
+// it has finished, with its own snapshot: a statement may rely on what an
+// earlier one did (a lock it took), though not on its rows. Throws like
+// ExecBinary: the first statement that failed (the rest were skipped and the
+// transaction is aborted), or pqxx::broken_connection.
+//
+//   std::vector<pg::BinaryResult> r = pg::ExecPipeline(tx, {
+//       {"lock", &kLockSql, {keys}}, {"read", &kReadSql, {ids}}});
+std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
+                                       const std::vector<PipelinedStatement>& statements);
 
 }  // namespace meridian::pg
 

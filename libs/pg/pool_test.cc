@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
 #include "libs/pg/sql.h"
 #include "libs/pg/testing.h"
 #include "libs/status/status_matchers.h"
@@ -335,6 +336,49 @@ TEST_F(PoolTest, ExecBinaryFailuresMapLikeEveryOtherStatement) {
   pqxx::connection plain(testing::PgUri());
   pqxx::work tx(plain);
   EXPECT_THROW(ExecBinary(tx, "SELECT 1", {}), pqxx::usage_error);
+}
+
+TEST_F(PoolTest, ExecPipelineRunsEachStatementInOrderInOneTransaction) {
+  static const std::string kInsert = "INSERT INTO person VALUES ($1::int, $2)";
+  static const std::string kCount = "SELECT count(*), max(name) FROM person WHERE id <= $1::int";
+  static const std::string kLock = "SELECT pg_advisory_xact_lock($1::bigint)";
+  Pool& pool = schema_.pool();
+  for (int round = 0; round < 2; ++round) {  // prepared the first time, reused after
+    auto counted = pool.Transact([&](pqxx::work& tx) {
+      std::vector<BinaryResult> r = ExecPipeline(
+          tx, {{"lock", &kLock, {"42"}},
+               {"insert", &kInsert, {absl::StrCat(10 + round), absl::StrCat("Grace", round)}},
+               {"count", &kCount, {"100"}}});
+      EXPECT_EQ(r.size(), 3u);
+      EXPECT_EQ(r[1].rows(), 0);
+      // The count ran after the insert: it sees it.
+      EXPECT_EQ(r[2].Bytes(0, 1), absl::StrCat("Grace", round));
+      return r[2].Int64(0, 0);
+    });
+    ASSERT_OK(counted);
+    EXPECT_EQ(*counted, round + 1);
+  }
+  // A statement that fails skips the rest and rolls the transaction back.
+  EXPECT_THAT(pool.Transact([&](pqxx::work& tx) {
+    return ExecPipeline(tx, {{"insert", &kInsert, {"20", "Ada"}},
+                             {"insert", &kInsert, {"20", "Ada"}},  // the same key
+                             {"count", &kCount, {"100"}}})
+        .size();
+  }), StatusIs(absl::StatusCode::kAlreadyExists));
+  static const std::string kBad = "SELEKT 1";
+  EXPECT_THAT(pool.Transact([&](pqxx::work& tx) {
+    return ExecPipeline(tx, {{"count", &kCount, {"100"}}, {"bad", &kBad, {}}}).size();
+  }), StatusIs(absl::StatusCode::kInternal));
+  auto n = pool.Transact([&](pqxx::work& tx) {
+    // After a failed pipeline the connection takes ordinary statements again.
+    tx.exec("SELECT 1");
+    return ExecPipeline(tx, {{"count", &kCount, {"100"}}})[0].Int64(0, 0);
+  });
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2);  // 10 and 11; the failed pipeline's 20 is gone
+  pqxx::connection plain(testing::PgUri());
+  pqxx::work tx(plain);
+  EXPECT_THROW(ExecPipeline(tx, {{"count", &kCount, {"1"}}}), pqxx::usage_error);
 }
 
 TEST_F(PoolTest, ExecBinaryOnAKilledConnectionIsUnavailableAndRetried) {

@@ -26,25 +26,46 @@ constexpr char kMatchColumns[] =
     " family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
     " address, locality, postcode, region, resident_id, other_id";
 
-// The 14 match fields, in kMatchColumns' order, from `row[first]` on.
-void ReadMatchFields(const pqxx::row& row, int first, MatchRecord& m) {
+// A row of a libpqxx result (text format) or of a pg::BinaryResult, read
+// the same way by the functions below.
+struct TextRow {
+  pqxx::row row;
+  bool IsNull(int c) const { return row[c].is_null(); }
+  int64_t Int64(int c) const { return row[c].as<int64_t>(); }
+  int32_t Int32(int c) const { return row[c].as<int32_t>(); }
+  std::string Text(int c) const { return row[c].as<std::string>(); }
+  std::string Bytea(int c) const { return pg::ReadBytea(row[c]); }
+};
+
+struct BinaryRow {
+  const pg::BinaryResult& result;
+  int row;
+  bool IsNull(int c) const { return result.IsNull(row, c); }
+  int64_t Int64(int c) const { return result.Int64(row, c); }
+  int32_t Int32(int c) const { return result.Int32(row, c); }
+  std::string Text(int c) const { return std::string(result.Bytes(row, c)); }
+  std::string Bytea(int c) const { return std::string(result.Bytes(row, c)); }
+};
+
+// A record's IDs and match fields, in kMatchColumns' order.
+template <typename Row>
+StoredRecord FromMatchColumns(const Row& row) {
+  StoredRecord r;
+  r.id = row.Int64(0);
+  r.organisation_id = row.Text(1);
+  r.local_id = row.Text(2);
+  r.regional_id = row.Text(3);
+  r.match.id = r.id;
+  MatchRecord& m = r.match;
   std::string* fields[] = {&m.family, &m.given, &m.family_pinyin, &m.given_pinyin,
                            &m.sex, &m.birth_date, &m.phone, &m.street_number,
                            &m.address, &m.locality, &m.postcode, &m.region,
                            &m.resident_id, &m.other_id};
-  for (int i = 0; i < 14; ++i) *fields[i] = row[first + i].as<std::string>();
-}
-
-StoredRecord FromMatchRow(const pqxx::row& row) {
-  StoredRecord r;
-  r.id = row[0].as<int64_t>();
-  r.organisation_id = row[1].as<std::string>();
-  r.local_id = row[2].as<std::string>();
-  r.regional_id = row[3].as<std::string>();
-  r.match.id = r.id;
-  ReadMatchFields(row, 4, r.match);
+  for (int i = 0; i < 14; ++i) *fields[i] = row.Text(4 + i);
   return r;
 }
+
+StoredRecord FromMatchRow(const pqxx::row& row) { return FromMatchColumns(TextRow{row}); }
 
 // The whole record: the match columns, then what was registered and answered.
 const std::string& Columns() {
@@ -53,13 +74,16 @@ const std::string& Columns() {
   return *kColumns;
 }
 
-StoredRecord FromRow(const pqxx::row& row) {
-  StoredRecord r = FromMatchRow(row);
-  r.request.ParseFromString(pg::ReadBytea(row[18]));
-  r.response.ParseFromString(pg::ReadBytea(row[19]));
-  r.request_hash = row[20].as<std::string>();
+template <typename Row>
+StoredRecord FromColumns(const Row& row) {
+  StoredRecord r = FromMatchColumns(row);
+  r.request.ParseFromString(row.Bytea(18));
+  r.response.ParseFromString(row.Bytea(19));
+  r.request_hash = row.Text(20);
   return r;
 }
+
+StoredRecord FromRow(const pqxx::row& row) { return FromColumns(TextRow{row}); }
 
 std::optional<StoredRecord> FindIn(pqxx::transaction_base& tx, const std::string& org,
                                    const std::string& local) {
@@ -110,32 +134,53 @@ namespace {
 // records: it then sees its own versions of them, not versions other
 // transactions committed that the index may lack, so its snapshot cannot
 // stand for "everything up to here applied".
-absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache,
-                     bool advance) {
+absl::StatusOr<std::vector<std::string>> CatchUpParams(const KeyIndex& index) {
   std::optional<Snapshot> horizon = index.horizon();
   if (!horizon.has_value()) return absl::FailedPreconditionError("key index not loaded");
   std::vector<int64_t> in_progress(horizon->xip.begin(), horizon->xip.end());
-  pqxx::result rows = pg::ExecPrepared(tx, "pi_catch_up", internal::CatchUpSql(),
-                                       static_cast<int64_t>(horizon->xmax),
-                                       pg::Int64Array(in_progress),
-                                       std::numeric_limits<int64_t>::max());
-  if (rows.empty()) return absl::InternalError("catch-up: no snapshot");
+  return std::vector<std::string>{absl::StrCat(horizon->xmax), pg::Int64Array(in_progress),
+                                  absl::StrCat(std::numeric_limits<int64_t>::max())};
+}
+
+// Applies the catch-up's `n` rows (`row_at(i)` a TextRow or BinaryRow).
+template <typename RowAt>
+absl::Status ApplyCatchUp(int n, RowAt row_at, KeyIndex& index, CandidateCache& cache,
+                          bool advance) {
+  if (n == 0) return absl::InternalError("catch-up: no snapshot");
   // Columns: the 18 match columns and version (r.*), then snap, then own.
-  MERIDIAN_ASSIGN_OR_RETURN(Snapshot now, Snapshot::Parse(rows[0][19].as<std::string>()));
+  const auto first = row_at(0);
+  MERIDIAN_ASSIGN_OR_RETURN(Snapshot now, Snapshot::Parse(first.Text(19)));
   // PostgreSQL leaves a transaction's own ID out of its snapshot's
   // in-progress list: it is in progress for everyone else (a FOR UPDATE
   // before the catch-up gives the transaction one), and its records must
   // still be asked for once it commits.
-  if (!rows[0][20].is_null()) now.IncludeInProgress(rows[0][20].as<uint64_t>());
-  for (const auto& row : rows) {
-    if (row[0].is_null()) continue;  // nothing changed
-    StoredRecord r = FromMatchRow(row);
-    const int32_t version = VersionOf(row);
+  if (!first.IsNull(20)) {
+    uint64_t own;
+    if (!absl::SimpleAtoi(first.Text(20), &own)) {
+      return absl::InternalError("catch-up: not a transaction ID");
+    }
+    now.IncludeInProgress(own);
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto row = row_at(i);
+    if (row.IsNull(0)) continue;  // nothing changed
+    StoredRecord r = FromMatchColumns(row);
+    const int32_t version = row.Int32(18);
     index.Apply(r.id, version, BlockingKeys(r.match));
     cache.Put(r, version);
   }
   if (advance) index.Advance(now);
   return absl::OkStatus();
+}
+
+absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache,
+                     bool advance) {
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> params, CatchUpParams(index));
+  pqxx::result rows = pg::ExecPrepared(tx, "pi_catch_up", internal::CatchUpSql(), params[0],
+                                       params[1], params[2]);
+  return ApplyCatchUp(
+      static_cast<int>(rows.size()), [&](int i) { return TextRow{rows[i]}; }, index, cache,
+      advance);
 }
 
 // Records sharing a blocking key with each of `records`: the (id, version)
@@ -250,6 +295,10 @@ class PgUnit : public PatientUnit {
                               FindSources({{org, local}}));
     return std::move(found[0]);
   }
+  // After LockKeys, one round trip for three statements, each run after the
+  // one before it (so the reads see what the lock holders committed): the
+  // locks, the source records, and the key index's catch-up that the unit's
+  // candidate lookups will then need no statement for.
   absl::StatusOr<std::vector<std::optional<StoredRecord>>> FindSources(
       const std::vector<std::pair<std::string, std::string>>& sources) override {
     std::vector<std::string> orgs, locals;
@@ -261,11 +310,29 @@ class PgUnit : public PatientUnit {
         "SELECT ", Columns(), " FROM source_record WHERE (organisation_id, local_id)"
         " IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY id FOR UPDATE"));
     std::map<std::pair<std::string, std::string>, StoredRecord> found;
-    for (const auto& row : pg::ExecPrepared(tx(), "pi_find_sources", *kSql,
-                                            pg::TextArray(orgs), pg::TextArray(locals))) {
-      StoredRecord r = FromRow(row);
+    auto add = [&](StoredRecord r) {
       std::pair<std::string, std::string> key(r.organisation_id, r.local_id);
       found.emplace(std::move(key), std::move(r));
+    };
+    if (pending_locks_.empty() || !pending_identities_.empty()) {
+      for (const auto& row : pg::ExecPrepared(tx(), "pi_find_sources", *kSql,
+                                              pg::TextArray(orgs), pg::TextArray(locals))) {
+        add(FromRow(row));
+      }
+    } else {
+      MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> catch_up, CatchUpParams(index_));
+      std::vector<pg::BinaryResult> results = pg::ExecPipeline(
+          tx_, {{"pi_lock_keys", &LockSql(), {pg::TextArray(pending_locks_)}},
+                {"pi_find_sources", kSql, {pg::TextArray(orgs), pg::TextArray(locals)}},
+                {"pi_catch_up", &internal::CatchUpSql(), std::move(catch_up)}});
+      pending_locks_.clear();
+      const pg::BinaryResult& rows = results[1];
+      for (int i = 0; i < rows.rows(); ++i) add(FromColumns(BinaryRow{rows, i}));
+      const pg::BinaryResult& changed = results[2];
+      MERIDIAN_RETURN_IF_ERROR(ApplyCatchUp(
+          changed.rows(), [&](int i) { return BinaryRow{changed, i}; }, index_, cache_,
+          /*advance=*/saved_.empty()));
+      caught_up_ = true;
     }
     std::vector<std::optional<StoredRecord>> out;
     for (const auto& source : sources) {
@@ -278,12 +345,11 @@ class PgUnit : public PatientUnit {
     }
     return out;
   }
+  // Sent with the next statement (FindSources pipelines them; any other
+  // statement sends them first).
   absl::Status LockKeys(const std::vector<std::string>& keys) override {
-    pg::ExecPrepared(tx(), "pi_lock_keys",
-                     "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT"
-                     " hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k"
-                     " ORDER BY 1) AS s",
-                     pg::TextArray(keys));
+    pending_locks_.insert(pending_locks_.end(), keys.begin(), keys.end());
+    caught_up_ = false;  // a catch-up must come after the locks
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<StoredRecord>> Candidates(const MatchRecord& r,
@@ -297,7 +363,9 @@ class PgUnit : public PatientUnit {
   // committed records only.
   absl::StatusOr<std::vector<std::vector<StoredRecord>>> CandidatesOfEach(
       const std::vector<const MatchRecord*>& records, int per_key, int total) override {
-    MERIDIAN_RETURN_IF_ERROR(CatchUp(tx(), index_, cache_, /*advance=*/saved_.empty()));
+    if (!caught_up_) {
+      MERIDIAN_RETURN_IF_ERROR(CatchUp(tx(), index_, cache_, /*advance=*/saved_.empty()));
+    }
     return CandidatesOfEachIn(tx(), records, per_key, total, index_, cache_,
                               /*fill_cache=*/saved_.empty());
   }
@@ -473,8 +541,20 @@ class PgUnit : public PatientUnit {
   }
 
  private:
-  // The transaction, once the waiting identities are written.
+  // LockKeys' statement: advisory locks in hash order.
+  static const std::string& LockSql() {
+    static const auto* const kSql = new std::string(
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0)"
+        " AS h FROM unnest($1::text[]) AS k ORDER BY 1) AS s");
+    return *kSql;
+  }
+
+  // The transaction, once the waiting locks and identities are written.
   pqxx::work& tx() {
+    if (!pending_locks_.empty()) {
+      pg::ExecPrepared(tx_, "pi_lock_keys", LockSql(), pg::TextArray(pending_locks_));
+      pending_locks_.clear();
+    }
     if (!pending_identities_.empty()) {
       pg::ExecPrepared(tx_, "pi_insert_identities",
                        "INSERT INTO identity (regional_id) SELECT unnest($1::uuid[])",
@@ -583,7 +663,9 @@ class PgUnit : public PatientUnit {
   KeyIndex& index_;
   CandidateCache& cache_;
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
+  std::vector<std::string> pending_locks_;
   std::vector<std::string> pending_identities_;
+  bool caught_up_ = false;  // since the last LockKeys
   std::vector<outbox::PendingEvent> events_;
 };
 
