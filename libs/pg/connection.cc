@@ -146,7 +146,37 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
                                        const std::vector<PipelinedStatement>& statements) {
   Connection& conn = ConnectionOf(tx, "pg::ExecPipeline");
   pg_conn* h = conn.handle();
-  if (PQenterPipelineMode(h) != 1) throw Broken(h);
+  // A connection left in pipeline mode refuses every ordinary statement: on
+  // any way out but the normal one, drop it (the pool then discards it).
+  struct Guard {
+    Connection& conn;
+    pg_conn* h;
+    ~Guard() {
+      if (h != nullptr && PQpipelineStatus(h) != PQ_PIPELINE_OFF) conn.disconnect();
+    }
+  } guard{conn, h};
+  // Throws: a lost connection as such, anything else as a failure.
+  auto fail = [&](const char* what) {
+    if (PQstatus(h) != CONNECTION_OK) throw Broken(h);
+    throw pqxx::failure(std::string("pg::ExecPipeline: ") + what + ": " + PQerrorMessage(h));
+  };
+  // Each name stands for one SQL text, checked before anything is sent.
+  absl::flat_hash_map<std::string, std::string> parse;  // names to Parse first
+  for (const PipelinedStatement& s : statements) {
+    const std::string name = "pl_" + s.name;
+    auto prepared = conn.pipeline_statements().find(name);
+    if (prepared != conn.pipeline_statements().end()) {
+      if (prepared->second != *s.sql) {
+        throw pqxx::usage_error("pg::ExecPipeline: " + s.name + " prepared with other SQL");
+      }
+      continue;
+    }
+    auto [parsed, fresh] = parse.try_emplace(name, *s.sql);
+    if (!fresh && parsed->second != *s.sql) {
+      throw pqxx::usage_error("pg::ExecPipeline: " + s.name + " given two SQL texts");
+    }
+  }
+  if (PQenterPipelineMode(h) != 1) fail("cannot enter pipeline mode");
   // What was sent, in order: a Parse (`prepare` names it) or an execution.
   struct Sent {
     const PipelinedStatement* statement;
@@ -155,8 +185,8 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
   std::vector<Sent> sent;
   for (const PipelinedStatement& s : statements) {
     const std::string name = "pl_" + s.name;
-    if (!conn.pipeline_statements().contains(name)) {
-      if (PQsendPrepare(h, name.c_str(), s.sql->c_str(), 0, nullptr) != 1) throw Broken(h);
+    if (parse.erase(name) > 0) {
+      if (PQsendPrepare(h, name.c_str(), s.sql->c_str(), 0, nullptr) != 1) fail("cannot send");
       sent.push_back({&s, name});
     }
     std::vector<const char*> values;
@@ -164,13 +194,14 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
     for (const std::string& p : s.params) values.push_back(p.c_str());
     if (PQsendQueryPrepared(h, name.c_str(), static_cast<int>(values.size()), values.data(),
                             nullptr, nullptr, /*resultFormat=*/1) != 1) {
-      throw Broken(h);
+      fail("cannot send");
     }
     sent.push_back({&s, ""});
   }
-  if (PQpipelineSync(h) != 1) throw Broken(h);
+  if (PQpipelineSync(h) != 1) fail("cannot send");
   // One result per command sent, each followed by a null, then the sync's.
   std::vector<BinaryResult> out;
+  bool failed = false;
   std::string error, error_sql, error_state;
   size_t next = 0, nulls = 0;
   while (true) {
@@ -188,17 +219,20 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       if (command.prepare.empty()) {
         out.push_back(std::move(result));
       } else {
-        conn.pipeline_statements().insert(command.prepare);
+        conn.pipeline_statements().emplace(command.prepare, *command.statement->sql);
       }
-    } else if (error.empty() && status != PGRES_PIPELINE_ABORTED) {
+    } else if (!failed && status != PGRES_PIPELINE_ABORTED) {
+      failed = true;
       error = PQresultErrorMessage(raw);
+      if (error.empty()) error = PQresStatus(status);
       error_sql = *command.statement->sql;
       const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
       error_state = state != nullptr ? state : "";
     }
   }
-  if (PQexitPipelineMode(h) != 1) throw Broken(h);
-  if (!error.empty()) throw pqxx::sql_error(error, error_sql, error_state.c_str());
+  if (PQexitPipelineMode(h) != 1) fail("cannot leave pipeline mode");
+  if (failed) throw pqxx::sql_error(error, error_sql, error_state.c_str());
+  if (out.size() != statements.size()) throw pqxx::failure("pg::ExecPipeline: results missing");
   return out;
 }
 

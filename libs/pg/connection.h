@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "pqxx/connection"
 #include "pqxx/transaction_base"
@@ -51,15 +51,17 @@ class Connection : public pqxx::connection_base {
   ~Connection() noexcept;
 
   pg_conn* handle() const { return handle_; }
-  // Names ExecPipeline has prepared on this connection (cleared when
-  // libpqxx reconnects: a new session has none).
-  absl::flat_hash_set<std::string>& pipeline_statements() { return pipeline_statements_; }
+  // The statements ExecPipeline has prepared on this connection, name to
+  // SQL (cleared when libpqxx reconnects: a new session has none).
+  absl::flat_hash_map<std::string, std::string>& pipeline_statements() {
+    return pipeline_statements_;
+  }
 
  private:
   class Policy : public pqxx::connect_direct {
    public:
     Policy(const std::string& options, pg_conn** slot,
-           absl::flat_hash_set<std::string>* prepared)
+           absl::flat_hash_map<std::string, std::string>* prepared)
         : connect_direct(options), slot_(slot), prepared_(prepared) {}
     handle do_startconnect(handle orig) override;
     handle do_completeconnect(handle orig) override;
@@ -68,14 +70,14 @@ class Connection : public pqxx::connection_base {
 
    private:
     pg_conn** slot_;
-    absl::flat_hash_set<std::string>* prepared_;
+    absl::flat_hash_map<std::string, std::string>* prepared_;
   };
 
   // Declared (so initialised) before the policy that writes it; the base
   // class is handed the policy before it is built, as libpqxx's own
   // basic_connection_base does, and connects only in init().
   pg_conn* handle_ = nullptr;
-  absl::flat_hash_set<std::string> pipeline_statements_;
+  absl::flat_hash_map<std::string, std::string> pipeline_statements_;
   Policy policy_;
 };
 
@@ -125,7 +127,10 @@ struct PipelinedStatement {
 // it has finished, with its own snapshot: a statement may rely on what an
 // earlier one did (a lock it took), though not on its rows. Throws like
 // ExecBinary: the first statement that failed (the rest were skipped and the
-// transaction is aborted), or pqxx::broken_connection.
+// transaction is aborted), or pqxx::broken_connection. A connection it
+// cannot bring back out of pipeline mode is closed (the pool replaces it).
+// Inside a transaction (a pqxx::work): its Sync commits nothing. Keep
+// parameters and results small (kilobytes): libpq blocks on a full socket.
 //
 //   std::vector<pg::BinaryResult> r = pg::ExecPipeline(tx, {
 //       {"lock", &kLockSql, {keys}}, {"read", &kReadSql, {ids}}});

@@ -381,6 +381,30 @@ TEST_F(PoolTest, ExecPipelineRunsEachStatementInOrderInOneTransaction) {
   EXPECT_THROW(ExecPipeline(tx, {{"count", &kCount, {"1"}}}), pqxx::usage_error);
 }
 
+TEST_F(PoolTest, ExecPipelinePreparesANameOnceAndRefusesOtherSqlUnderIt) {
+  static const std::string kSquare = "SELECT $1::int * $1::int";
+  static const std::string kCube = "SELECT $1::int * $1::int * $1::int";
+  PoolOptions options = schema_.pool_options();
+  options.max_connections = 1;
+  Pool fresh(options);  // a connection that has prepared nothing
+  auto squares = fresh.Transact([&](pqxx::work& tx) {
+    std::vector<BinaryResult> r =
+        ExecPipeline(tx, {{"square", &kSquare, {"3"}}, {"square", &kSquare, {"4"}}});
+    return r[0].Int32(0, 0) + r[1].Int32(0, 0);
+  });
+  ASSERT_OK(squares);
+  EXPECT_EQ(*squares, 25);
+  EXPECT_THAT(fresh.Transact([&](pqxx::work& tx) {
+    return ExecPipeline(tx, {{"square", &kCube, {"2"}}}).size();
+  }), StatusIs(absl::StatusCode::kInternal));
+  // The refusal came before anything was sent: the connection goes on.
+  auto again = fresh.Transact([&](pqxx::work& tx) {
+    return ExecPipeline(tx, {{"square", &kSquare, {"5"}}})[0].Int32(0, 0);
+  });
+  ASSERT_OK(again);
+  EXPECT_EQ(*again, 25);
+}
+
 TEST_F(PoolTest, ExecBinaryOnAKilledConnectionIsUnavailableAndRetried) {
   Pool& pool = schema_.pool();
   auto pid = pool.Transact([](pqxx::work& tx) {

@@ -658,6 +658,45 @@ TEST(PgPatientStore, CatchUpPlanIsTwoIndexRangeScans) {
   EXPECT_THAT(plan, ::testing::HasSubstr("Index Cond: ((change_xid = ANY ($2))"));
 }
 
+// After LockKeys, FindSources reads the records and catches the key index
+// up in one round trip (binary rows): what another replica committed is a
+// candidate without another statement, and the records read are whole.
+TEST(PgPatientStore, LockedFindSourcesReadsRecordsAndCatchesUp) {
+  PgBackend pg;
+  PgPatientStore other(&pg.schema.pool());
+  StoredRecord existing = Person("existing", "王", "19500505");
+  existing.request = testing::Person("existing", "王", "明", "1950-05-05");
+  existing.response.set_regional_id(kRegionalA);
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    return u.SaveSource(existing);
+  }));
+  ASSERT_OK(other.Run([&](PatientUnit& u) {
+    StoredRecord added = Person("added", "李", "19800101");
+    return u.SaveSource(added);
+  }));
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.LockKeys({"src:org-a/existing", "src:org-a/nobody"}));
+    MERIDIAN_ASSIGN_OR_RETURN(auto found,
+                              u.FindSources({{"org-a", "existing"}, {"org-a", "nobody"}}));
+    EXPECT_EQ(found.size(), 2u);
+    EXPECT_TRUE(found[0].has_value());
+    if (found[0].has_value()) {
+      EXPECT_EQ(found[0]->id, existing.id);
+      EXPECT_EQ(found[0]->regional_id, kRegionalA);
+      EXPECT_EQ(found[0]->request.demographics().family_name(), "王");
+      EXPECT_EQ(found[0]->response.regional_id(), kRegionalA);
+      EXPECT_EQ(found[0]->request_hash, "h-existing");
+      EXPECT_EQ(found[0]->match.family_pinyin, "wang");
+    }
+    EXPECT_FALSE(found[1].has_value());
+    MERIDIAN_ASSIGN_OR_RETURN(auto li, u.Candidates(Person("x", "李", "19800101").match, 50, 100));
+    EXPECT_EQ(li.size(), 1u);
+    if (!li.empty()) EXPECT_EQ(li[0].local_id, "added");
+    return absl::OkStatus();
+  }));
+}
+
 // Many registrations at once over PostgreSQL, each person registered by two
 // institutions at unrelated moments: groups commit together, and every pair
 // still ends up in one identity.

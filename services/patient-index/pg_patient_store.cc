@@ -551,6 +551,7 @@ class PgUnit : public PatientUnit {
 
   // The transaction, once the waiting locks and identities are written.
   pqxx::work& tx() {
+    caught_up_ = false;  // another statement: the next lookup catches up again
     if (!pending_locks_.empty()) {
       pg::ExecPrepared(tx_, "pi_lock_keys", LockSql(), pg::TextArray(pending_locks_));
       pending_locks_.clear();
@@ -665,7 +666,7 @@ class PgUnit : public PatientUnit {
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
   std::vector<std::string> pending_locks_;
   std::vector<std::string> pending_identities_;
-  bool caught_up_ = false;  // since the last LockKeys
+  bool caught_up_ = false;  // by FindSources' pipeline, no statement since
   std::vector<outbox::PendingEvent> events_;
 };
 
