@@ -260,6 +260,31 @@ INSTANTIATE_TEST_SUITE_P(Stores, PatientStoreContract, ::testing::Values(false, 
                            return info.param ? "Postgres" : "InMemory";
                          });
 
+// A record of org-a in identity A: 明 with `family`, born `dob`.
+StoredRecord Person(const std::string& local, const std::string& family,
+                    const std::string& dob) {
+  StoredRecord r;
+  r.organisation_id = "org-a";
+  r.local_id = local;
+  r.regional_id = kRegionalA;
+  r.request_hash = "h-" + local;
+  r.match.family = family;
+  r.match.given = "明";
+  r.match.birth_date = dob;
+  DerivePinyin(&r.match);
+  return r;
+}
+
+std::vector<std::string> LocalsOf(PatientStore& store, const MatchRecord& probe) {
+  std::vector<std::string> out;
+  auto candidates = store.Candidates(probe, 50, 100);
+  EXPECT_OK(candidates.status());
+  if (candidates.ok()) {
+    for (const StoredRecord& c : *candidates) out.push_back(c.local_id);
+  }
+  return out;
+}
+
 TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
   PgBackend pg;
   Model model;
@@ -278,28 +303,15 @@ TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
 // with the probe (given name + birth year + family initial).
 TEST(PgPatientStore, CandidatesAreTheNewestOverAllKeys) {
   PgBackend pg;
-  auto record = [](const std::string& local, const std::string& family,
-                   const std::string& dob) {
-    StoredRecord r;
-    r.organisation_id = "org-a";
-    r.local_id = local;
-    r.regional_id = kRegionalA;
-    r.request_hash = "h-" + local;
-    r.match.family = family;
-    r.match.given = "明";
-    r.match.birth_date = dob;
-    DerivePinyin(&r.match);
-    return r;
-  };
-  StoredRecord a = record("1", "李", "19800101");
-  StoredRecord b = record("2", "李", "19800101");
-  StoredRecord newest = record("3", "林", "19800505");
+  StoredRecord a = Person("1", "李", "19800101");
+  StoredRecord b = Person("2", "李", "19800101");
+  StoredRecord newest = Person("3", "林", "19800505");
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
     for (StoredRecord* r : {&a, &b, &newest}) MERIDIAN_RETURN_IF_ERROR(u.SaveSource(*r));
     return absl::OkStatus();
   }));
-  MatchRecord probe = record("x", "李", "19800101").match;
+  MatchRecord probe = Person("x", "李", "19800101").match;
   ASSERT_OK_AND_ASSIGN(std::vector<StoredRecord> two, pg.s.Candidates(probe, 50, 2));
   std::vector<int64_t> ids;
   for (const StoredRecord& c : two) ids.push_back(c.id);
@@ -457,37 +469,16 @@ TEST(PgPatientStore, LoadReadsEveryRecordsKeysAndTheNewestIntoTheCache) {
 TEST(PgPatientStore, CatchUpSeesATransactionThatWasInProgress) {
   PgBackend pg;
   PgPatientStore other(&pg.schema.pool());
-  auto record = [](const std::string& local, const std::string& family,
-                   const std::string& dob) {
-    StoredRecord r;
-    r.organisation_id = "org-a";
-    r.local_id = local;
-    r.regional_id = kRegionalA;
-    r.request_hash = "h-" + local;
-    r.match.family = family;
-    r.match.given = "明";
-    r.match.birth_date = dob;
-    DerivePinyin(&r.match);
-    return r;
-  };
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.CreateIdentity(kRegionalA); }));
   ASSERT_OK(other.Load());
-  MatchRecord li = record("x", "李", "19800101").match;
-  MatchRecord wang = record("x", "王", "19500505").match;
-  auto locals = [&](const MatchRecord& probe) {
-    std::vector<std::string> out;
-    auto candidates = other.Candidates(probe, 50, 100);
-    EXPECT_OK(candidates.status());
-    if (candidates.ok()) {
-      for (const StoredRecord& c : *candidates) out.push_back(c.local_id);
-    }
-    return out;
-  };
+  MatchRecord li = Person("x", "李", "19800101").match;
+  MatchRecord wang = Person("x", "王", "19500505").match;
+  auto locals = [&](const MatchRecord& probe) { return LocalsOf(other, probe); };
 
   absl::Notification written, release;
   std::thread slow([&] {
     ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
-      StoredRecord slow_record = record("slow", "李", "19800101");
+      StoredRecord slow_record = Person("slow", "李", "19800101");
       MERIDIAN_RETURN_IF_ERROR(u.SaveSource(slow_record));
       written.Notify();
       release.WaitForNotification();
@@ -497,7 +488,7 @@ TEST(PgPatientStore, CatchUpSeesATransactionThatWasInProgress) {
   written.WaitForNotification();
   EXPECT_THAT(locals(li), ::testing::IsEmpty());  // in progress: not yet
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) {
-    StoredRecord fast = record("fast", "王", "19500505");
+    StoredRecord fast = Person("fast", "王", "19500505");
     return u.SaveSource(fast);
   }));
   EXPECT_THAT(locals(wang), ::testing::ElementsAre("fast"));
@@ -506,30 +497,6 @@ TEST(PgPatientStore, CatchUpSeesATransactionThatWasInProgress) {
   slow.join();
   EXPECT_THAT(locals(li), ::testing::ElementsAre("slow"));
   EXPECT_EQ(other.key_index().records(), 2u);
-}
-
-StoredRecord Person(const std::string& local, const std::string& family,
-                    const std::string& dob) {
-  StoredRecord r;
-  r.organisation_id = "org-a";
-  r.local_id = local;
-  r.regional_id = kRegionalA;
-  r.request_hash = "h-" + local;
-  r.match.family = family;
-  r.match.given = "明";
-  r.match.birth_date = dob;
-  DerivePinyin(&r.match);
-  return r;
-}
-
-std::vector<std::string> LocalsOf(PatientStore& store, const MatchRecord& probe) {
-  std::vector<std::string> out;
-  auto candidates = store.Candidates(probe, 50, 100);
-  EXPECT_OK(candidates.status());
-  if (candidates.ok()) {
-    for (const StoredRecord& c : *candidates) out.push_back(c.local_id);
-  }
-  return out;
 }
 
 // A unit whose transaction already has an ID when it catches up (its FOR

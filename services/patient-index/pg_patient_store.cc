@@ -125,15 +125,8 @@ const std::string& CatchUpSql() {
 
 namespace {
 
-// Brings `index` up to the snapshot of `tx`'s next statement: applies every
-// record committed since the index's horizon (written by a transaction in
-// progress in it, or later; not by `tx` itself, which may roll back), puts
-// them into `cache` (committed, so final), and, with `advance`, makes that
-// snapshot the horizon. One statement, returning only what changed (an
-// index on change_xid). Pass `advance` false once `tx` has written source
-// records: it then sees its own versions of them, not versions other
-// transactions committed that the index may lack, so its snapshot cannot
-// stand for "everything up to here applied".
+// The catch-up's parameters from the index's horizon (FAILED_PRECONDITION
+// before the load).
 absl::StatusOr<std::vector<std::string>> CatchUpParams(const KeyIndex& index) {
   std::optional<Snapshot> horizon = index.horizon();
   if (!horizon.has_value()) return absl::FailedPreconditionError("key index not loaded");
@@ -173,6 +166,15 @@ absl::Status ApplyCatchUp(int n, RowAt row_at, KeyIndex& index, CandidateCache& 
   return absl::OkStatus();
 }
 
+// Brings `index` up to the snapshot of `tx`'s next statement: applies every
+// record committed since the index's horizon (written by a transaction in
+// progress in it, or later; not by `tx` itself, which may roll back), puts
+// them into `cache` (committed, so final), and, with `advance`, makes that
+// snapshot the horizon. One statement, returning only what changed (an
+// index on change_xid). Pass `advance` false once `tx` has written source
+// records: it then sees its own versions of them, not versions other
+// transactions committed that the index may lack, so its snapshot cannot
+// stand for "everything up to here applied".
 absl::Status CatchUp(pqxx::transaction_base& tx, KeyIndex& index, CandidateCache& cache,
                      bool advance) {
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> params, CatchUpParams(index));
