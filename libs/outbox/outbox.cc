@@ -6,6 +6,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "libs/ids/uuid.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
+#include "libs/pg/connection.h"
 #include "libs/pg/sql.h"
 
 namespace meridian::outbox {
@@ -64,48 +65,77 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
 
 namespace {
 
-void AppendOne(pqxx::work& tx, const PendingEvent& e) {
-  pg::ExecPrepared(tx, "meridian_outbox_append",
-                   "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope)"
-                   " VALUES ($1, $2, $3, $4, $5)",
-                   e.envelope.event_id(), e.topic, e.envelope.key(), e.envelope.type(),
-                   pqxx::binarystring(Serialize(e.envelope)));
+// The statement appending `n` (1 to kBatchThreshold - 1) rows of one event
+// each: their four text fields, then every envelope.
+const std::string& FewSql(size_t n) {
+  static const auto* const kSql = [] {
+    auto* sql = new std::vector<std::string>(kBatchThreshold);
+    for (size_t k = 1; k < kBatchThreshold; ++k) {
+      std::string values;
+      for (size_t i = 0; i < k; ++i) {
+        absl::StrAppend(&values, i > 0 ? ", " : "", "($", 4 * i + 1, "::uuid, $", 4 * i + 2,
+                        ", $", 4 * i + 3, ", $", 4 * i + 4, ", $", 4 * k + i + 1, ")");
+      }
+      (*sql)[k] = absl::StrCat(
+          "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope) VALUES ",
+          values);
+    }
+    return sql;
+  }();
+  return (*kSql)[n];
 }
 
-// A few events as one multi-row INSERT (one round trip; ids in order). The
-// parameters are each event's four text fields, then every envelope.
-void AppendFew(pqxx::work& tx, const std::vector<PendingEvent>& events) {
+const std::string& BatchSql() {
+  static const auto* const kSql = new std::string(
+      "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope, events)"
+      " VALUES ($1::uuid, $2, $3, $4, $5, $6::int)");
+  return *kSql;
+}
+
+// A few events as one multi-row INSERT (ids in order).
+pg::PipelinedStatement Few(const std::vector<PendingEvent>& events) {
   const size_t n = events.size();
-  std::vector<std::string> text;
-  std::vector<pqxx::binarystring> envelopes;
-  text.reserve(4 * n);
-  envelopes.reserve(n);
-  std::string values;
-  for (size_t i = 0; i < n; ++i) {
-    const events::v1::EventEnvelope& env = events[i].envelope;
-    text.insert(text.end(), {env.event_id(), events[i].topic, env.key(), env.type()});
-    envelopes.emplace_back(Serialize(env));
-    absl::StrAppend(&values, i > 0 ? ", " : "", "($", 4 * i + 1, "::uuid, $", 4 * i + 2,
-                    ", $", 4 * i + 3, ", $", 4 * i + 4, ", $", 4 * n + i + 1, ")");
+  pg::PipelinedStatement s{absl::StrCat("meridian_outbox_append_", n), &FewSql(n), {}, {}};
+  s.params.reserve(5 * n);
+  for (const PendingEvent& e : events) {
+    const events::v1::EventEnvelope& env = e.envelope;
+    s.params.insert(s.params.end(), {env.event_id(), e.topic, env.key(), env.type()});
   }
-  const std::string sql = absl::StrCat(
-      "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope) VALUES ",
-      values);
-  pg::ExecPrepared(tx, absl::StrCat("meridian_outbox_append_", n), sql,
-                   pqxx::prepare::make_dynamic_params(text),
-                   pqxx::prepare::make_dynamic_params(envelopes));
+  for (const PendingEvent& e : events) s.params.push_back(Serialize(e.envelope));
+  s.binary.assign(5 * n, false);
+  std::fill(s.binary.begin() + 4 * n, s.binary.end(), true);
+  return s;
+}
+
+// Events [begin, end) as one row (OutboxBatch).
+pg::PipelinedStatement Batch(const std::vector<PendingEvent>& events, size_t begin,
+                             size_t end) {
+  events::v1::OutboxBatch batch;
+  for (size_t i = begin; i < end; ++i) {
+    const events::v1::EventEnvelope& env = events[i].envelope;
+    events::v1::OutboxEvent* e = batch.add_events();
+    e->set_topic(events[i].topic);
+    e->set_key(env.key());
+    e->set_event_id(env.event_id());
+    e->set_event_type(env.type());
+    env.SerializeToString(e->mutable_envelope());
+  }
+  const PendingEvent& first = events[begin];
+  return {"meridian_outbox_append_batch",
+          &BatchSql(),
+          {first.envelope.event_id(), first.topic, first.envelope.key(),
+           first.envelope.type(), batch.SerializeAsString(), absl::StrCat(end - begin)},
+          {false, false, false, false, true, false}};
 }
 
 }  // namespace
 
-absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) {
-  if (events.size() == 1) {
-    AppendOne(tx, events[0]);
-    return absl::OkStatus();
-  }
+std::vector<pg::PipelinedStatement> AppendStatements(const std::vector<PendingEvent>& events) {
+  std::vector<pg::PipelinedStatement> out;
+  if (events.empty()) return out;
   if (events.size() < kBatchThreshold) {
-    if (!events.empty()) AppendFew(tx, events);
-    return absl::OkStatus();
+    out.push_back(Few(events));
+    return out;
   }
   // Bulk: up to kMaxEventsPerRow events per row, in order. A row holding a
   // single event is a plain row (the relay reads `events` = 1 as one
@@ -113,28 +143,16 @@ absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events) 
   for (size_t begin = 0; begin < events.size(); begin += kMaxEventsPerRow) {
     const size_t end = std::min(events.size(), begin + kMaxEventsPerRow);
     if (end - begin == 1) {
-      AppendOne(tx, events[begin]);
-      continue;
+      out.push_back(Few({events[begin]}));
+    } else {
+      out.push_back(Batch(events, begin, end));
     }
-    events::v1::OutboxBatch batch;
-    for (size_t i = begin; i < end; ++i) {
-      const events::v1::EventEnvelope& env = events[i].envelope;
-      events::v1::OutboxEvent* e = batch.add_events();
-      e->set_topic(events[i].topic);
-      e->set_key(env.key());
-      e->set_event_id(env.event_id());
-      e->set_event_type(env.type());
-      env.SerializeToString(e->mutable_envelope());
-    }
-    const PendingEvent& first = events[begin];
-    pg::ExecPrepared(
-        tx, "meridian_outbox_append_batch",
-        "INSERT INTO outbox (event_id, topic, event_key, event_type, envelope, events)"
-        " VALUES ($1, $2, $3, $4, $5, $6)",
-        first.envelope.event_id(), first.topic, first.envelope.key(),
-        first.envelope.type(), pqxx::binarystring(batch.SerializeAsString()),
-        static_cast<int>(end - begin));
   }
+  return out;
+}
+
+absl::Status AppendAll(pqxx::transaction_base& tx, const std::vector<PendingEvent>& events) {
+  if (!events.empty()) pg::ExecPipeline(tx, AppendStatements(events));
   return absl::OkStatus();
 }
 

@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "google/protobuf/message.h"
 #include "libs/kafka/kafka.h"
+#include "libs/pg/connection.h"
 #include "libs/pg/migrate.h"
 #include "meridian/events/v1/envelope.pb.h"
 #include "pqxx/pqxx"
@@ -66,11 +67,15 @@ absl::StatusOr<events::v1::EventEnvelope> Append(
     pqxx::work& tx, const EventHeader& header,
     const google::protobuf::Message& payload);
 
-// Appends every event, in order, inside `tx`: up to 7 events as one
-// statement of one row each; from 8 events on, up to 1000 share one outbox
-// row (the relay still publishes one message per event).
-// Throws what libpqxx throws.
-absl::Status AppendAll(pqxx::work& tx, const std::vector<PendingEvent>& events);
+// Appends every event, in order, inside `tx` (on a pg::Connection, as every
+// pg::Pool's): up to 7 events as one statement of one row each; from 8 events
+// on, up to 1000 share one outbox row (the relay still publishes one message
+// per event). One round trip. Throws what libpqxx throws.
+absl::Status AppendAll(pqxx::transaction_base& tx, const std::vector<PendingEvent>& events);
+
+// AppendAll's statements, for a caller that sends them in a pg::ExecPipeline
+// of its own (with its transaction's COMMIT, say). None for no events.
+std::vector<pg::PipelinedStatement> AppendStatements(const std::vector<PendingEvent>& events);
 
 // Decodes an envelope consumed from Kafka. INVALID_ARGUMENT when the bytes are
 // not an envelope or lack an event ID (such a message is dead-lettered).

@@ -233,10 +233,10 @@ absl::StatusOr<events::v1::EventEnvelope> AppendOne(pqxx::work& tx, const std::s
 // A transaction on its own connection, in the test's schema.
 struct OpenTransaction {
   explicit OpenTransaction(const std::string& schema)
-      : conn(pg::testing::PgUri()), tx(conn) {
+      : conn(pg::testing::PgUri()), tx(conn) {  // a pg::Connection, as the pool's
     tx.exec("SET LOCAL search_path = " + tx.quote_name(schema));
   }
-  pqxx::connection conn;
+  pg::Connection conn;
   pqxx::work tx;
 };
 

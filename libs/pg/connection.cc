@@ -3,6 +3,7 @@
 #include <endian.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -142,6 +143,11 @@ BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
   throw pqxx::sql_error(PQresultErrorMessage(r), sql, state != nullptr ? state : "");
 }
 
+const std::string& internal::CommitSql() {
+  static const auto* const kSql = new std::string("COMMIT");
+  return *kSql;
+}
+
 std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
                                        const std::vector<PipelinedStatement>& statements) {
   Connection& conn = ConnectionOf(tx, "pg::ExecPipeline");
@@ -155,9 +161,20 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       if (h != nullptr && PQpipelineStatus(h) != PQ_PIPELINE_OFF) conn.disconnect();
     }
   } guard{conn, h};
+  // A connection lost with a COMMIT sent may have committed.
+  const bool commits = std::any_of(statements.begin(), statements.end(), [](const auto& s) {
+    return s.sql == &internal::CommitSql();
+  });
+  auto lost = [&]() {
+    if (commits) {
+      throw pqxx::in_doubt_error(std::string("postgres: connection lost during a commit: ") +
+                                 PQerrorMessage(h));
+    }
+    throw Broken(h);
+  };
   // Throws: a lost connection as such, anything else as a failure.
   auto fail = [&](const char* what) {
-    if (PQstatus(h) != CONNECTION_OK) throw Broken(h);
+    if (PQstatus(h) != CONNECTION_OK) lost();
     throw pqxx::failure(std::string("pg::ExecPipeline: ") + what + ": " + PQerrorMessage(h));
   };
   // Each name stands for one SQL text, checked before anything is sent.
@@ -189,11 +206,16 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       if (PQsendPrepare(h, name.c_str(), s.sql->c_str(), 0, nullptr) != 1) fail("cannot send");
       sent.push_back({&s, name});
     }
-    std::vector<const char*> values;
-    values.reserve(s.params.size());
-    for (const std::string& p : s.params) values.push_back(p.c_str());
-    if (PQsendQueryPrepared(h, name.c_str(), static_cast<int>(values.size()), values.data(),
-                            nullptr, nullptr, /*resultFormat=*/1) != 1) {
+    const int n = static_cast<int>(s.params.size());
+    std::vector<const char*> values(n);
+    std::vector<int> lengths(n), formats(n);
+    for (int i = 0; i < n; ++i) {
+      values[i] = s.params[i].data();
+      lengths[i] = static_cast<int>(s.params[i].size());
+      formats[i] = i < static_cast<int>(s.binary.size()) && s.binary[i] ? 1 : 0;
+    }
+    if (PQsendQueryPrepared(h, name.c_str(), n, values.data(), lengths.data(), formats.data(),
+                            /*resultFormat=*/1) != 1) {
       fail("cannot send");
     }
     sent.push_back({&s, ""});
@@ -207,13 +229,13 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
   while (true) {
     pg_result* raw = PQgetResult(h);
     if (raw == nullptr) {
-      if (PQstatus(h) != CONNECTION_OK || ++nulls > sent.size() + 1) throw Broken(h);
+      if (PQstatus(h) != CONNECTION_OK || ++nulls > sent.size() + 1) lost();
       continue;
     }
     BinaryResult result(raw);
     const ExecStatusType status = PQresultStatus(raw);
     if (status == PGRES_PIPELINE_SYNC) break;
-    if (next >= sent.size()) throw Broken(h);
+    if (next >= sent.size()) lost();
     const Sent& command = sent[next++];
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
       if (command.prepare.empty()) {

@@ -114,12 +114,19 @@ BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
 
 // One statement of a pipeline: `sql` prepared as `name` (once per
 // connection; names are ExecPipeline's own, apart from libpqxx's), run with
-// text-format `params`.
+// `params`, in text format unless `binary` marks them (a bytea's bytes as
+// they are, sent without hex-encoding).
 struct PipelinedStatement {
   std::string name;
   const std::string* sql;
   std::vector<std::string> params;
+  std::vector<bool> binary;  // per parameter; empty: all text
 };
+
+namespace internal {
+// CommitStatement()'s SQL: a pipeline holding it may commit.
+const std::string& CommitSql();
+}  // namespace internal
 
 // Sends `statements` in one round trip on `tx`'s connection (a
 // pg::Connection), inside its transaction, and returns each one's rows in
@@ -127,7 +134,8 @@ struct PipelinedStatement {
 // it has finished, with its own snapshot: a statement may rely on what an
 // earlier one did (a lock it took), though not on its rows. Throws like
 // ExecBinary: the first statement that failed (the rest were skipped and the
-// transaction is aborted), or pqxx::broken_connection. A connection it
+// transaction is aborted), or pqxx::broken_connection (pqxx::in_doubt_error
+// when the pipeline holds a COMMIT, see pg::CommitStatement). A connection it
 // cannot bring back out of pipeline mode is closed (the pool replaces it).
 // Inside a transaction (a pqxx::work): its Sync commits nothing. Keep
 // parameters and results small (kilobytes): libpq blocks on a full socket.

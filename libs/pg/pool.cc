@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "pqxx/except"
 #include "pqxx/nontransaction"
+#include <libpq-fe.h>
 
 namespace meridian::pg {
 
@@ -85,6 +86,32 @@ bool Pool::IsOpen(Connection& conn) {
     return false;
   }
 }
+
+bool Pool::RolledBackIfOpen(Connection& conn, bool* healthy) {
+  pg_conn* h = conn.handle();
+  const PGTransactionStatusType state = h != nullptr ? PQtransactionStatus(h) : PQTRANS_UNKNOWN;
+  if (state == PQTRANS_IDLE) return false;
+  if (state != PQTRANS_INTRANS && state != PQTRANS_INERROR) {
+    *healthy = false;  // busy or lost: not reusable
+    return true;
+  }
+  pg_result* r = PQexec(h, "ROLLBACK");
+  if (PQresultStatus(r) != PGRES_COMMAND_OK || PQtransactionStatus(h) != PQTRANS_IDLE) {
+    *healthy = false;
+  }
+  PQclear(r);
+  return true;
+}
+
+PipelinedStatement BeginStatement(Isolation isolation) {
+  static const auto* const kSql = new std::string[3]{
+      "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ", "BEGIN ISOLATION LEVEL SERIALIZABLE"};
+  static const char* const kNames[3] = {"begin", "begin_rr", "begin_serializable"};
+  const int i = static_cast<int>(isolation);
+  return {kNames[i], &kSql[i], {}};
+}
+
+PipelinedStatement CommitStatement() { return {"commit", &internal::CommitSql(), {}}; }
 
 void Pool::Begin(pqxx::work& tx, Isolation isolation) {
   switch (isolation) {

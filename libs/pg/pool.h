@@ -66,6 +66,12 @@ struct TxnOptions {
   int max_attempts = 5;
 };
 
+// BEGIN (at `isolation`) and COMMIT as statements of an ExecPipeline, for
+// Pool::TransactByHand. A connection lost while a pipeline that commits is
+// in flight throws pqxx::in_doubt_error (UNKNOWN): it may have committed.
+PipelinedStatement BeginStatement(Isolation isolation = Isolation::kReadCommitted);
+PipelinedStatement CommitStatement();
+
 struct PoolStats {
   int open = 0;    // connections currently open
   int in_use = 0;  // connections lent out
@@ -96,6 +102,19 @@ class Pool {
     return Run<pqxx::nontransaction>(std::forward<Fn>(fn), options);
   }
 
+  // Runs `fn(pqxx::nontransaction&)` for a caller that sends BEGIN and
+  // COMMIT itself, so that each can share a round trip with other statements
+  // (ExecPipeline with BeginStatement() first and CommitStatement() last).
+  // Transact's error mapping and retries apply. However `fn` ends, a
+  // connection it leaves inside a transaction block is rolled back before it
+  // goes back to the pool, and `fn` returning OK from inside one is INTERNAL
+  // (nothing is committed that `fn` did not commit). The isolation level is
+  // the one the caller's BEGIN names.
+  template <typename Fn>
+  auto TransactByHand(Fn&& fn, TxnOptions options = {}) {
+    return Run<pqxx::nontransaction>(std::forward<Fn>(fn), options);
+  }
+
   // Runs a read-only check (`SELECT 1`): OK when the server answers.
   absl::Status Ping();
 
@@ -113,6 +132,9 @@ class Pool {
   absl::StatusOr<std::unique_ptr<Connection>> Connect();
   static void Begin(pqxx::work& tx, Isolation isolation);
   static bool IsOpen(Connection& conn);
+  // Whether `conn` was inside a transaction block (then rolled back, or
+  // marked unusable in `*healthy` when that failed).
+  static bool RolledBackIfOpen(Connection& conn, bool* healthy);
 
   const PoolOptions options_;
   mutable std::mutex mu_;
@@ -174,6 +196,12 @@ auto Pool::Run(Fn&& fn, TxnOptions options) {
     } catch (...) {
       status = StatusFromCurrentException();
       healthy = IsOpen(**conn);
+    }
+    // Only a pqxx::nontransaction can leave one open (TransactByHand's
+    // caller, or a Read that sent BEGIN): never lend it out so.
+    if (!kTransaction && healthy && RolledBackIfOpen(**conn, &healthy) && status.ok()) {
+      out.reset();
+      status = absl::InternalError("postgres: returned inside a transaction; rolled back");
     }
     Release(std::move(*conn), healthy && status.code() != absl::StatusCode::kUnavailable);
     if (out.has_value()) return std::move(*out);

@@ -405,6 +405,103 @@ TEST_F(PoolTest, ExecPipelinePreparesANameOnceAndRefusesOtherSqlUnderIt) {
   EXPECT_EQ(*again, 25);
 }
 
+TEST_F(PoolTest, TransactByHandCommitsWhereTheCallerSaysInPipelines) {
+  static const std::string kInsert = "INSERT INTO person VALUES ($1::int, $2)";
+  static const std::string kCount = "SELECT count(*) FROM person";
+  PoolOptions options = schema_.pool_options();
+  options.max_connections = 1;  // every run below on the same connection
+  Pool pool(options);
+  auto count = [&] {
+    return *pool.Read([&](pqxx::nontransaction& tx) {
+      return tx.exec1(kCount)[0].as<int64_t>();
+    });
+  };
+  // BEGIN with the first statements, COMMIT with the last: one transaction.
+  for (int round = 0; round < 2; ++round) {  // prepared the first time, reused after
+    ASSERT_OK(pool.TransactByHand([&](pqxx::nontransaction& tx) {
+      ExecPipeline(tx, {BeginStatement(),
+                        {"insert", &kInsert, {absl::StrCat(1 + 2 * round), absl::StrCat("Ada", round)}}});
+      EXPECT_EQ(tx.exec1("SELECT txid_current_if_assigned() IS NOT NULL")[0].as<bool>(), true);
+      std::vector<BinaryResult> r = ExecPipeline(
+          tx, {{"insert", &kInsert, {absl::StrCat(2 + 2 * round), absl::StrCat("Bo", round)}},
+               CommitStatement()});
+      EXPECT_EQ(r.size(), 2u);
+      return absl::OkStatus();
+    }));
+  }
+  EXPECT_EQ(count(), 4);
+  // A failure in the committing pipeline takes the first pipeline's rows with it.
+  EXPECT_THAT(pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"10", "Cy"}}});
+    ExecPipeline(tx, {{"insert", &kInsert, {"11", "Ada0"}}, CommitStatement()});  // name taken
+    return absl::OkStatus();
+  }), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_EQ(count(), 4);
+  // An error status, or OK without a COMMIT, rolls back: the connection goes
+  // back to the pool idle, and returning OK from inside is INTERNAL.
+  EXPECT_THAT(pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"12", "Di"}}});
+    return absl::AbortedError("changed my mind");
+  }), StatusIs(absl::StatusCode::kAborted));
+  EXPECT_THAT(pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"13", "Ed"}}});
+    return 1;
+  }).status(), StatusIs(absl::StatusCode::kInternal, HasSubstr("rolled back")));
+  EXPECT_EQ(count(), 4);
+  // The same connection, idle: a statement runs on its own again.
+  ASSERT_OK(pool.Read([&](pqxx::nontransaction& tx) {
+    EXPECT_TRUE(tx.exec1("SELECT txid_current_if_assigned() IS NULL")[0].as<bool>());
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(pool.stats().open, 1);
+  // Isolation as BEGIN names it.
+  auto level = pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    static const std::string kLevel = "SELECT current_setting('transaction_isolation')";
+    std::vector<BinaryResult> r = ExecPipeline(
+        tx, {BeginStatement(Isolation::kRepeatableRead), {"level", &kLevel, {}},
+             CommitStatement()});
+    return std::string(r[1].Bytes(0, 0));
+  });
+  ASSERT_OK(level);
+  EXPECT_EQ(*level, "repeatable read");
+}
+
+TEST_F(PoolTest, ExecPipelineSendsBinaryParametersAsTheyAre) {
+  static const std::string kEcho = "SELECT $1::bytea, length($1::bytea), $2::text";
+  const std::string bytes("\x00\xff'\"\\\0end", 9);  // NULs, quotes, a backslash
+  auto echoed = schema_.pool().Transact([&](pqxx::work& tx) {
+    std::vector<BinaryResult> r =
+        ExecPipeline(tx, {{"echo", &kEcho, {bytes, "text"}, {true, false}}});
+    EXPECT_EQ(r[0].Int32(0, 1), 9);
+    EXPECT_EQ(r[0].Bytes(0, 2), "text");
+    return std::string(r[0].Bytes(0, 0));
+  });
+  ASSERT_OK(echoed);
+  EXPECT_EQ(*echoed, bytes);
+}
+
+TEST_F(PoolTest, ConnectionLostUnderACommittingPipelineIsUnknown) {
+  static const std::string kInsert = "INSERT INTO person VALUES ($1::int, $2)";
+  Pool& pool = schema_.pool();
+  int attempts = 0;
+  auto committed = pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    ++attempts;
+    const int pid = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+    ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"30", "Fay"}}});
+    {
+      pqxx::connection admin(testing::PgUri());
+      pqxx::nontransaction a(admin);
+      a.exec_params("SELECT pg_terminate_backend($1)", pid);
+    }
+    ExecPipeline(tx, {{"insert", &kInsert, {"31", "Gus"}}, CommitStatement()});
+    return absl::OkStatus();
+  });
+  // It may have committed: not retried, and said so.
+  EXPECT_THAT(committed, StatusIs(absl::StatusCode::kUnknown));
+  EXPECT_EQ(attempts, 1);
+  EXPECT_OK(pool.Ping());  // the lost connection was replaced
+}
+
 TEST_F(PoolTest, ExecBinaryOnAKilledConnectionIsUnavailableAndRetried) {
   Pool& pool = schema_.pool();
   auto pid = pool.Transact([](pqxx::work& tx) {
