@@ -202,6 +202,51 @@ TEST_P(PatientStoreContract, ReviewTasksAndEvents) {
   EXPECT_EQ(open[0].record_id, b->id);
 }
 
+TEST_P(PatientStoreContract, ASavedRecordHasItsIdAtOnceAndItsUnitReadsIt) {
+  // A store may hold new records back until the commit (the PostgreSQL one
+  // sends them with it, under ids reserved ahead): the id is still set at
+  // once, in order, and any later statement of the unit sees the record.
+  PatientStore& store = backend_->store();
+  int64_t first = 0, second = 0;
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_ASSIGN_OR_RETURN(auto none, u.FindSource("org-a", "1"));  // ids reserved here
+    EXPECT_FALSE(none.has_value());
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    StoredRecord a = Record("org-a", "1", kRegionalA, "李", "19800101");
+    StoredRecord b = Record("org-a", "2", kRegionalA, "李", "19800101");
+    StoredRecord c = Record("org-a", "3", kRegionalA, "李", "19800101");
+    // More records than ids reserved: the rest are reserved then.
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSources({&a, &b, &c}));
+    EXPECT_GT(a.id, 0);
+    EXPECT_LT(a.id, b.id);
+    EXPECT_LT(b.id, c.id);
+    first = a.id;
+    MERIDIAN_ASSIGN_OR_RETURN(StoredRecord read, u.RecordById(b.id));
+    EXPECT_EQ(read.local_id, "2");
+    EXPECT_EQ(read.regional_id, kRegionalA);
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<StoredRecord> all, u.LockRecordsOf(kRegionalA));
+    EXPECT_EQ(all.size(), 3u);
+    return absl::OkStatus();
+  }));
+  ASSERT_OK(store.Run([&](PatientUnit& u) -> absl::Status {
+    StoredRecord d = Record("org-b", "4", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(d));
+    second = d.id;
+    return absl::OkStatus();
+  }));
+  EXPECT_GT(second, first);  // a later unit's record is the more recent
+  ASSERT_OK_AND_ASSIGN(auto records, store.RecordsOf(kRegionalA));
+  EXPECT_EQ(records.size(), 4u);
+  // A unit that fails after saving leaves nothing behind.
+  EXPECT_THAT(store.Run([&](PatientUnit& u) -> absl::Status {
+    StoredRecord e = Record("org-b", "5", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(e));
+    return absl::FailedPreconditionError("given up");
+  }), ::meridian::testing::StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_OK_AND_ASSIGN(auto gone, store.FindSource("org-b", "5"));
+  EXPECT_FALSE(gone.has_value());
+}
+
 TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
   PatientStore& store = backend_->store();
   std::vector<std::string> ids;
@@ -220,11 +265,17 @@ TEST_P(PatientStoreContract, ReviewTasksPageTakeAndKeepApart) {
       MERIDIAN_RETURN_IF_ERROR(u.CreateReviewTask({ids.back(), b.id, a.id, 0.6 + i / 10.0}));
     }
     b_id = records[2];
-    // One open task per pair.
-    EXPECT_THAT(u.CreateReviewTask({::meridian::ids::NewUuid(), records[0], a.id, 0.9}),
-                ::meridian::testing::StatusIs(absl::StatusCode::kAlreadyExists));
     return absl::OkStatus();
   }));
+  // One open task per pair: a second fails its unit (at once, or at the
+  // commit where a store writes tasks then), and nothing of it is kept.
+  EXPECT_THAT(store.Run([&](PatientUnit& u) -> absl::Status {
+    StoredRecord c = Record("org-a", "c", kRegionalA, "李", "19800101");
+    MERIDIAN_RETURN_IF_ERROR(u.SaveSource(c));
+    return u.CreateReviewTask({::meridian::ids::NewUuid(), records[0], a_id, 0.9});
+  }), ::meridian::testing::StatusIs(absl::StatusCode::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredRecord> c, store.FindSource("org-a", "c"));
+  EXPECT_FALSE(c.has_value());
   ASSERT_OK_AND_ASSIGN(auto page1, store.OpenReviewTasks("", 2));
   ASSERT_EQ(page1.size(), 2u);
   EXPECT_EQ(page1[0].id, ids[0]);

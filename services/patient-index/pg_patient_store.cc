@@ -1,6 +1,7 @@
 #include "services/patient-index/pg_patient_store.h"
 
 #include <algorithm>
+#include <deque>
 #include <limits>
 #include <map>
 
@@ -274,20 +275,34 @@ struct SavedRecord {
   int32_t version;
 };
 
-// The writes of one registration in few round trips: a new identity waits
-// for the insert of the record that needs it (one statement writes identity
-// and record), and events wait for Finish (one statement).
-// Every other statement first writes a waiting identity (through tx()).
+// The writes of one registration in few round trips, on a connection whose
+// transaction the unit begins and commits itself (pg::Pool::TransactByHand):
+// BEGIN, key locks, identities, new records (under ids reserved ahead) and
+// review tasks wait and travel with the next statement (in one pipeline); a
+// new identity goes with the insert of the record that needs it (one
+// statement writes identity and record); and events go with the COMMIT. A
+// registration group thus makes two round trips (three when it locks the
+// identities its decisions lean on). Every statement goes through tx() or
+// Waiting(), which send what waits first.
 class PgUnit : public PatientUnit {
  public:
-  PgUnit(pqxx::work& tx, KeyIndex& index, CandidateCache& cache,
+  PgUnit(pqxx::nontransaction& tx, KeyIndex& index, CandidateCache& cache,
          std::vector<SavedRecord>& saved)
       : tx_(tx), index_(index), cache_(cache), saved_(saved) {}
 
-  // Writes what waits; call before the commit.
-  absl::Status Finish() {
-    tx();
-    if (!events_.empty()) return outbox::AppendAll(tx_, events_);
+  // Writes what waits, the events, and COMMIT, in one round trip (none when
+  // the unit sent nothing and has nothing to write).
+  absl::Status Commit() {
+    if (!begun_ && pending_locks_.empty() && pending_identities_.empty() &&
+        pending_inserts_.empty() && pending_tasks_.empty() && events_.empty()) {
+      return absl::OkStatus();
+    }
+    std::vector<pg::PipelinedStatement> statements = Waiting();
+    for (pg::PipelinedStatement& e : outbox::AppendStatements(events_)) {
+      statements.push_back(std::move(e));
+    }
+    statements.push_back(pg::CommitStatement());
+    pg::ExecPipeline(tx_, statements);
     return absl::OkStatus();
   }
 
@@ -297,10 +312,12 @@ class PgUnit : public PatientUnit {
                               FindSources({{org, local}}));
     return std::move(found[0]);
   }
-  // After LockKeys, one round trip for three statements, each run after the
-  // one before it (so the reads see what the lock holders committed): the
-  // locks, the source records, and the key index's catch-up that the unit's
-  // candidate lookups will then need no statement for.
+  // One round trip for what waits (BEGIN, LockKeys' locks) and three more
+  // statements, each run after the one before it (so the reads see what the
+  // lock holders committed): the source records, the key index's catch-up
+  // that the unit's candidate lookups will then need no statement for, and
+  // an id reserved for each source, so that new records can wait for the
+  // COMMIT's round trip.
   absl::StatusOr<std::vector<std::optional<StoredRecord>>> FindSources(
       const std::vector<std::pair<std::string, std::string>>& sources) override {
     std::vector<std::string> orgs, locals;
@@ -316,26 +333,24 @@ class PgUnit : public PatientUnit {
       std::pair<std::string, std::string> key(r.organisation_id, r.local_id);
       found.emplace(std::move(key), std::move(r));
     };
-    if (pending_locks_.empty() || !pending_identities_.empty()) {
-      for (const auto& row : pg::ExecPrepared(tx(), "pi_find_sources", *kSql,
-                                              pg::TextArray(orgs), pg::TextArray(locals))) {
-        add(FromRow(row));
-      }
-    } else {
-      MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> catch_up, CatchUpParams(index_));
-      std::vector<pg::BinaryResult> results = pg::ExecPipeline(
-          tx_, {{"pi_lock_keys", &LockSql(), {pg::TextArray(pending_locks_)}},
-                {"pi_find_sources", kSql, {pg::TextArray(orgs), pg::TextArray(locals)}},
-                {"pi_catch_up", &internal::CatchUpSql(), std::move(catch_up)}});
-      pending_locks_.clear();
-      const pg::BinaryResult& rows = results[1];
-      for (int i = 0; i < rows.rows(); ++i) add(FromColumns(BinaryRow{rows, i}));
-      const pg::BinaryResult& changed = results[2];
-      MERIDIAN_RETURN_IF_ERROR(ApplyCatchUp(
-          changed.rows(), [&](int i) { return BinaryRow{changed, i}; }, index_, cache_,
-          /*advance=*/saved_.empty()));
-      caught_up_ = true;
-    }
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> catch_up, CatchUpParams(index_));
+    std::vector<pg::PipelinedStatement> statements = Waiting();
+    const size_t first = statements.size();
+    statements.push_back(
+        {"pi_find_sources", kSql, {pg::TextArray(orgs), pg::TextArray(locals)}});
+    statements.push_back({"pi_catch_up", &internal::CatchUpSql(), std::move(catch_up)});
+    // An id for each source that turns out new (one wasted per update).
+    statements.push_back({"pi_reserve_ids", &ReserveIdsSql(), {absl::StrCat(sources.size())}});
+    std::vector<pg::BinaryResult> results = pg::ExecPipeline(tx_, statements);
+    const pg::BinaryResult& reserved = results[first + 2];
+    for (int i = 0; i < reserved.rows(); ++i) spare_ids_.push_back(reserved.Int64(i, 0));
+    const pg::BinaryResult& rows = results[first];
+    for (int i = 0; i < rows.rows(); ++i) add(FromColumns(BinaryRow{rows, i}));
+    const pg::BinaryResult& changed = results[first + 1];
+    MERIDIAN_RETURN_IF_ERROR(ApplyCatchUp(
+        changed.rows(), [&](int i) { return BinaryRow{changed, i}; }, index_, cache_,
+        /*advance=*/saved_.empty()));
+    caught_up_ = true;
     std::vector<std::optional<StoredRecord>> out;
     for (const auto& source : sources) {
       auto it = found.find(source);
@@ -391,26 +406,11 @@ class PgUnit : public PatientUnit {
   absl::Status CreateReviewTask(const ReviewTaskRow& task) override {
     return CreateReviewTasks({task});
   }
+  // Written with the next statement, or the COMMIT. A task already open
+  // for the same pair fails that statement (ALREADY_EXISTS, the transaction
+  // rolled back).
   absl::Status CreateReviewTasks(const std::vector<ReviewTaskRow>& tasks) override {
-    std::vector<std::string> ids, probabilities;
-    std::vector<int64_t> records, candidates;
-    for (const ReviewTaskRow& t : tasks) {
-      ids.push_back(t.id);
-      records.push_back(t.record_id);
-      candidates.push_back(t.candidate_id);
-      probabilities.push_back(absl::StrFormat("%.17g", t.probability));
-    }
-    pqxx::result r = pg::ExecPrepared(
-        tx(), "pi_insert_review_tasks",
-        "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
-        " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::float8[])"
-        " ON CONFLICT (record_id, candidate_record_id) WHERE status = 'open'"
-        " DO NOTHING RETURNING id",
-        pg::TextArray(ids), pg::Int64Array(records), pg::Int64Array(candidates),
-        pg::TextArray(probabilities));
-    if (r.size() != tasks.size()) {
-      return absl::AlreadyExistsError("review task already open for this pair");
-    }
+    pending_tasks_.insert(pending_tasks_.end(), tasks.begin(), tasks.end());
     return absl::OkStatus();
   }
   absl::Status KeepApart(int64_t a, int64_t b) override {
@@ -543,6 +543,13 @@ class PgUnit : public PatientUnit {
   }
 
  private:
+  // `$1` new ids from source_record's sequence, in order.
+  static const std::string& ReserveIdsSql() {
+    static const auto* const kSql = new std::string(
+        "SELECT nextval('source_record_id_seq') FROM generate_series(1, $1::int)");
+    return *kSql;
+  }
+
   // LockKeys' statement: advisory locks in hash order.
   static const std::string& LockSql() {
     static const auto* const kSql = new std::string(
@@ -551,32 +558,95 @@ class PgUnit : public PatientUnit {
     return *kSql;
   }
 
-  // The transaction, once the waiting locks and identities are written.
-  pqxx::work& tx() {
-    caught_up_ = false;  // another statement: the next lookup catches up again
+  // What waits to be sent ahead of the next statement, in order: BEGIN
+  // (once), the key locks, identities, new records, review tasks. Taken: the
+  // caller sends them.
+  std::vector<pg::PipelinedStatement> Waiting() {
+    static const auto* const kIdentitySql =
+        new std::string("INSERT INTO identity (regional_id) SELECT unnest($1::uuid[])");
+    static const auto* const kTaskSql = new std::string(
+        "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
+        " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::float8[])");
+    std::vector<pg::PipelinedStatement> out;
+    if (!begun_) out.push_back(pg::BeginStatement());
+    begun_ = true;
     if (!pending_locks_.empty()) {
-      pg::ExecPrepared(tx_, "pi_lock_keys", LockSql(), pg::TextArray(pending_locks_));
+      out.push_back({"pi_lock_keys", &LockSql(), {pg::TextArray(pending_locks_)}});
       pending_locks_.clear();
     }
     if (!pending_identities_.empty()) {
-      pg::ExecPrepared(tx_, "pi_insert_identities",
-                       "INSERT INTO identity (regional_id) SELECT unnest($1::uuid[])",
-                       pg::TextArray(pending_identities_));
+      out.push_back({"pi_insert_identities", kIdentitySql,
+                     {pg::TextArray(pending_identities_)}});
       pending_identities_.clear();
     }
+    for (pg::PipelinedStatement& insert : pending_inserts_) out.push_back(std::move(insert));
+    pending_inserts_.clear();
+    if (!pending_tasks_.empty()) {
+      std::vector<std::string> ids, probabilities;
+      std::vector<int64_t> records, candidates;
+      for (const ReviewTaskRow& t : pending_tasks_) {
+        ids.push_back(t.id);
+        records.push_back(t.record_id);
+        candidates.push_back(t.candidate_id);
+        probabilities.push_back(absl::StrFormat("%.17g", t.probability));
+      }
+      out.push_back({"pi_insert_review_tasks", kTaskSql,
+                     {pg::TextArray(ids), pg::Int64Array(records), pg::Int64Array(candidates),
+                      pg::TextArray(probabilities)}});
+      pending_tasks_.clear();
+    }
+    return out;
+  }
+
+  // The transaction, once what waits is sent.
+  pqxx::transaction_base& tx() {
+    caught_up_ = false;  // another statement: the next lookup catches up again
+    std::vector<pg::PipelinedStatement> waiting = Waiting();
+    if (!waiting.empty()) pg::ExecPipeline(tx_, waiting);
     return tx_;
   }
 
-  // New records, with the waiting identities they belong to, in one
-  // statement (the foreign key to identity is checked at its end). Sets each
-  // record's id. Their blocking keys reach the key index when a catch-up
-  // reads them committed.
+  // New records, with the waiting identities they belong to, as one
+  // statement that waits (the foreign key to identity is checked at its
+  // end). Sets each record's id from the ids reserved (reserving more first
+  // when FindSources' are spent). Their blocking keys reach the key index
+  // when a catch-up reads them committed.
   void Insert(const std::vector<StoredRecord*>& records) {
+    static const auto* const kSql = new std::string(
+        "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[],"
+        "   $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[],"
+        "   $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+        "   $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],"
+        "   $20::text[], $22::bigint[]) AS t(organisation_id, local_id, regional_id,"
+        "   request, response, request_hash, family, given, family_pinyin,"
+        "   given_pinyin, sex, birth_date, phone, street_number, address, locality,"
+        "   postcode, region, resident_id, other_id, id)),"
+        " new_identity AS (INSERT INTO identity (regional_id)"
+        "   SELECT unnest($21::uuid[]))"
+        " INSERT INTO source_record (id, organisation_id, local_id,"
+        "   regional_id, request, response, request_hash, family, given,"
+        "   family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
+        "   address, locality, postcode, region, resident_id, other_id)"
+        " SELECT id, organisation_id, local_id, regional_id, request, response,"
+        "   request_hash, family, given, family_pinyin, given_pinyin, sex,"
+        "   birth_date, phone, street_number, address, locality, postcode, region,"
+        "   resident_id, other_id FROM input");
+    if (spare_ids_.size() < records.size()) {
+      for (const auto& row : pg::ExecPrepared(tx(), "pi_reserve_ids", ReserveIdsSql(),
+                                              static_cast<int>(records.size()))) {
+        spare_ids_.push_back(row[0].as<int64_t>());
+      }
+    }
     constexpr int kText = 15;  // the text columns after the two byteas
     std::vector<std::string> orgs, locals, regionals, requests, responses;
     std::vector<std::vector<std::string>> text(kText);
+    std::vector<int64_t> ids;
     absl::flat_hash_set<std::string> regional_set;
-    for (const StoredRecord* r : records) {
+    for (StoredRecord* r : records) {
+      r->id = spare_ids_.front();
+      spare_ids_.pop_front();
+      r->match.id = r->id;
+      ids.push_back(r->id);
       const MatchRecord& m = r->match;
       orgs.push_back(r->organisation_id);
       locals.push_back(r->local_id);
@@ -591,52 +661,22 @@ class PgUnit : public PatientUnit {
           &m.sex, &m.birth_date, &m.phone, &m.street_number, &m.address, &m.locality,
           &m.postcode, &m.region, &m.resident_id, &m.other_id};
       for (int i = 0; i < kText; ++i) text[i].push_back(*values[i]);
+      saved_.push_back({*r, 1});  // a new record's version (the column's default)
     }
     // Identities that wait for these records go with them; any other waits
-    // on.
+    // on (and is written first, ahead of this statement).
     std::vector<std::string> with_records, others;
     for (std::string& id : pending_identities_) {
       (regional_set.contains(id) ? with_records : others).push_back(std::move(id));
     }
     pending_identities_ = std::move(others);
-    pqxx::result rows = pg::ExecPrepared(
-        tx(), "pi_insert_sources",
-        "WITH input AS (SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[],"
-        "   $4::bytea[], $5::bytea[], $6::text[], $7::text[], $8::text[], $9::text[],"
-        "   $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
-        "   $15::text[], $16::text[], $17::text[], $18::text[], $19::text[],"
-        "   $20::text[]) WITH ORDINALITY AS t(organisation_id, local_id, regional_id,"
-        "   request, response, request_hash, family, given, family_pinyin,"
-        "   given_pinyin, sex, birth_date, phone, street_number, address, locality,"
-        "   postcode, region, resident_id, other_id, n)),"
-        " new_identity AS (INSERT INTO identity (regional_id)"
-        "   SELECT unnest($21::uuid[])),"
-        " record AS (INSERT INTO source_record (organisation_id, local_id,"
-        "   regional_id, request, response, request_hash, family, given,"
-        "   family_pinyin, given_pinyin, sex, birth_date, phone, street_number,"
-        "   address, locality, postcode, region, resident_id, other_id)"
-        "   SELECT organisation_id, local_id, regional_id, request, response,"
-        "   request_hash, family, given, family_pinyin, given_pinyin, sex,"
-        "   birth_date, phone, street_number, address, locality, postcode, region,"
-        "   resident_id, other_id FROM input ORDER BY n"
-        "   RETURNING id, organisation_id, local_id)"
-        " SELECT id, organisation_id, local_id FROM record",
+    std::vector<std::string> params = {
         pg::TextArray(orgs), pg::TextArray(locals), pg::TextArray(regionals),
-        pg::TextArray(requests), pg::TextArray(responses), pg::TextArray(text[0]),
-        pg::TextArray(text[1]), pg::TextArray(text[2]), pg::TextArray(text[3]),
-        pg::TextArray(text[4]), pg::TextArray(text[5]), pg::TextArray(text[6]),
-        pg::TextArray(text[7]), pg::TextArray(text[8]), pg::TextArray(text[9]),
-        pg::TextArray(text[10]), pg::TextArray(text[11]), pg::TextArray(text[12]),
-        pg::TextArray(text[13]), pg::TextArray(text[14]), pg::TextArray(with_records));
-    std::map<std::pair<std::string, std::string>, int64_t> ids;
-    for (const auto& row : rows) {
-      ids[{row[1].as<std::string>(), row[2].as<std::string>()}] = row[0].as<int64_t>();
-    }
-    for (StoredRecord* r : records) {
-      r->id = ids.at({r->organisation_id, r->local_id});
-      r->match.id = r->id;
-      saved_.push_back({*r, 1});  // a new record's version (the column's default)
-    }
+        pg::TextArray(requests), pg::TextArray(responses)};
+    for (const std::vector<std::string>& column : text) params.push_back(pg::TextArray(column));
+    params.push_back(pg::TextArray(with_records));
+    params.push_back(pg::Int64Array(ids));
+    pending_inserts_.push_back({"pi_insert_sources", kSql, std::move(params)});
   }
 
   // A changed record: a new version, written by this transaction (so the
@@ -662,12 +702,16 @@ class PgUnit : public PatientUnit {
     saved_.push_back({rec, version});
   }
 
-  pqxx::work& tx_;
+  pqxx::nontransaction& tx_;
   KeyIndex& index_;
   CandidateCache& cache_;
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
   std::vector<std::string> pending_locks_;
   std::vector<std::string> pending_identities_;
+  std::vector<pg::PipelinedStatement> pending_inserts_;
+  std::vector<ReviewTaskRow> pending_tasks_;
+  std::deque<int64_t> spare_ids_;  // reserved from source_record's sequence
+  bool begun_ = false;      // BEGIN sent
   bool caught_up_ = false;  // by FindSources' pipeline, no statement since
   std::vector<outbox::PendingEvent> events_;
 };
@@ -682,11 +726,11 @@ absl::Status PgPatientStore::Run(
     const std::function<absl::Status(PatientUnit&)>& fn) {
   MERIDIAN_RETURN_IF_ERROR(EnsureLoaded());
   std::vector<SavedRecord> saved;
-  absl::Status status = pool_->Transact([&](pqxx::work& tx) {
+  absl::Status status = pool_->TransactByHand([&](pqxx::nontransaction& tx) {
     saved.clear();  // from an attempt that was rolled back
     PgUnit unit(tx, index_, cache_, saved);
     absl::Status s = fn(unit);
-    return s.ok() ? unit.Finish() : s;
+    return s.ok() ? unit.Commit() : s;  // the pool rolls back what is not committed
   });
   // Committed: these versions are final.
   if (status.ok()) {
