@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -117,6 +118,13 @@ BinaryResult ExecBinary(pqxx::transaction_base& tx, const std::string& sql,
 // `params`, in text format unless `binary` marks them (a bytea's bytes as
 // they are, sent without hex-encoding).
 struct PipelinedStatement {
+  PipelinedStatement(std::string name, const std::string* sql,
+                     std::vector<std::string> params = {}, std::vector<bool> binary = {})
+      : name(std::move(name)),
+        sql(sql),
+        params(std::move(params)),
+        binary(std::move(binary)) {}
+
   std::string name;
   const std::string* sql;
   std::vector<std::string> params;
