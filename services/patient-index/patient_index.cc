@@ -436,7 +436,7 @@ absl::Status PatientIndex::RegisterTogether(
   absl::flat_hash_map<std::string, std::string> live;
   if (!to_lock.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> merged_into,
-                              unit.LockIdentities(to_lock));
+                              unit.LockIdentitiesLazily(to_lock));
     for (size_t i = 0; i < to_lock.size(); ++i) {
       if (merged_into[i].empty()) {
         live[to_lock[i]] = to_lock[i];

@@ -609,6 +609,59 @@ TEST(PgPatientStore, ACatchUpAfterTheUnitWroteKeepsTheHorizon) {
   EXPECT_EQ(seen[0].match.family, "赵");  // the other replica's version 2
 }
 
+// The identities a registration leans on are locked and checked with its
+// writes: a merge that commits between the unit's reads and its commit
+// fails the unit with a serialization failure, and the pool runs it again.
+TEST(PgPatientStore, AMergeBeforeTheCommitRunsTheUnitAgain) {
+  PgBackend pg;
+  StoredRecord a = Person("1", "李", "19800101");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalA));
+    MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalB));
+    return u.SaveSource(a);
+  }));
+  int attempts = 0;
+  std::vector<std::vector<std::string>> answers;
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    ++attempts;
+    // What a registration read: a candidate in A (then, run again, in B).
+    const std::string leans_on = attempts == 1 ? kRegionalA : kRegionalB;
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> merged_into,
+                              u.LockIdentitiesLazily({leans_on}));
+    answers.push_back(merged_into);
+    if (attempts == 1) {
+      // Meanwhile an operator merges A into B: its record moves, then A retires.
+      PgPatientStore other(&pg.schema.pool());
+      EXPECT_OK(other.Run([&](PatientUnit& m) -> absl::Status {
+        MERIDIAN_RETURN_IF_ERROR(m.LockIdentity(kRegionalA).status());
+        StoredRecord moved = a;
+        moved.regional_id = kRegionalB;
+        MERIDIAN_RETURN_IF_ERROR(m.SaveSource(moved));
+        return m.SetMergedInto(kRegionalA, kRegionalB);
+      }));
+    }
+    StoredRecord c = Person("3", "李", "19800101");
+    c.regional_id = leans_on;
+    return u.SaveSource(c);
+  }));
+  EXPECT_EQ(attempts, 2);
+  EXPECT_EQ(answers, (std::vector<std::vector<std::string>>{{""}, {""}}));  // answered live
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredRecord> c, pg.s.FindSource("org-a", "3"));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->regional_id, kRegionalB);  // never written into the retired A
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredRecord> in_a, pg.s.RecordsOf(kRegionalA));
+  EXPECT_TRUE(in_a.empty());
+  // An identity that does not exist fails the same way, every time.
+  EXPECT_THAT(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    MERIDIAN_RETURN_IF_ERROR(
+        u.LockIdentitiesLazily({"323e4567-e89b-42d3-a456-426614174000"}).status());
+    StoredRecord d = Person("4", "李", "19800101");
+    return u.SaveSource(d);
+  }), ::meridian::testing::StatusIs(absl::StatusCode::kAborted));
+  ASSERT_OK_AND_ASSIGN(std::optional<StoredRecord> d, pg.s.FindSource("org-a", "4"));
+  EXPECT_FALSE(d.has_value());
+}
+
 // A transaction in progress while a replica loads: the load's snapshot
 // leaves its records out, and the first catch-up after it commits brings
 // them in.

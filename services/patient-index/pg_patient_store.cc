@@ -277,12 +277,12 @@ struct SavedRecord {
 
 // The writes of one registration in few round trips, on a connection whose
 // transaction the unit begins and commits itself (pg::Pool::TransactByHand):
-// BEGIN, key locks, identities, new records (under ids reserved ahead) and
-// review tasks wait and travel with the next statement (in one pipeline); a
-// new identity goes with the insert of the record that needs it (one
-// statement writes identity and record); and events go with the COMMIT. A
-// registration group thus makes two round trips (three when it locks the
-// identities its decisions lean on). Every statement goes through tx() or
+// BEGIN, key locks, the check of the identities the decisions lean on, new
+// identities, new records (under ids reserved ahead) and review tasks wait
+// and travel with the next statement (in one pipeline); a new identity goes
+// with the insert of the record that needs it (one statement writes
+// identity and record); and events go with the COMMIT. A registration group
+// thus makes two round trips. Every statement goes through tx() or
 // Waiting(), which send what waits first.
 class PgUnit : public PatientUnit {
  public:
@@ -293,8 +293,9 @@ class PgUnit : public PatientUnit {
   // Writes what waits, the events, and COMMIT, in one round trip (none when
   // the unit sent nothing and has nothing to write).
   absl::Status Commit() {
-    if (!begun_ && pending_locks_.empty() && pending_identities_.empty() &&
-        pending_inserts_.empty() && pending_tasks_.empty() && events_.empty()) {
+    if (!begun_ && pending_locks_.empty() && expected_live_.empty() &&
+        pending_identities_.empty() && pending_inserts_.empty() && pending_tasks_.empty() &&
+        events_.empty()) {
       return absl::OkStatus();
     }
     std::vector<pg::PipelinedStatement> statements = Waiting();
@@ -491,6 +492,14 @@ class PgUnit : public PatientUnit {
     }
     return out;
   }
+  // Every one live, checked (and locked) ahead of the writes that lean on
+  // them: expect_live_identities (migration 0010) fails the unit with
+  // serialization_failure, which the pool retries, if one was merged.
+  absl::StatusOr<std::vector<std::string>> LockIdentitiesLazily(
+      const std::vector<std::string>& regional_ids) override {
+    expected_live_.insert(expected_live_.end(), regional_ids.begin(), regional_ids.end());
+    return std::vector<std::string>(regional_ids.size());
+  }
   absl::Status SetMergedInto(const std::string& regional_id,
                              const std::string& into) override {
     tx().exec_params(
@@ -559,11 +568,13 @@ class PgUnit : public PatientUnit {
   }
 
   // What waits to be sent ahead of the next statement, in order: BEGIN
-  // (once), the key locks, identities, new records, review tasks. Taken: the
-  // caller sends them.
+  // (once), the key locks, the identities expected live, new identities, new
+  // records, review tasks. Taken: the caller sends them.
   std::vector<pg::PipelinedStatement> Waiting() {
     static const auto* const kIdentitySql =
         new std::string("INSERT INTO identity (regional_id) SELECT unnest($1::uuid[])");
+    static const auto* const kLiveSql =
+        new std::string("SELECT expect_live_identities($1::uuid[])");
     static const auto* const kTaskSql = new std::string(
         "INSERT INTO review_task (id, record_id, candidate_record_id, probability)"
         " SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::float8[])");
@@ -573,6 +584,13 @@ class PgUnit : public PatientUnit {
     if (!pending_locks_.empty()) {
       out.push_back({"pi_lock_keys", &LockSql(), {pg::TextArray(pending_locks_)}});
       pending_locks_.clear();
+    }
+    if (!expected_live_.empty()) {
+      std::sort(expected_live_.begin(), expected_live_.end());
+      expected_live_.erase(std::unique(expected_live_.begin(), expected_live_.end()),
+                           expected_live_.end());
+      out.push_back({"pi_expect_live", kLiveSql, {pg::TextArray(expected_live_)}});
+      expected_live_.clear();
     }
     if (!pending_identities_.empty()) {
       out.push_back({"pi_insert_identities", kIdentitySql,
@@ -708,6 +726,7 @@ class PgUnit : public PatientUnit {
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
   std::vector<std::string> pending_locks_;
   std::vector<std::string> pending_identities_;
+  std::vector<std::string> expected_live_;  // LockIdentitiesLazily's, to check
   std::vector<pg::PipelinedStatement> pending_inserts_;
   std::vector<ReviewTaskRow> pending_tasks_;
   std::deque<int64_t> spare_ids_;  // reserved from source_record's sequence
