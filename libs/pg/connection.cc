@@ -3,7 +3,6 @@
 #include <endian.h>
 #include <libpq-fe.h>
 
-#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -161,12 +160,21 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       if (h != nullptr && PQpipelineStatus(h) != PQ_PIPELINE_OFF) conn.disconnect();
     }
   } guard{conn, h};
-  // A connection lost with a COMMIT sent may have committed.
-  const bool commits = std::any_of(statements.begin(), statements.end(), [](const auto& s) {
-    return s.sql == &internal::CommitSql();
-  });
+  // What was sent, in order: a Parse (`prepare` names it) or an execution;
+  // the COMMIT's place among them; how many results were read; whether one
+  // was an error.
+  struct Sent {
+    const PipelinedStatement* statement;
+    std::string prepare;
+  };
+  std::vector<Sent> sent;
+  constexpr size_t kNoCommit = static_cast<size_t>(-1);
+  size_t commit_at = kNoCommit, next = 0;
+  bool failed = false;
+  // A connection lost once the COMMIT was sent, with no error before it and
+  // its answer unread, may have committed; otherwise nothing was.
   auto lost = [&]() {
-    if (commits) {
+    if (commit_at != kNoCommit && !failed && next <= commit_at) {
       throw pqxx::in_doubt_error(std::string("postgres: connection lost during a commit: ") +
                                  PQerrorMessage(h));
     }
@@ -193,13 +201,14 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       throw pqxx::usage_error("pg::ExecPipeline: " + s.name + " given two SQL texts");
     }
   }
+  // What an earlier command left unread (libpqxx reads a COPY's result but
+  // not the end of it), as PQexec discards it: pipeline mode needs an idle
+  // connection.
+  while (pg_result* left = PQgetResult(h)) PQclear(left);
+  // A connection the server already closed (it said why and left) is
+  // found here, before anything is sent: plainly lost, nothing committed.
+  if (PQconsumeInput(h) != 1 || PQstatus(h) != CONNECTION_OK) throw Broken(h);
   if (PQenterPipelineMode(h) != 1) fail("cannot enter pipeline mode");
-  // What was sent, in order: a Parse (`prepare` names it) or an execution.
-  struct Sent {
-    const PipelinedStatement* statement;
-    std::string prepare;
-  };
-  std::vector<Sent> sent;
   for (const PipelinedStatement& s : statements) {
     const std::string name = "pl_" + s.name;
     if (parse.erase(name) > 0) {
@@ -218,18 +227,27 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
                             /*resultFormat=*/1) != 1) {
       fail("cannot send");
     }
+    if (s.sql == &internal::CommitSql()) commit_at = sent.size();
     sent.push_back({&s, ""});
   }
   if (PQpipelineSync(h) != 1) fail("cannot send");
   // One result per command sent, each followed by a null, then the sync's.
   std::vector<BinaryResult> out;
-  bool failed = false;
   std::string error, error_sql, error_state;
-  size_t next = 0, nulls = 0;
+  size_t nulls = 0;
   while (true) {
     pg_result* raw = PQgetResult(h);
     if (raw == nullptr) {
-      if (PQstatus(h) != CONNECTION_OK || ++nulls > sent.size() + 1) lost();
+      if (PQstatus(h) != CONNECTION_OK) {
+        // Lost after the COMMIT answered: committed, every result here (the
+        // guard closes the connection, so the pool drops it).
+        if (commit_at != kNoCommit && next > commit_at && !failed &&
+            out.size() == statements.size()) {
+          return out;
+        }
+        lost();
+      }
+      if (++nulls > sent.size() + 1) lost();
       continue;
     }
     BinaryResult result(raw);
@@ -243,13 +261,17 @@ std::vector<BinaryResult> ExecPipeline(pqxx::transaction_base& tx,
       } else {
         conn.pipeline_statements().emplace(command.prepare, *command.statement->sql);
       }
-    } else if (!failed && status != PGRES_PIPELINE_ABORTED) {
-      failed = true;
-      error = PQresultErrorMessage(raw);
-      if (error.empty()) error = PQresStatus(status);
-      error_sql = *command.statement->sql;
+    } else if (status != PGRES_PIPELINE_ABORTED) {
       const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-      error_state = state != nullptr ? state : "";
+      // libpq's own error for a connection gone, not the server's answer.
+      if (state == nullptr && PQstatus(h) != CONNECTION_OK) lost();
+      if (!failed) {
+        failed = true;
+        error = PQresultErrorMessage(raw);
+        if (error.empty()) error = PQresStatus(status);
+        error_sql = *command.statement->sql;
+        error_state = state != nullptr ? state : "";
+      }
     }
   }
   if (PQexitPipelineMode(h) != 1) fail("cannot leave pipeline mode");

@@ -142,11 +142,12 @@ const std::string& CommitSql();
 // it has finished, with its own snapshot: a statement may rely on what an
 // earlier one did (a lock it took), though not on its rows. Throws like
 // ExecBinary: the first statement that failed (the rest were skipped and the
-// transaction is aborted), or pqxx::broken_connection (pqxx::in_doubt_error
-// when the pipeline holds a COMMIT, see pg::CommitStatement). A connection it
-// cannot bring back out of pipeline mode is closed (the pool replaces it).
-// Inside a transaction (a pqxx::work): its Sync commits nothing. Keep
-// parameters and results small (kilobytes): libpq blocks on a full socket.
+// transaction is aborted), or pqxx::broken_connection; pqxx::in_doubt_error
+// when the connection was lost after the pipeline's COMMIT
+// (pg::CommitStatement) was sent, with no error before it and its answer
+// unread. A connection it cannot bring back out of pipeline mode is closed
+// (the pool replaces it). Inside a transaction (a pqxx::work): its Sync
+// commits nothing. Every result is held in memory until the last arrives.
 //
 //   std::vector<pg::BinaryResult> r = pg::ExecPipeline(tx, {
 //       {"lock", &kLockSql, {keys}}, {"read", &kReadSql, {ids}}});

@@ -1,9 +1,10 @@
 #include "libs/pg/pool.h"
 
+#include <libpq-fe.h>
+
 #include "absl/strings/str_cat.h"
 #include "pqxx/except"
 #include "pqxx/nontransaction"
-#include <libpq-fe.h>
 
 namespace meridian::pg {
 

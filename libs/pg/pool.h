@@ -197,6 +197,9 @@ auto Pool::Run(Fn&& fn, TxnOptions options) {
       status = StatusFromCurrentException();
       healthy = IsOpen(**conn);
     }
+    // A connection closed on the way (ExecPipeline closes one lost after its
+    // COMMIT answered) goes, whatever `fn` returned.
+    if (healthy && status.ok()) healthy = IsOpen(**conn);
     // Only a pqxx::nontransaction can leave one open (TransactByHand's
     // caller, or a Read that sent BEGIN): never lend it out so.
     if (!kTransaction && healthy && RolledBackIfOpen(**conn, &healthy) && status.ok()) {

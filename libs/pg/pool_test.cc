@@ -1,6 +1,9 @@
 // Runs against the real PostgreSQL (MERIDIAN_PG_URI).
 #include "libs/pg/pool.h"
 
+#include <libpq-fe.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -9,6 +12,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/pg/copy.h"
 #include "libs/pg/sql.h"
 #include "libs/pg/testing.h"
 #include "libs/status/status_matchers.h"
@@ -466,6 +471,20 @@ TEST_F(PoolTest, TransactByHandCommitsWhereTheCallerSaysInPipelines) {
   EXPECT_EQ(*level, "repeatable read");
 }
 
+TEST_F(PoolTest, ExecPipelineFollowsACopyInTheSameTransaction) {
+  // libpqxx leaves the end of a COPY unread; the pipeline still starts.
+  static const std::string kCount = "SELECT count(*) FROM person";
+  auto n = schema_.pool().Transact([&](pqxx::work& tx) {
+    CopyWriter copy(tx, "person", {"id", "name"});
+    copy.Row(50, std::string("Ivy"));
+    copy.Row(51, std::string("Jo"));
+    copy.Complete();
+    return ExecPipeline(tx, {{"count", &kCount}})[0].Int64(0, 0);
+  });
+  ASSERT_OK(n);
+  EXPECT_EQ(*n, 2);
+}
+
 TEST_F(PoolTest, ExecPipelineSendsBinaryParametersAsTheyAre) {
   static const std::string kEcho = "SELECT $1::bytea, length($1::bytea), $2::text";
   const std::string bytes("\x00\xff'\"\\\0end", 9);  // NULs, quotes, a backslash
@@ -480,7 +499,7 @@ TEST_F(PoolTest, ExecPipelineSendsBinaryParametersAsTheyAre) {
   EXPECT_EQ(*echoed, bytes);
 }
 
-TEST_F(PoolTest, ConnectionLostUnderACommittingPipelineIsUnknown) {
+TEST_F(PoolTest, ConnectionLostBeforeACommittingPipelineRunsIsRetried) {
   static const std::string kInsert = "INSERT INTO person VALUES ($1::int, $2)";
   Pool& pool = schema_.pool();
   int attempts = 0;
@@ -488,18 +507,59 @@ TEST_F(PoolTest, ConnectionLostUnderACommittingPipelineIsUnknown) {
     ++attempts;
     const int pid = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
     ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"30", "Fay"}}});
-    {
+    if (attempts == 1) {
       pqxx::connection admin(testing::PgUri());
       pqxx::nontransaction a(admin);
-      a.exec_params("SELECT pg_terminate_backend($1)", pid);
+      a.exec_params("SELECT pg_terminate_backend($1, 5000)", pid);  // and gone
     }
     ExecPipeline(tx, {{"insert", &kInsert, {"31", "Gus"}}, CommitStatement()});
     return absl::OkStatus();
   });
-  // It may have committed: not retried, and said so.
+  // The server had closed the connection before the COMMIT was sent:
+  // nothing was committed, so it is UNAVAILABLE and run again, once.
+  EXPECT_OK(committed);
+  EXPECT_EQ(attempts, 2);
+  auto rows = pool.Read([&](pqxx::nontransaction& tx) {
+    return tx.exec1("SELECT count(*) FROM person WHERE id IN (30, 31)")[0].as<int64_t>();
+  });
+  ASSERT_OK(rows);
+  EXPECT_EQ(*rows, 2);
+}
+
+// A connection that is cut (no word from the server) after the COMMIT was
+// sent and before its answer: it may have committed, so UNKNOWN, not
+// retried. Here it did: the server still ran the COMMIT.
+TEST_F(PoolTest, ConnectionCutBeforeTheCommitAnswersIsUnknown) {
+  static const std::string kInsert = "INSERT INTO person VALUES ($1::int, $2)";
+  static const std::string kSleep = "SELECT pg_sleep(1)";  // the cut comes meanwhile
+  Pool& pool = schema_.pool();
+  int attempts = 0;
+  auto committed = pool.TransactByHand([&](pqxx::nontransaction& tx) {
+    ++attempts;
+    const int socket = PQsocket(static_cast<Connection&>(tx.conn()).handle());
+    std::thread cut([socket] {
+      absl::SleepFor(absl::Milliseconds(300));
+      shutdown(socket, SHUT_RDWR);
+    });
+    struct Join {
+      std::thread& t;
+      ~Join() { t.join(); }
+    } join{cut};
+    ExecPipeline(tx, {BeginStatement(), {"insert", &kInsert, {"40", "Hal"}},
+                      {"sleep", &kSleep, {}}, CommitStatement()});
+    return absl::OkStatus();
+  });
   EXPECT_THAT(committed, StatusIs(absl::StatusCode::kUnknown));
   EXPECT_EQ(attempts, 1);
-  EXPECT_OK(pool.Ping());  // the lost connection was replaced
+  EXPECT_OK(pool.Ping());  // the cut connection was replaced
+  int64_t rows = 0;
+  for (int i = 0; i < 50 && rows == 0; ++i) {  // the server commits after its sleep
+    absl::SleepFor(absl::Milliseconds(100));
+    rows = *pool.Read([&](pqxx::nontransaction& tx) {
+      return tx.exec1("SELECT count(*) FROM person WHERE id = 40")[0].as<int64_t>();
+    });
+  }
+  EXPECT_EQ(rows, 1);
 }
 
 TEST_F(PoolTest, ExecBinaryOnAKilledConnectionIsUnavailableAndRetried) {

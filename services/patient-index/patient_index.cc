@@ -430,7 +430,9 @@ absl::Status PatientIndex::RegisterTogether(
   }
 
   // The live identities behind those regional IDs (merges move records on),
-  // each locked so that a concurrent merge finishes first or waits.
+  // each locked so that a concurrent merge finishes first or waits. They
+  // come from committed records, so the store may take them as live and
+  // check with the writes (a merge committed meanwhile runs the unit again).
   std::sort(to_lock.begin(), to_lock.end());
   to_lock.erase(std::unique(to_lock.begin(), to_lock.end()), to_lock.end());
   absl::flat_hash_map<std::string, std::string> live;

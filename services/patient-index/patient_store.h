@@ -65,7 +65,8 @@ class PatientUnit {
   virtual absl::Status SaveSource(StoredRecord& record) = 0;
   virtual absl::Status CreateIdentity(const std::string& regional_id) = 0;
   // Opens review task `task.id` (a new UUID) for `task.record_id` against
-  // `task.candidate_id`; ALREADY_EXISTS when one is open for that pair.
+  // `task.candidate_id`. One open for that pair already fails the unit with
+  // ALREADY_EXISTS: here, or at the commit where a store writes tasks then.
   virtual absl::Status CreateReviewTask(const ReviewTaskRow& task) = 0;
 
   // Batch forms, for registrations that commit together: one statement each
@@ -85,6 +86,7 @@ class PatientUnit {
   // A store may answer at once that each is live and lock and check them
   // with its writes instead (a round trip fewer): the unit then fails
   // ABORTED, to be run again from the start, if one was merged meanwhile.
+  // Only for identities already committed, not ones this unit creates.
   virtual absl::StatusOr<std::vector<std::string>> LockIdentitiesLazily(
       const std::vector<std::string>& regional_ids) {
     return LockIdentities(regional_ids);

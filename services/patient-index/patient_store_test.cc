@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 
 #include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -610,9 +611,11 @@ TEST(PgPatientStore, ACatchUpAfterTheUnitWroteKeepsTheHorizon) {
 }
 
 // The identities a registration leans on are locked and checked with its
-// writes: a merge that commits between the unit's reads and its commit
-// fails the unit with a serialization failure, and the pool runs it again.
-TEST(PgPatientStore, AMergeBeforeTheCommitRunsTheUnitAgain) {
+// writes, in the round trip that commits: a merge that commits between the
+// unit's reads and then fails the unit with a serialization failure, and the
+// pool runs it again. `hold` keeps the merge open (holding the identity's
+// lock) until the unit's commit waits for it.
+void MergeBeforeTheCommit(bool hold) {
   PgBackend pg;
   StoredRecord a = Person("1", "李", "19800101");
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
@@ -620,30 +623,51 @@ TEST(PgPatientStore, AMergeBeforeTheCommitRunsTheUnitAgain) {
     MERIDIAN_RETURN_IF_ERROR(u.CreateIdentity(kRegionalB));
     return u.SaveSource(a);
   }));
+  PgPatientStore other(&pg.schema.pool());
+  absl::Notification merge_locked, commit_waits;
+  auto merge = [&] {
+    EXPECT_OK(other.Run([&](PatientUnit& m) -> absl::Status {
+      MERIDIAN_RETURN_IF_ERROR(m.LockIdentity(kRegionalA).status());
+      StoredRecord moved = a;
+      moved.regional_id = kRegionalB;
+      MERIDIAN_RETURN_IF_ERROR(m.SaveSource(moved));
+      MERIDIAN_RETURN_IF_ERROR(m.SetMergedInto(kRegionalA, kRegionalB));
+      if (!merge_locked.HasBeenNotified()) merge_locked.Notify();
+      if (hold) commit_waits.WaitForNotification();
+      return absl::OkStatus();
+    }));
+  };
+  std::thread merging, releaser;
   int attempts = 0;
   std::vector<std::vector<std::string>> answers;
   ASSERT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
     ++attempts;
+    // BEGIN, the reads and the ids go first, as in a registration.
+    MERIDIAN_RETURN_IF_ERROR(u.FindSource("org-a", "3").status());
     // What a registration read: a candidate in A (then, run again, in B).
     const std::string leans_on = attempts == 1 ? kRegionalA : kRegionalB;
     MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::string> merged_into,
                               u.LockIdentitiesLazily({leans_on}));
     answers.push_back(merged_into);
     if (attempts == 1) {
-      // Meanwhile an operator merges A into B: its record moves, then A retires.
-      PgPatientStore other(&pg.schema.pool());
-      EXPECT_OK(other.Run([&](PatientUnit& m) -> absl::Status {
-        MERIDIAN_RETURN_IF_ERROR(m.LockIdentity(kRegionalA).status());
-        StoredRecord moved = a;
-        moved.regional_id = kRegionalB;
-        MERIDIAN_RETURN_IF_ERROR(m.SaveSource(moved));
-        return m.SetMergedInto(kRegionalA, kRegionalB);
-      }));
+      merging = std::thread(merge);
+      if (hold) {
+        merge_locked.WaitForNotification();
+        // The merge commits once the unit's commit is waiting on its lock.
+        releaser = std::thread([&] {
+          absl::SleepFor(absl::Milliseconds(300));
+          commit_waits.Notify();
+        });
+      } else {
+        merging.join();  // committed
+      }
     }
     StoredRecord c = Person("3", "李", "19800101");
     c.regional_id = leans_on;
     return u.SaveSource(c);
   }));
+  if (merging.joinable()) merging.join();
+  if (releaser.joinable()) releaser.join();
   EXPECT_EQ(attempts, 2);
   EXPECT_EQ(answers, (std::vector<std::vector<std::string>>{{""}, {""}}));  // answered live
   ASSERT_OK_AND_ASSIGN(std::optional<StoredRecord> c, pg.s.FindSource("org-a", "3"));
@@ -651,13 +675,27 @@ TEST(PgPatientStore, AMergeBeforeTheCommitRunsTheUnitAgain) {
   EXPECT_EQ(c->regional_id, kRegionalB);  // never written into the retired A
   ASSERT_OK_AND_ASSIGN(std::vector<StoredRecord> in_a, pg.s.RecordsOf(kRegionalA));
   EXPECT_TRUE(in_a.empty());
-  // An identity that does not exist fails the same way, every time.
+}
+
+TEST(PgPatientStore, AMergeCommittedBeforeTheCommitRunsTheUnitAgain) {
+  MergeBeforeTheCommit(/*hold=*/false);
+}
+
+TEST(PgPatientStore, AMergeTheCommitWaitsForRunsTheUnitAgain) {
+  MergeBeforeTheCommit(/*hold=*/true);
+}
+
+TEST(PgPatientStore, AnIdentityThatDoesNotExistFailsTheUnitOnce) {
+  PgBackend pg;
+  int attempts = 0;
   EXPECT_THAT(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+    ++attempts;
     MERIDIAN_RETURN_IF_ERROR(
         u.LockIdentitiesLazily({"323e4567-e89b-42d3-a456-426614174000"}).status());
     StoredRecord d = Person("4", "李", "19800101");
     return u.SaveSource(d);
-  }), ::meridian::testing::StatusIs(absl::StatusCode::kAborted));
+  }), ::meridian::testing::StatusIs(absl::StatusCode::kInternal));
+  EXPECT_EQ(attempts, 1);  // no retry can mend it
   ASSERT_OK_AND_ASSIGN(std::optional<StoredRecord> d, pg.s.FindSource("org-a", "4"));
   EXPECT_FALSE(d.has_value());
 }

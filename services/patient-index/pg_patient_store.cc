@@ -281,9 +281,10 @@ struct SavedRecord {
 // identities, new records (under ids reserved ahead) and review tasks wait
 // and travel with the next statement (in one pipeline); a new identity goes
 // with the insert of the record that needs it (one statement writes
-// identity and record); and events go with the COMMIT. A registration group
-// thus makes two round trips. Every statement goes through tx() or
-// Waiting(), which send what waits first.
+// identity and record); and events go with the COMMIT. A group of new
+// registrations thus makes two round trips (an updated record adds its own
+// statements, and candidates missing from the cache one). Every statement
+// goes through tx() or Waiting(), which send what waits first.
 class PgUnit : public PatientUnit {
  public:
   PgUnit(pqxx::nontransaction& tx, KeyIndex& index, CandidateCache& cache,
@@ -555,7 +556,7 @@ class PgUnit : public PatientUnit {
   // `$1` new ids from source_record's sequence, in order.
   static const std::string& ReserveIdsSql() {
     static const auto* const kSql = new std::string(
-        "SELECT nextval('source_record_id_seq') FROM generate_series(1, $1::int)");
+        "SELECT nextval('source_record_id_seq') FROM generate_series(1, $1::int) ORDER BY 1");
     return *kSql;
   }
 
@@ -650,8 +651,9 @@ class PgUnit : public PatientUnit {
         "   birth_date, phone, street_number, address, locality, postcode, region,"
         "   resident_id, other_id FROM input");
     if (spare_ids_.size() < records.size()) {
-      for (const auto& row : pg::ExecPrepared(tx(), "pi_reserve_ids", ReserveIdsSql(),
-                                              static_cast<int>(records.size()))) {
+      const int missing = static_cast<int>(records.size() - spare_ids_.size());
+      for (const auto& row :
+           pg::ExecPrepared(tx(), "pi_reserve_ids", ReserveIdsSql(), missing)) {
         spare_ids_.push_back(row[0].as<int64_t>());
       }
     }
