@@ -485,6 +485,25 @@ TEST_F(PoolTest, ExecPipelineFollowsACopyInTheSameTransaction) {
   EXPECT_EQ(*n, 2);
 }
 
+TEST_F(PoolTest, AConnectionClosedDuringASuccessfulRunIsNotLentAgain) {
+  // ExecPipeline closes a connection lost after its COMMIT answered and
+  // returns the results: the pool must drop it, not let libpqxx reopen it
+  // later without the pool's settings.
+  PoolOptions options = schema_.pool_options();
+  options.max_connections = 1;
+  Pool pool(options);
+  ASSERT_OK(pool.Read([](pqxx::nontransaction& tx) {
+    tx.conn().disconnect();
+    return absl::OkStatus();
+  }));
+  EXPECT_EQ(pool.stats().open, 0);
+  auto path = pool.Read([](pqxx::nontransaction& tx) {
+    return tx.exec1("SHOW search_path")[0].as<std::string>();
+  });
+  ASSERT_OK(path);
+  EXPECT_THAT(*path, HasSubstr(schema_.name()));
+}
+
 TEST_F(PoolTest, ExecPipelineSendsBinaryParametersAsTheyAre) {
   static const std::string kEcho = "SELECT $1::bytea, length($1::bytea), $2::text";
   const std::string bytes("\x00\xff'\"\\\0end", 9);  // NULs, quotes, a backslash

@@ -56,6 +56,24 @@ struct PgBackend : Backend {
   PgPatientStore s;
 };
 
+// A record of `org` in identity `regional`: 明 with `family`, born `dob`.
+StoredRecord Record(const std::string& org, const std::string& local,
+                    const std::string& regional, const std::string& family,
+                    const std::string& dob) {
+  StoredRecord r;
+  r.organisation_id = org;
+  r.local_id = local;
+  r.regional_id = regional;
+  r.request = testing::Person(local, family, "明", dob);
+  r.response.set_regional_id(regional);
+  r.request_hash = "h-" + local;
+  r.match.family = family;
+  r.match.given = "明";
+  r.match.birth_date = dob;
+  DerivePinyin(&r.match);
+  return r;
+}
+
 class PatientStoreContract : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
@@ -64,22 +82,6 @@ class PatientStoreContract : public ::testing::TestWithParam<bool> {
     } else {
       backend_ = std::make_unique<MemoryBackend>();
     }
-  }
-  StoredRecord Record(const std::string& org, const std::string& local,
-                      const std::string& regional, const std::string& family,
-                      const std::string& dob) {
-    StoredRecord r;
-    r.organisation_id = org;
-    r.local_id = local;
-    r.regional_id = regional;
-    r.request = testing::Person(local, family, "明", dob);
-    r.response.set_regional_id(regional);
-    r.request_hash = "h-" + local;
-    r.match.family = family;
-    r.match.given = "明";
-    r.match.birth_date = dob;
-    DerivePinyin(&r.match);
-    return r;
   }
   std::unique_ptr<Backend> backend_;
 };
@@ -315,16 +317,7 @@ INSTANTIATE_TEST_SUITE_P(Stores, PatientStoreContract, ::testing::Values(false, 
 // A record of org-a in identity A: 明 with `family`, born `dob`.
 StoredRecord Person(const std::string& local, const std::string& family,
                     const std::string& dob) {
-  StoredRecord r;
-  r.organisation_id = "org-a";
-  r.local_id = local;
-  r.regional_id = kRegionalA;
-  r.request_hash = "h-" + local;
-  r.match.family = family;
-  r.match.given = "明";
-  r.match.birth_date = dob;
-  DerivePinyin(&r.match);
-  return r;
+  return Record("org-a", local, kRegionalA, family, dob);
 }
 
 std::vector<std::string> LocalsOf(PatientStore& store, const MatchRecord& probe) {
