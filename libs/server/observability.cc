@@ -1,8 +1,5 @@
 #include "libs/server/observability.h"
 
-#include <iostream>
-#include <mutex>
-
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +7,7 @@
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 #include "libs/ids/uuid.h"
+#include "libs/server/log_writer.h"
 
 namespace meridian::server {
 namespace {
@@ -42,20 +40,18 @@ bool IsSaneRequestId(absl::string_view id) {
 }
 
 LogSink StderrLogSink() {
-  static std::mutex* mu = new std::mutex;
-  return [](absl::string_view line) {
-    std::lock_guard<std::mutex> lock(*mu);
-    std::cerr << line << '\n' << std::flush;
-  };
+  return [](absl::string_view line) { StderrLogWriter().Write(line); };
 }
 
 class RpcObserver : public grpc::experimental::Interceptor {
  public:
   RpcObserver(RpcObserverFactory* factory,
               grpc::experimental::ServerRpcInfo* info)
-      : factory_(factory), info_(info), start_(absl::Now()) {
-    method_ = info->method() == nullptr ? "" : info->method();
-  }
+      : factory_(factory),
+        info_(info),
+        start_(absl::Now()),
+        method_(info->method() == nullptr ? "" : info->method()),
+        metrics_(factory->MetricsOf(method_)) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
@@ -93,19 +89,8 @@ class RpcObserver : public grpc::experimental::Interceptor {
   void Finish(grpc::StatusCode code) {
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start_);
     const std::string code_name = CodeName(code);
-    factory_->requests_
-        ->Add({{"service", factory_->service_name_},
-               {"method", method_},
-               {"code", code_name}})
-        .Increment();
-    factory_->durations_
-        ->Add({{"service", factory_->service_name_}, {"method", method_}},
-              // 2 ms and 10 ms are the platform's latency goals (consent
-              // Check, registration): bounds there answer them exactly.
-              prometheus::Histogram::BucketBoundaries{
-                  0.0005, 0.001, 0.002, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                  0.25, 0.5, 1, 2.5, 5, 10})
-        .Observe(seconds);
+    factory_->RequestsOf(metrics_, method_, code_name, static_cast<int>(code)).Increment();
+    metrics_.duration->Observe(seconds);
     if (factory_->sink_) {
       factory_->sink_(absl::StrCat(
           "{\"ts\":\"", absl::FormatTime(absl::RFC3339_full, absl::Now(),
@@ -122,7 +107,8 @@ class RpcObserver : public grpc::experimental::Interceptor {
   RpcObserverFactory* factory_;
   grpc::experimental::ServerRpcInfo* info_;
   const absl::Time start_;
-  std::string method_;
+  const std::string method_;
+  RpcObserverFactory::MethodMetrics& metrics_;
   std::string request_id_;
 };
 
@@ -138,6 +124,44 @@ RpcObserverFactory::RpcObserverFactory(
                     .Name("meridian_rpc_duration_seconds")
                     .Help("gRPC request latency")
                     .Register(*registry);
+}
+
+RpcObserverFactory::MethodMetrics& RpcObserverFactory::MetricsOf(const std::string& method) {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = methods_.find(method);
+    if (it != methods_.end()) return *it->second;
+  }
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<MethodMetrics>& metrics = methods_[method];
+  if (metrics == nullptr) {
+    metrics = std::make_unique<MethodMetrics>();
+    metrics->duration = &durations_->Add(
+        {{"service", service_name_}, {"method", method}},
+        // 2 ms and 10 ms are the platform's latency goals (consent Check,
+        // registration): bounds there answer them exactly.
+        prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.0025, 0.005,
+                                                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                                2.5, 5, 10});
+  }
+  return *metrics;
+}
+
+prometheus::Counter& RpcObserverFactory::RequestsOf(MethodMetrics& metrics,
+                                                    const std::string& method,
+                                                    const std::string& code_name, int code) {
+  auto add = [&]() -> prometheus::Counter& {
+    return requests_->Add(
+        {{"service", service_name_}, {"method", method}, {"code", code_name}});
+  };
+  if (code < 0 || code >= static_cast<int>(metrics.requests.size())) return add();
+  std::atomic<prometheus::Counter*>& slot = metrics.requests[code];
+  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &add();  // the same counter whoever adds it first
+    slot.store(counter, std::memory_order_release);
+  }
+  return *counter;
 }
 
 grpc::experimental::Interceptor* RpcObserverFactory::CreateServerInterceptor(

@@ -12,11 +12,16 @@
 #ifndef MERIDIAN_LIBS_SERVER_OBSERVABILITY_H_
 #define MERIDIAN_LIBS_SERVER_OBSERVABILITY_H_
 
+#include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "prometheus/counter.h"
@@ -29,7 +34,8 @@ namespace meridian::server {
 // Receives each finished log line (without a trailing newline).
 using LogSink = std::function<void(absl::string_view line)>;
 
-// Writes to stderr, one line at a time.
+// Writes to stderr through StderrLogWriter (log_writer.h): a call never
+// waits for the write.
 LogSink StderrLogSink();
 
 class RpcObserverFactory
@@ -43,10 +49,23 @@ class RpcObserverFactory
 
  private:
   friend class RpcObserver;
+  // One method's metrics, found once: prometheus-cpp's Family::Add builds a
+  // label map, hashes it and takes the family's lock at every call.
+  struct MethodMetrics {
+    prometheus::Histogram* duration = nullptr;
+    std::array<std::atomic<prometheus::Counter*>, 17> requests{};  // by code
+  };
+  MethodMetrics& MetricsOf(const std::string& method);
+  prometheus::Counter& RequestsOf(MethodMetrics& metrics, const std::string& method,
+                                  const std::string& code_name, int code);
+
   const std::string service_name_;
   LogSink sink_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Histogram>* durations_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<MethodMetrics>> methods_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // The request ID of the current call (see above).
