@@ -250,7 +250,8 @@ struct PatientIndex::Job {
 PatientIndex::PatientIndex(PatientStore* store, const Model* model,
                            PatientIndexOptions options)
     : store_(store),
-      model_(model),
+      // Not owned: an owner-less alias.
+      model_(std::shared_ptr<const Model>(), model),
       options_(std::move(options)),
       commit_(std::make_unique<GroupCommit<Job>>(
           options_.group_commit, [this](std::vector<Job*>& jobs) { RunJobs(jobs); },
@@ -265,6 +266,16 @@ PatientIndex::PatientIndex(PatientStore* store, const Model* model,
           })) {}
 
 PatientIndex::~PatientIndex() = default;
+
+void PatientIndex::SetModel(std::shared_ptr<const Model> model) {
+  absl::MutexLock lock(&model_mu_);
+  model_ = std::move(model);
+}
+
+std::shared_ptr<const Model> PatientIndex::model() const {
+  absl::MutexLock lock(&model_mu_);
+  return model_;
+}
 
 std::string PatientIndex::Today() const {
   if (!options_.today.empty()) return options_.today;
@@ -356,6 +367,7 @@ absl::Status PatientIndex::RegisterTogether(
     PatientUnit& unit, const std::vector<Job*>& jobs,
     std::vector<v1::RegisterPatientResponse>& answers) {
   answers.assign(jobs.size(), {});  // a retried transaction starts over
+  const std::shared_ptr<const Model> model = this->model();
   std::vector<std::string> locks;
   std::vector<std::pair<std::string, std::string>> sources;
   for (const Job* job : jobs) {
@@ -421,7 +433,7 @@ absl::Status PatientIndex::RegisterTogether(
     KeptApart kept_apart = [&](const MatchRecord&, const MatchRecord& c) {
       return std::find(apart.begin(), apart.end(), c.id) != apart.end();
     };
-    w.result = Decide(*model_, w.record.match, pointers, options_.match, kept_apart);
+    w.result = Decide(*model, w.record.match, pointers, options_.match, kept_apart);
     for (const StoredRecord& c : w.candidates) {
       if (w.result.candidate == &c.match) w.matched = &c;
     }
@@ -668,11 +680,12 @@ absl::StatusOr<v1::SearchPatientsResponse> PatientIndex::Search(
       std::vector<StoredRecord> candidates,
       store_->Candidates(probe, options_.match.wide_candidates_per_key,
                          options_.match.max_candidates));
+  const std::shared_ptr<const Model> model = this->model();
   std::map<std::string, Score> best;
   for (const StoredRecord& c : candidates) {
     Score s = !probe.resident_id.empty() && probe.resident_id == c.match.resident_id
                   ? Score{1000, 1.0, {}}
-                  : model_->ScorePair(probe, c.match);
+                  : model->ScorePair(probe, c.match);
     auto it = best.find(c.regional_id);
     if (it == best.end() || it->second.weight < s.weight) best[c.regional_id] = s;
   }

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "meridian/patient/v1/patient_index.pb.h"
 #include "services/patient-index/group_commit.h"
 #include "services/patient-index/linker.h"
@@ -48,9 +50,15 @@ absl::StatusOr<Prepared> PrepareRegistration(const v1::RegisterPatientRequest& r
 
 class PatientIndex {
  public:
+  // `model` is not owned (see SetModel).
   PatientIndex(PatientStore* store, const Model* model,
                PatientIndexOptions options = {});
   ~PatientIndex();
+
+  // Matching uses `model` from the next registration group or search on
+  // (TermFrequencyRefresher: the registry's term frequencies as it grows);
+  // work under way finishes with the model it began with.
+  void SetModel(std::shared_ptr<const Model> model);
 
   // Registers a source record (idempotent on organisation + local ID).
   // Concurrent registrations run in groups, one transaction per group; a
@@ -104,8 +112,11 @@ class PatientIndex {
   v1::GetPatientResponse Golden(const std::string& regional_id,
                                 const std::vector<StoredRecord>& records) const;
 
+  std::shared_ptr<const Model> model() const;
+
   PatientStore* store_;
-  const Model* model_;
+  mutable absl::Mutex model_mu_;
+  std::shared_ptr<const Model> model_ ABSL_GUARDED_BY(model_mu_);
   PatientIndexOptions options_;
   std::unique_ptr<GroupCommit<Job>> commit_;
 };

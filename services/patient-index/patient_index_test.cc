@@ -12,7 +12,9 @@
 #include "libs/status/status_matchers.h"
 #include "meridian/patient/v1/events.pb.h"
 #include "services/patient-index/in_memory_patient_store.h"
+#include "services/patient-index/term_frequency_refresher.h"
 #include "services/patient-index/test_util.h"
+#include "services/patient-index/text.h"
 
 namespace meridian::patient {
 namespace {
@@ -525,6 +527,94 @@ TEST_F(PatientIndexTest, GetPatientValidatesTheId) {
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("regional_id")));
   EXPECT_THAT(index_.GetPatient("123e4567-e89b-42d3-a456-426614174000"),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// The family name's weight in a registration's explanation.
+double FamilyWeight(const v1::RegisterPatientResponse& r) {
+  for (const auto& f : r.fields()) {
+    if (f.field() == "family_name") return f.weight();
+  }
+  ADD_FAILURE() << "no family_name in the explanation";
+  return 0;
+}
+
+// Term frequencies in which `family` is nearly everyone's family name.
+TermFrequencies CommonFamily(const std::string& family) {
+  TermFrequencies tf;
+  tf.AddCount(kFamily, NormalizeName(family), 90000);
+  tf.AddCount(kFamily, NormalizeName("欧阳"), 10000);
+  return tf;
+}
+
+// A near-duplicate of 王芳 (one phone digit wrong) at another institution.
+v1::RegisterPatientRequest WangFang(const std::string& local) {
+  return Person(local, "王", "芳", "1990-04-05", local == "A1" ? "13912345678" : "13912345679");
+}
+
+TEST_F(PatientIndexTest, ASetModelWeighsTheNextRegistrations) {
+  ASSERT_OK(index_.Register("city-hosp-1", WangFang("A1")).status());
+  ASSERT_OK_AND_ASSIGN(auto before, index_.Register("thc-riverside", WangFang("T1")));
+  auto model = std::make_shared<Model>(model_.parameters());
+  model->set_term_frequencies(CommonFamily("王"));
+  index_.SetModel(model);
+  ASSERT_OK_AND_ASSIGN(auto after, index_.Register("county-hosp-east", WangFang("C1")));
+  // A family name that nine in ten share says less than one of unknown
+  // frequency.
+  EXPECT_LT(FamilyWeight(after), FamilyWeight(before) - 1);
+  EXPECT_LT(after.score(), before.score());
+}
+
+TEST_F(PatientIndexTest, TheRefresherInstallsWhatItLoadsAndKeepsTheModelOnAnError) {
+  ASSERT_OK(index_.Register("city-hosp-1", WangFang("A1")).status());
+  ASSERT_OK_AND_ASSIGN(auto before, index_.Register("thc-riverside", WangFang("T1")));
+  bool fail = true;
+  TermFrequencyRefresher refresher(
+      &index_, model_.parameters(),
+      [&]() -> absl::StatusOr<TermFrequencies> {
+        if (fail) return absl::UnavailableError("database down");
+        return CommonFamily("王");
+      },
+      absl::Hours(1));
+  EXPECT_THAT(refresher.RefreshNow(), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_OK_AND_ASSIGN(auto kept, index_.Register("county-hosp-east", WangFang("C1")));
+  EXPECT_DOUBLE_EQ(FamilyWeight(kept), FamilyWeight(before));
+  fail = false;
+  ASSERT_OK(refresher.RefreshNow());
+  ASSERT_OK_AND_ASSIGN(auto after, index_.Register("pharm-east", WangFang("P1")));
+  EXPECT_LT(FamilyWeight(after), FamilyWeight(before) - 1);
+}
+
+TEST_F(PatientIndexTest, TheRefresherReloadsOnItsIntervalUntilStopped) {
+  absl::Mutex mu;
+  int loads = 0, reports = 0;
+  TermFrequencyRefresher refresher(
+      &index_, model_.parameters(),
+      [&]() -> absl::StatusOr<TermFrequencies> {
+        absl::MutexLock lock(&mu);
+        ++loads;
+        return CommonFamily("王");
+      },
+      absl::Milliseconds(1), [&](const absl::Status& status) {
+        EXPECT_OK(status);
+        absl::MutexLock lock(&mu);
+        ++reports;
+      });
+  refresher.Start();
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* n) { return *n >= 3; }, &reports));
+  }
+  refresher.Stop();
+  int stopped_at = 0;
+  {
+    absl::MutexLock lock(&mu);
+    stopped_at = loads;
+  }
+  EXPECT_GE(stopped_at, 3);
+  absl::SleepFor(absl::Milliseconds(20));  // twenty intervals
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(loads, stopped_at);  // none after Stop returned
 }
 
 }  // namespace

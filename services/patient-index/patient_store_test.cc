@@ -23,6 +23,7 @@
 #include "services/patient-index/patient_index.h"
 #include "services/patient-index/pg_patient_store.h"
 #include "services/patient-index/test_util.h"
+#include "services/patient-index/text.h"
 
 namespace meridian::patient {
 namespace {
@@ -334,13 +335,23 @@ TEST(PgPatientStore, TermFrequenciesComeFromTheDatabase) {
   PgBackend pg;
   Model model;
   PatientIndex index(&pg.store(), &model, {.today = "20261204"});
-  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F1", "王", "一", "1980-01-01")));
-  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F2", "王", "二", "1981-01-01")));
-  ASSERT_OK(index.Register("city-hosp-1", testing::Person("F3", "欧阳", "三", "1982-01-01")));
+  v1::RegisterPatientRequest f1 = testing::Person("F1", "王", "一", "1980-01-01");
+  f1.mutable_demographics()->mutable_address()->set_locality("西湖镇");
+  f1.mutable_demographics()->mutable_address()->set_postcode("310012");
+  v1::RegisterPatientRequest f2 = testing::Person("F2", "王", "二", "1981-01-01");
+  f2.mutable_demographics()->mutable_address()->set_postcode("310012");
+  v1::RegisterPatientRequest f3 = testing::Person("F3", "欧阳", "三", "1982-01-01");
+  f3.mutable_demographics()->mutable_address()->set_postcode("310013");
+  for (const auto* r : {&f1, &f2, &f3}) ASSERT_OK(index.Register("city-hosp-1", *r));
   ASSERT_OK_AND_ASSIGN(TermFrequencies tf, pg.s.LoadTermFrequencies());
   EXPECT_NEAR(tf.Frequency(kFamily, "王"), 2.0 / 3, 1e-9);
   EXPECT_NEAR(tf.Frequency(kFamily, "欧阳"), 1.0 / 3, 1e-9);
   EXPECT_NEAR(tf.Frequency(kGiven, "一"), 1.0 / 3, 1e-9);
+  EXPECT_NEAR(tf.Frequency(kPostcode, "310012"), 2.0 / 3, 1e-9);
+  // Empty values are not counted: the one locality is everyone's there.
+  EXPECT_NEAR(tf.Frequency(kLocality, NormalizeText("西湖镇")), 1.0, 1e-9);
+  // Each field counted apart: a postcode is no family name.
+  EXPECT_NEAR(tf.Frequency(kFamily, "310012"), 1.0 / 3, 1e-9);  // unseen: one in three
 }
 
 // The total cap keeps the newest records over all keys, newest first, not
