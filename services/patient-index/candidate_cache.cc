@@ -70,6 +70,9 @@ std::vector<size_t> CandidateCache::Get(absl::Span<const RecordVersion> wanted,
   for (size_t i = 0; i < wanted.size(); ++i) {
     if (held[i] != nullptr) Unpack(wanted[i].id, held[i]->packed, *into[i]);
   }
+  hits_.fetch_add(static_cast<int64_t>(wanted.size() - missing.size()),
+                  std::memory_order_relaxed);
+  misses_.fetch_add(static_cast<int64_t>(missing.size()), std::memory_order_relaxed);
   return missing;
 }
 
@@ -87,9 +90,19 @@ void CandidateCache::Put(const StoredRecord& record, int32_t version) {
     size_t drop = std::max<size_t>(1, capacity_ / 8);
     for (auto e = entries_.begin(); e != entries_.end() && drop > 0; --drop) {
       entries_.erase(e++);
+      ++evicted_;
     }
   }
   entries_.emplace(record.id, Entry{version, std::move(packed)});
+}
+
+CandidateCache::Stats CandidateCache::stats() const {
+  Stats s;
+  s.hits = hits_.load(std::memory_order_relaxed);
+  s.misses = misses_.load(std::memory_order_relaxed);
+  absl::ReaderMutexLock lock(&mu_);
+  s.evicted = evicted_;
+  return s;
 }
 
 size_t CandidateCache::size() const {

@@ -7,6 +7,7 @@
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_CANDIDATE_CACHE_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_CANDIDATE_CACHE_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -45,6 +46,16 @@ class CandidateCache {
   size_t size() const;
   size_t capacity() const { return capacity_; }
 
+  // Candidates served and not (Get), and entries dropped to make room, since
+  // the start: a registry larger than the cache shows as misses, each a
+  // candidate read from PostgreSQL instead.
+  struct Stats {
+    int64_t hits = 0;
+    int64_t misses = 0;
+    int64_t evicted = 0;
+  };
+  Stats stats() const;
+
  private:
   struct Entry {
     int32_t version;
@@ -52,7 +63,9 @@ class CandidateCache {
   };
 
   const size_t capacity_;
+  mutable std::atomic<int64_t> hits_{0}, misses_{0};
   mutable absl::Mutex mu_;
+  int64_t evicted_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<int64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -49,6 +49,10 @@ TEST(CandidateCache, ServesEachRecordOnlyAtItsVersionInTheOrderAsked) {
   EXPECT_EQ(found[3].id, 0);
   EXPECT_EQ(found[4].id, 1);  // asked twice, served twice
   EXPECT_EQ(found[4].local_id, "1");
+  const CandidateCache::Stats stats = cache.stats();
+  EXPECT_EQ(stats.hits, 3);
+  EXPECT_EQ(stats.misses, 2);
+  EXPECT_EQ(stats.evicted, 0);
 }
 
 TEST(CandidateCache, StaysWithinItsCapacity) {
@@ -56,6 +60,7 @@ TEST(CandidateCache, StaysWithinItsCapacity) {
   for (int64_t id = 1; id <= 100; ++id) cache.Put(Candidate(id, "李"), 1);
   EXPECT_LE(cache.size(), 16u);
   EXPECT_GT(cache.size(), 0u);
+  EXPECT_EQ(cache.stats().evicted, 100 - static_cast<int64_t>(cache.size()));
   CandidateCache off(0);
   off.Put(Candidate(1, "李"), 1);
   EXPECT_EQ(off.size(), 0u);

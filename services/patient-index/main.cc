@@ -20,6 +20,8 @@
 #include "libs/service/kafka_settings.h"
 #include "libs/service/log.h"
 #include "libs/service/migrate_only.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
 #include "services/patient-index/block_index.h"
 #include "services/patient-index/match_settings.h"
 #include "services/patient-index/patient_index.h"
@@ -155,6 +157,13 @@ int main(int argc, char** argv) {
                    absl::StrCat("loaded the blocking keys of ", *loaded, " records (",
                                 store.key_index().keys(), " keys) in ",
                                 absl::FormatDuration(absl::Now() - load_start)));
+  if (static_cast<size_t>(*loaded) > store.cache().capacity()) {
+    service::LogInfo("patient-index",
+                     absl::StrCat("the candidate cache holds ", store.cache().capacity(),
+                                  " of the ", *loaded,
+                                  " records: candidates it lacks are read from PostgreSQL"
+                                  " (raise CANDIDATE_CACHE_ENTRIES, ~200 bytes each)"));
+  }
   patient::PatientIndex index(&store, &model, options);
   patient::TermFrequencyRefresher refresher(
       &index, model.parameters(), [&] { return store.LoadTermFrequencies(); },
@@ -172,6 +181,33 @@ int main(int argc, char** argv) {
   server::Server srv(server_options, &*directory);
   srv.AddService(&service);
   server::AddStandardChecks(srv, pool, brokers, &relay);
+  // The candidate cache: lookups by result (a miss is a candidate read from
+  // PostgreSQL), evictions, and its size.
+  auto& lookups = prometheus::BuildCounter()
+                      .Name("meridian_patient_candidate_cache_lookups_total")
+                      .Help("Candidates looked up in the in-memory cache, by result")
+                      .Register(*srv.metrics());
+  prometheus::Counter& hits = lookups.Add({{"result", "hit"}});
+  prometheus::Counter& misses = lookups.Add({{"result", "miss"}});
+  prometheus::Counter& evicted = prometheus::BuildCounter()
+                                     .Name("meridian_patient_candidate_cache_evictions_total")
+                                     .Help("Candidate cache entries dropped to make room")
+                                     .Register(*srv.metrics())
+                                     .Add({});
+  auto& entries = prometheus::BuildGauge()
+                      .Name("meridian_patient_candidate_cache_entries")
+                      .Help("Candidate cache entries held, and its capacity")
+                      .Register(*srv.metrics());
+  prometheus::Gauge& held = entries.Add({{"state", "held"}});
+  entries.Add({{"state", "capacity"}}).Set(static_cast<double>(store.cache().capacity()));
+  srv.AddPeriodic([&, last = patient::CandidateCache::Stats{}]() mutable {
+    const patient::CandidateCache::Stats now = store.cache().stats();
+    hits.Increment(static_cast<double>(now.hits - last.hits));
+    misses.Increment(static_cast<double>(now.misses - last.misses));
+    evicted.Increment(static_cast<double>(now.evicted - last.evicted));
+    last = now;
+    held.Set(static_cast<double>(store.cache().size()));
+  });
   srv.OnShutdown([&] {
     refresher.Stop();
     relay.Stop();
