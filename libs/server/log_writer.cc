@@ -33,14 +33,16 @@ void LogWriter::Write(absl::string_view line) {
   ++appended_;
 }
 
-void LogWriter::Flush() {
+void LogWriter::Flush() { Flush(absl::InfiniteDuration()); }
+
+bool LogWriter::Flush(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   const uint64_t target = appended_;
   flush_wanted_ = true;
   auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return written_ >= target;
   };
-  mu_.Await(absl::Condition(&done));
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
 int64_t LogWriter::dropped() const {
@@ -98,10 +100,10 @@ bool LogWriter::WriteAll(absl::string_view data) {
 
 LogWriter& StderrLogWriter() {
   // Never destroyed (a thread may still log while statics go); written out
-  // at exit.
+  // at exit, unless stderr is stuck.
   static LogWriter* const writer = [] {
     auto* w = new LogWriter({.fd = STDERR_FILENO});
-    std::atexit([] { StderrLogWriter().Flush(); });
+    std::atexit([] { StderrLogWriter().Flush(absl::Seconds(2)); });
     return w;
   }();
   return *writer;

@@ -4,14 +4,18 @@
 // `flush_every`, or sooner once `wake_bytes` wait. The buffer is bounded:
 // lines that find it full are dropped and counted, and the next write says
 // how many ("log: N lines dropped"), so a stalled disk or a full pipe slows
-// no caller. Lines are never torn or interleaved.
+// no caller. Lines written through one writer are never torn or interleaved
+// (the process's stderr has one, StderrLogWriter, which service::LogInfo and
+// LogError use too).
 //
 //   LogWriter writer({.fd = STDERR_FILENO});
 //   writer.Write(R"({"level":"info",...})");  // the newline is added
 //   writer.Flush();  // returns once everything written before is out
 //
-// What is buffered when the process is killed is lost (at most
-// `flush_every` of lines); the destructor and Flush write it out.
+// What is buffered when the process is killed is lost: the last
+// `flush_every` of lines while the descriptor keeps up, up to
+// `max_buffered_bytes` when it does not. The destructor and Flush write it
+// out.
 #ifndef MERIDIAN_LIBS_SERVER_LOG_WRITER_H_
 #define MERIDIAN_LIBS_SERVER_LOG_WRITER_H_
 
@@ -47,6 +51,9 @@ class LogWriter {
   // Returns once every line appended before the call has been written (or
   // found the descriptor failing).
   void Flush();
+  // The same, waiting at most `timeout` (a descriptor nobody reads must not
+  // hold up an exit); false if it ran out.
+  bool Flush(absl::Duration timeout);
   // Lines dropped so far.
   int64_t dropped() const;
 
@@ -61,15 +68,15 @@ class LogWriter {
   std::string pending_ ABSL_GUARDED_BY(mu_);
   int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t dropped_unreported_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // batches handed in
-  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;   // batches written out
+  uint64_t appended_ ABSL_GUARDED_BY(mu_) = 0;  // lines taken in
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;   // lines written out
   bool flush_wanted_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
-// The process's writer of stderr (the access log's default sink), flushed at
-// exit.
+// The process's writer of stderr (the access log's default sink, and
+// service::LogInfo / LogError), flushed at exit for up to 2 s.
 LogWriter& StderrLogWriter();
 
 }  // namespace meridian::server

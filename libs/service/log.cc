@@ -1,7 +1,6 @@
 #include "libs/service/log.h"
 
-#include <iostream>
-
+#include "libs/server/log_writer.h"
 #include "nlohmann/json.hpp"
 
 namespace meridian::service {
@@ -26,12 +25,21 @@ std::string InfoLine(absl::string_view service, absl::string_view message) {
   return Line("info", service, "message", message);
 }
 
+std::string WarningLine(absl::string_view service, absl::string_view message) {
+  return Line("warn", service, "message", message);
+}
+
 void LogInfo(absl::string_view service, absl::string_view message) {
-  std::cerr << InfoLine(service, message) << std::endl;
+  server::StderrLogWriter().Write(InfoLine(service, message));
+}
+
+void LogWarning(absl::string_view service, absl::string_view message) {
+  server::StderrLogWriter().Write(WarningLine(service, message));
 }
 
 void LogError(absl::string_view service, const absl::Status& status) {
-  std::cerr << ErrorLine(service, status) << std::endl;
+  server::StderrLogWriter().Write(ErrorLine(service, status));
+  server::StderrLogWriter().Flush(absl::Seconds(2));
 }
 
 int FailStart(absl::string_view service, const absl::Status& status) {

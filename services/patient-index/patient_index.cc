@@ -273,7 +273,7 @@ void PatientIndex::SetModel(std::shared_ptr<const Model> model) {
 }
 
 std::shared_ptr<const Model> PatientIndex::model() const {
-  absl::MutexLock lock(&model_mu_);
+  absl::ReaderMutexLock lock(&model_mu_);
   return model_;
 }
 
