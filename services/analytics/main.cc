@@ -5,10 +5,11 @@
 // chassis's TLS certificate, key and client CA), ANALYTICS_DASHBOARD_DIR
 // (build/dashboard, bundled by the build, when it exists).
 #include <filesystem>
-#include <iostream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "libs/outbox/outbox.h"
+#include "libs/server/log_writer.h"
 #include "libs/service/service_main.h"
 #include "services/analytics/analytics.h"
 #include "services/analytics/analytics_service.h"
@@ -50,9 +51,9 @@ int main(int argc, char** argv) {
         parts.periodic.push_back([logic, last = int64_t{-1}]() mutable {
           const int64_t now = logic->counted() + logic->duplicates();
           if (now != last) {
-            std::cerr << "{\"level\":\"info\",\"service\":\"analytics\",\"counted\":"
-                      << logic->counted() << ",\"duplicates\":" << logic->duplicates() << "}"
-                      << std::endl;
+            server::StderrLogWriter().Write(absl::StrCat(
+                "{\"level\":\"info\",\"service\":\"analytics\",\"counted\":",
+                logic->counted(), ",\"duplicates\":", logic->duplicates(), "}"));
             last = now;
           }
           return absl::OkStatus();
@@ -62,9 +63,9 @@ int main(int argc, char** argv) {
              [logic](const kafka::ConsumedMessage& m) {
                absl::Status s = logic->Handle(m);
                if (!s.ok()) {
-                 std::cerr << "{\"level\":\"warn\",\"service\":\"analytics\",\"offset\":"
-                           << m.offset << ",\"error\":\"" << absl::CEscape(s.ToString())
-                           << "\"}" << std::endl;
+                 server::StderrLogWriter().Write(absl::StrCat(
+                     "{\"level\":\"warn\",\"service\":\"analytics\",\"offset\":", m.offset,
+                     ",\"error\":\"", absl::CEscape(s.ToString()), "\"}"));
                }
                return s;
              },

@@ -5,11 +5,12 @@
 // DEID_CONSUMER_GROUP (deid-stream), DEID_START_AT (where a new group
 // starts: earliest — a new region's stream carries its whole history — or
 // latest).
-#include <iostream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "libs/deid/deid.h"
 #include "libs/outbox/outbox.h"
+#include "libs/server/log_writer.h"
 #include "libs/service/service_main.h"
 #include "libs/xref/xref.h"
 #include "services/deid-stream/pipeline.h"
@@ -53,9 +54,9 @@ int main(int argc, char** argv) {
         parts.periodic.push_back([pipeline, last = int64_t{-1}]() mutable {
           const int64_t now = pipeline->forwarded() + pipeline->withheld();
           if (now != last) {
-            std::cerr << "{\"level\":\"info\",\"service\":\"deid-stream\",\"forwarded\":"
-                      << pipeline->forwarded() << ",\"withheld\":" << pipeline->withheld() << "}"
-                      << std::endl;
+            server::StderrLogWriter().Write(absl::StrCat(
+                "{\"level\":\"info\",\"service\":\"deid-stream\",\"forwarded\":",
+                pipeline->forwarded(), ",\"withheld\":", pipeline->withheld(), "}"));
             last = now;
           }
           return absl::OkStatus();
@@ -65,9 +66,10 @@ int main(int argc, char** argv) {
              [pipeline](const kafka::ConsumedMessage& m) {
                absl::Status s = pipeline->Handle(m);
                if (!s.ok()) {  // retried or dead-lettered by the consumer; said here
-                 std::cerr << "{\"level\":\"warn\",\"service\":\"deid-stream\",\"topic\":\""
-                           << m.topic << "\",\"offset\":" << m.offset << ",\"error\":\""
-                           << absl::CEscape(s.ToString()) << "\"}" << std::endl;
+                 server::StderrLogWriter().Write(absl::StrCat(
+                     "{\"level\":\"warn\",\"service\":\"deid-stream\",\"topic\":\"", m.topic,
+                     "\",\"offset\":", m.offset, ",\"error\":\"", absl::CEscape(s.ToString()),
+                     "\"}"));
                }
                return s;
              },
