@@ -165,12 +165,10 @@ int main(int argc, char** argv) {
                                      " (raise CANDIDATE_CACHE_ENTRIES, ~300 bytes each)"));
   }
   // The index owns the model from here: a refresh releases it.
-  const patient::ModelParameters parameters = model.parameters();
-  auto shared_model = std::make_shared<patient::Model>(std::move(model));
-  patient::PatientIndex index(&store, shared_model.get(), options);
-  index.SetModel(std::move(shared_model));
+  patient::PatientIndex index(&store, std::make_shared<patient::Model>(std::move(model)),
+                              options);
   patient::TermFrequencyRefresher refresher(
-      &index, parameters, [&] { return store.LoadTermFrequencies(); },
+      &index, [&] { return store.LoadTermFrequencies(); },
       absl::Seconds(tf_refresh_seconds), [](const absl::Status& status) {
         if (status.ok()) {
           service::LogInfo("patient-index", "reloaded the term frequencies");

@@ -249,9 +249,14 @@ struct PatientIndex::Job {
 
 PatientIndex::PatientIndex(PatientStore* store, const Model* model,
                            PatientIndexOptions options)
+    // Not owned: an owner-less alias.
+    : PatientIndex(store, std::shared_ptr<const Model>(std::shared_ptr<const Model>(), model),
+                   std::move(options)) {}
+
+PatientIndex::PatientIndex(PatientStore* store, std::shared_ptr<const Model> model,
+                           PatientIndexOptions options)
     : store_(store),
-      // Not owned: an owner-less alias.
-      model_(std::shared_ptr<const Model>(), model),
+      model_(std::move(model)),
       options_(std::move(options)),
       commit_(std::make_unique<GroupCommit<Job>>(
           options_.group_commit, [this](std::vector<Job*>& jobs) { RunJobs(jobs); },
@@ -270,6 +275,12 @@ PatientIndex::~PatientIndex() = default;
 void PatientIndex::SetModel(std::shared_ptr<const Model> model) {
   absl::MutexLock lock(&model_mu_);
   model_ = std::move(model);
+}
+
+void PatientIndex::SetTermFrequencies(TermFrequencies tf) {
+  auto next = std::make_shared<Model>(model()->parameters());
+  next->set_term_frequencies(std::move(tf));
+  SetModel(std::move(next));
 }
 
 std::shared_ptr<const Model> PatientIndex::model() const {

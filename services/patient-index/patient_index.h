@@ -50,15 +50,19 @@ absl::StatusOr<Prepared> PrepareRegistration(const v1::RegisterPatientRequest& r
 
 class PatientIndex {
  public:
-  // `model` is not owned (see SetModel).
+  // `model` is not owned.
   PatientIndex(PatientStore* store, const Model* model,
+               PatientIndexOptions options = {});
+  PatientIndex(PatientStore* store, std::shared_ptr<const Model> model,
                PatientIndexOptions options = {});
   ~PatientIndex();
 
-  // Matching uses `model` from the next registration group or search on
-  // (TermFrequencyRefresher: the registry's term frequencies as it grows);
+  // Matching uses `model` from the next registration group or search on;
   // work under way finishes with the model it began with.
   void SetModel(std::shared_ptr<const Model> model);
+  // SetModel with the current model's weights and `tf`
+  // (TermFrequencyRefresher: the registry's term frequencies as it grows).
+  void SetTermFrequencies(TermFrequencies tf);
 
   // Registers a source record (idempotent on organisation + local ID).
   // Concurrent registrations run in groups, one transaction per group; a

@@ -1,15 +1,12 @@
 #include "services/patient-index/term_frequency_refresher.h"
 
-#include <memory>
 #include <utility>
 
 namespace meridian::patient {
 
-TermFrequencyRefresher::TermFrequencyRefresher(PatientIndex* index, ModelParameters params,
-                                               Loader load, absl::Duration interval,
-                                               Report report)
+TermFrequencyRefresher::TermFrequencyRefresher(PatientIndex* index, Loader load,
+                                               absl::Duration interval, Report report)
     : index_(index),
-      params_(params),
       load_(std::move(load)),
       interval_(interval),
       report_(std::move(report)) {}
@@ -19,9 +16,7 @@ TermFrequencyRefresher::~TermFrequencyRefresher() { Stop(); }
 absl::Status TermFrequencyRefresher::RefreshNow() {
   absl::StatusOr<TermFrequencies> tf = load_();
   if (!tf.ok()) return tf.status();
-  auto model = std::make_shared<Model>(params_);
-  model->set_term_frequencies(*std::move(tf));
-  index_->SetModel(std::move(model));
+  index_->SetTermFrequencies(*std::move(tf));
   return absl::OkStatus();
 }
 

@@ -1,10 +1,10 @@
 // Keeps matching's term frequencies current: every `interval`, loads the
-// registry's value counts (PgPatientStore::LoadTermFrequencies) and gives
-// PatientIndex a model with them. Without it the counts are those of the
+// registry's value counts (PgPatientStore::LoadTermFrequencies) and hands
+// them to PatientIndex (SetTermFrequencies: its weights, these counts). Without it the counts are those of the
 // start: a registry that started empty never discounts a common surname,
 // and one that grows drifts.
 //
-//   TermFrequencyRefresher refresher(&index, params, [&] {
+//   TermFrequencyRefresher refresher(&index, [&] {
 //     return store.LoadTermFrequencies();
 //   }, absl::Hours(1));
 //   refresher.Start();  // ... refresher.Stop() before index goes
@@ -31,15 +31,14 @@ class TermFrequencyRefresher {
   // Called after each periodic refresh with its outcome (e.g. to log it).
   using Report = std::function<void(const absl::Status&)>;
 
-  // `params`: the trained weights the new models keep.
-  TermFrequencyRefresher(PatientIndex* index, ModelParameters params, Loader load,
-                         absl::Duration interval, Report report = nullptr);
+  TermFrequencyRefresher(PatientIndex* index, Loader load, absl::Duration interval,
+                         Report report = nullptr);
   ~TermFrequencyRefresher();  // Stop()
   TermFrequencyRefresher(const TermFrequencyRefresher&) = delete;
   TermFrequencyRefresher& operator=(const TermFrequencyRefresher&) = delete;
 
-  // Loads now and installs a model with the counts; on an error the index
-  // keeps the model it has.
+  // Loads now and hands the counts to the index; on an error the index keeps
+  // the model it has.
   absl::Status RefreshNow();
   // RefreshNow every `interval` on a thread of its own, until Stop.
   void Start();
@@ -47,7 +46,6 @@ class TermFrequencyRefresher {
 
  private:
   PatientIndex* const index_;
-  const ModelParameters params_;
   const Loader load_;
   const absl::Duration interval_;
   const Report report_;
