@@ -18,24 +18,27 @@ grep -q "\"registrations\":$rows,\"errors\":0" "$work/load.json" || {
 
 # The service's own metrics saw them (port from deploy/services.tsv).
 metrics_port=$(awk '$1 == "patient-index" { print $3 }' "$MERIDIAN_ROOT/deploy/services.tsv")
+# Read whole into a variable, then searched: a reader that stops early (grep
+# -q) would break the fetch's pipe, and pipefail would fail the test.
 metrics() {
   curl -s "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null ||
     python3 -c "import urllib.request,sys; print(urllib.request.urlopen('http://127.0.0.1:$metrics_port/metrics').read().decode())"
 }
-metrics | grep -q 'meridian_rpc_requests_total{code="OK",method="/meridian.patient.v1.PatientIndex/RegisterPatient"' || {
+m=$(metrics)
+grep -q 'meridian_rpc_requests_total{code="OK",method="/meridian.patient.v1.PatientIndex/RegisterPatient"' <<<"$m" || {
   echo "FAILED: RegisterPatient not counted in /metrics"; exit 1; }
 
 # The candidate cache's counters are exported (refreshed every health tick):
 # the registrations above looked candidates up, so some lookups are counted.
 lookups=0
 for _ in $(seq 1 20); do
-  lookups=$(metrics |
-    awk '/^meridian_patient_candidate_cache_lookups_total\{/ { n += $2 } END { print n + 0 }')
+  m=$(metrics)
+  lookups=$(awk '/^meridian_patient_candidate_cache_lookups_total\{/ { n += $2 } END { print n + 0 }' <<<"$m")
   [[ ${lookups%.*} -gt 0 ]] && break
   sleep 0.5
 done
 [[ ${lookups%.*} -gt 0 ]] || { echo "FAILED: no candidate cache lookups in /metrics"; exit 1; }
-metrics | grep -q '^meridian_patient_candidate_cache_entries{state="capacity"} [1-9]' || {
+grep -q '^meridian_patient_candidate_cache_entries{state="capacity"} [1-9]' <<<"$m" || {
   echo "FAILED: candidate cache capacity not in /metrics"; exit 1; }
 
 "$service" --train=true > "$work/train.txt"
