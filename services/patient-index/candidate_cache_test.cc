@@ -1,6 +1,9 @@
 #include "services/patient-index/candidate_cache.h"
 
+#include <algorithm>
+#include <atomic>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -10,6 +13,7 @@ namespace meridian::patient {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 StoredRecord Candidate(int64_t id, const std::string& family) {
   StoredRecord r;
@@ -64,6 +68,82 @@ TEST(CandidateCache, StaysWithinItsCapacity) {
   CandidateCache off(0);
   off.Put(Candidate(1, "李"), 1);
   EXPECT_EQ(off.size(), 0u);
+}
+
+// From 65,536 entries the cache is split into shards, each with its part of
+// the capacity.
+TEST(CandidateCache, ALargeCacheServesAndEvictsAcrossItsShards) {
+  CandidateCache cache(70'000);
+  EXPECT_EQ(cache.capacity(), 69'952u);  // 64 shards of 1,093
+  for (int64_t id = 1; id <= 200; ++id) cache.Put(Candidate(id, "李"), 1);
+  cache.Put(Candidate(77, "赵"), 2);
+  std::vector<RecordVersion> wanted;
+  for (int64_t id = 200; id >= 1; --id) wanted.push_back({id, id == 77 ? 2 : 1});
+  wanted.push_back({500, 1});
+  std::vector<StoredRecord> found(wanted.size());
+  std::vector<StoredRecord*> into;
+  for (StoredRecord& r : found) into.push_back(&r);
+  EXPECT_THAT(cache.Get(wanted, into), ElementsAre(200));
+  for (size_t i = 0; i < 200; ++i) EXPECT_EQ(found[i].id, 200 - static_cast<int64_t>(i));
+  EXPECT_EQ(found[200 - 77].match.family, "赵");
+
+  // Full: the newest go in by evicting; PutIfRoom drops nothing.
+  for (int64_t id = 201; id <= 69'952; ++id) {
+    ASSERT_TRUE(cache.PutIfRoom(Candidate(id, "王"), 1));
+  }
+  EXPECT_EQ(cache.size(), 69'952u);
+  EXPECT_FALSE(cache.PutIfRoom(Candidate(100'000, "王"), 1));
+  EXPECT_EQ(cache.stats().evicted, 0);
+  cache.Put(Candidate(100'000, "王"), 1);
+  EXPECT_EQ(cache.stats().evicted, 1'093 / 8);  // an eighth of one shard
+  EXPECT_EQ(cache.size(), 69'952u - 1'093 / 8 + 1);
+  std::vector<StoredRecord> one(1);
+  StoredRecord* one_into[] = {&one[0]};
+  EXPECT_THAT(cache.Get({{100'000, 1}}, one_into), IsEmpty());
+  EXPECT_EQ(one[0].match.family, "王");
+}
+
+// Readers and writers of many shards at once: every record served is whole
+// and at the version asked for, and records nobody rewrites are always
+// served (a torn read or a lock-order deadlock fails or hangs this).
+TEST(CandidateCache, ConcurrentReadersAndWritersSeeWholeRecords) {
+  CandidateCache cache(100'000);
+  for (int64_t id = 1; id <= 1'100; ++id) cache.Put(Candidate(id, "李"), 1);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      for (int32_t version = 2; !stop; ++version) {
+        for (int64_t id = 1 + w; id <= 1'000; id += 2) {  // 1,001-1,100 stay
+          cache.Put(Candidate(id, version % 2 == 0 ? "赵" : "钱"), version);
+        }
+      }
+    });
+  }
+  for (int round = 0; round < 2'000; ++round) {
+    const int32_t v = 1 + round % 40;
+    std::vector<RecordVersion> wanted;
+    for (int64_t id = 1 + round % 13; id <= 1'100; id += 13) {
+      wanted.push_back({id, id > 1'000 ? 1 : v});
+    }
+    std::vector<StoredRecord> found(wanted.size());
+    std::vector<StoredRecord*> into;
+    for (StoredRecord& r : found) into.push_back(&r);
+    const std::vector<size_t> missing = cache.Get(wanted, into);
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      const bool held = std::find(missing.begin(), missing.end(), i) == missing.end();
+      if (wanted[i].id > 1'000) ASSERT_TRUE(held) << wanted[i].id;
+      if (!held) continue;
+      const int32_t version = wanted[i].version;
+      EXPECT_EQ(found[i].id, wanted[i].id);
+      EXPECT_EQ(found[i].local_id, std::to_string(wanted[i].id));
+      EXPECT_EQ(found[i].match.family, version == 1 ? "李" : version % 2 == 0 ? "赵" : "钱");
+      EXPECT_EQ(found[i].match.other_id, std::string(40, 'x'));
+    }
+  }
+  stop = true;
+  for (std::thread& t : writers) t.join();
+  EXPECT_EQ(cache.size(), 1'100u);
 }
 
 }  // namespace

@@ -45,17 +45,18 @@ void KeyIndex::Apply(int64_t id, int32_t version, const std::vector<std::string>
   std::sort(hashes.begin(), hashes.end());
   hashes.erase(std::unique(hashes.begin(), hashes.end()), hashes.end());
 
-  absl::MutexLock lock(&mu_);
-  Held& held = records_[id];
+  RecordShard& shard = record_shards_[ShardOfRecord(id)];
+  absl::MutexLock lock(&shard.mu);
+  Held& held = shard.records[id];
   if (held.keys != nullptr && held.version >= version) return;
   const uint64_t* old_begin = held.keys.get();
   const uint64_t* old_end = old_begin + held.key_count;
   // Keys the new version no longer has, then those it adds (both sorted).
   for (const uint64_t* k = old_begin; k != old_end; ++k) {
-    if (!std::binary_search(hashes.begin(), hashes.end(), *k)) RemoveLocked(id, *k);
+    if (!std::binary_search(hashes.begin(), hashes.end(), *k)) Remove(id, *k);
   }
   for (uint64_t k : hashes) {
-    if (!std::binary_search(old_begin, old_end, k)) AddLocked(id, k);
+    if (!std::binary_search(old_begin, old_end, k)) Add(id, k);
   }
   held.version = version;
   held.key_count = static_cast<uint32_t>(hashes.size());
@@ -63,8 +64,10 @@ void KeyIndex::Apply(int64_t id, int32_t version, const std::vector<std::string>
   std::copy(hashes.begin(), hashes.end(), held.keys.get());
 }
 
-void KeyIndex::AddLocked(int64_t id, uint64_t key) {
-  Ids& ids = ids_by_key_[key];
+void KeyIndex::Add(int64_t id, uint64_t key) {
+  KeyShard& shard = key_shards_[ShardOfKey(key)];
+  absl::MutexLock lock(&shard.mu);
+  Ids& ids = shard.ids_by_key[key];
   // New records come mostly in ID order: append.
   if (ids.empty() || ids.back() < id) {
     ids.push_back(id);
@@ -74,17 +77,19 @@ void KeyIndex::AddLocked(int64_t id, uint64_t key) {
   if (at == ids.end() || *at != id) ids.insert(at, id);
 }
 
-void KeyIndex::RemoveLocked(int64_t id, uint64_t key) {
-  auto it = ids_by_key_.find(key);
-  if (it == ids_by_key_.end()) return;
+void KeyIndex::Remove(int64_t id, uint64_t key) {
+  KeyShard& shard = key_shards_[ShardOfKey(key)];
+  absl::MutexLock lock(&shard.mu);
+  auto it = shard.ids_by_key.find(key);
+  if (it == shard.ids_by_key.end()) return;
   Ids& ids = it->second;
   auto at = std::lower_bound(ids.begin(), ids.end(), id);
   if (at != ids.end() && *at == id) ids.erase(at);
-  if (ids.empty()) ids_by_key_.erase(it);
+  if (ids.empty()) shard.ids_by_key.erase(it);
 }
 
 void KeyIndex::Advance(const Snapshot& s) {
-  absl::MutexLock lock(&mu_);
+  absl::MutexLock lock(&horizon_mu_);
   // Of two snapshots with the same xmax (both with their takers' own IDs
   // counted in progress), the later saw the same transactions finish and
   // those below xmax that finished since: fewer in progress is newer.
@@ -95,42 +100,57 @@ void KeyIndex::Advance(const Snapshot& s) {
 }
 
 std::optional<Snapshot> KeyIndex::horizon() const {
-  absl::ReaderMutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&horizon_mu_);
   return horizon_;
 }
 
 bool KeyIndex::loaded() const {
-  absl::ReaderMutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&horizon_mu_);
   return horizon_.has_value();
 }
 
 std::vector<RecordVersion> KeyIndex::Lookup(const std::vector<std::string>& keys,
                                             int per_key) const {
-  std::vector<uint64_t> hashes;
-  hashes.reserve(keys.size());
-  for (const std::string& k : keys) hashes.push_back(Hash(k));
   std::vector<RecordVersion> out;
-  absl::ReaderMutexLock lock(&mu_);
-  for (uint64_t h : hashes) {
-    auto it = ids_by_key_.find(h);
-    if (it == ids_by_key_.end()) continue;
+  for (const std::string& k : keys) {
+    const uint64_t h = Hash(k);
+    const KeyShard& shard = key_shards_[ShardOfKey(h)];
+    absl::ReaderMutexLock lock(&shard.mu);
+    auto it = shard.ids_by_key.find(h);
+    if (it == shard.ids_by_key.end()) continue;
     const Ids& ids = it->second;
     int taken = 0;
     for (auto id = ids.rbegin(); id != ids.rend() && taken < per_key; ++id, ++taken) {
-      out.push_back({*id, records_.at(*id).version});
+      out.push_back({*id, 0});
     }
+  }
+  // Versions after the keys' locks are released (Apply takes a record's
+  // lock, then its keys'). A record under a key is always held: Apply adds
+  // it before its keys and holds its lock until they are in.
+  for (RecordVersion& r : out) {
+    const RecordShard& shard = record_shards_[ShardOfRecord(r.id)];
+    absl::ReaderMutexLock lock(&shard.mu);
+    r.version = shard.records.at(r.id).version;
   }
   return out;
 }
 
 size_t KeyIndex::records() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return records_.size();
+  size_t n = 0;
+  for (int i = 0; i < kShards; ++i) {
+    absl::ReaderMutexLock lock(&record_shards_[i].mu);
+    n += record_shards_[i].records.size();
+  }
+  return n;
 }
 
 size_t KeyIndex::keys() const {
-  absl::ReaderMutexLock lock(&mu_);
-  return ids_by_key_.size();
+  size_t n = 0;
+  for (int i = 0; i < kShards; ++i) {
+    absl::ReaderMutexLock lock(&key_shards_[i].mu);
+    n += key_shards_[i].ids_by_key.size();
+  }
+  return n;
 }
 
 }  // namespace meridian::patient

@@ -1,8 +1,11 @@
 #include "services/patient-index/key_index.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/status/status_matchers.h"
@@ -68,6 +71,53 @@ TEST(KeyIndex, ARecordWithoutKeysIsHeldButNeverACandidate) {
   EXPECT_THAT(index.Lookup({"a"}, 10), IsEmpty());
   index.Apply(1, 2, {"a"});
   EXPECT_THAT(Ids(index.Lookup({"a"}, 10)), ElementsAre(1));
+}
+
+// Versions of the same records applied from several threads at once (as
+// catch-ups of concurrent units do), with lookups alongside: each record
+// ends up under the keys of its newest version only, whatever the order.
+TEST(KeyIndex, ConcurrentVersionsOfARecordLeaveOnlyTheNewestKeys) {
+  KeyIndex index;
+  constexpr int kRecords = 500;
+  constexpr int kVersions = 20;
+  auto keys_of = [](int64_t id, int32_t version) {
+    return std::vector<std::string>{absl::StrCat("k", id, "/", version),
+                                    absl::StrCat("shared", id % 7),
+                                    absl::StrCat("v", version)};
+  };
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop) {
+      for (const RecordVersion& r : index.Lookup({"shared0", "shared3", "v5"}, 50)) {
+        ASSERT_GE(r.version, 1);
+        ASSERT_LE(r.version, kVersions);
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 3; ++w) {
+    writers.emplace_back([&, w] {
+      // Each writer applies every version, in its own order.
+      for (int i = 0; i < kVersions; ++i) {
+        const int32_t version = 1 + (i * (w + 1) * 7 + w) % kVersions;
+        for (int64_t id = 1; id <= kRecords; ++id) index.Apply(id, version, keys_of(id, version));
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  stop = true;
+  reader.join();
+  EXPECT_EQ(index.records(), static_cast<size_t>(kRecords));
+  // Each record's own key of its newest version, 7 shared keys, one "v20".
+  EXPECT_EQ(index.keys(), static_cast<size_t>(kRecords + 7 + 1));
+  for (int64_t id = 1; id <= kRecords; ++id) {
+    std::vector<RecordVersion> r = index.Lookup({absl::StrCat("k", id, "/", kVersions)}, 10);
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_EQ(r[0].id, id);
+    EXPECT_EQ(r[0].version, kVersions);
+  }
+  EXPECT_THAT(index.Lookup({"v19", "k1/19"}, 10), IsEmpty());
+  EXPECT_EQ(index.Lookup({"v20"}, kRecords).size(), static_cast<size_t>(kRecords));
 }
 
 TEST(KeyIndex, KeepsTheNewestSnapshot) {

@@ -844,9 +844,9 @@ absl::StatusOr<int64_t> PgPatientStore::LoadLocked() {
         StoredRecord r = FromMatchRow(row);
         const int32_t version = VersionOf(row);
         index_.Apply(r.id, version, BlockingKeys(r.match));
-        // The newest records, as many as the cache holds (a Put into a full
-        // cache evicts).
-        if (cache_.size() < cache_.capacity()) cache_.Put(r, version);
+        // The newest records (loaded newest first), as many as the cache
+        // holds: a Put would evict them for older ones.
+        cache_.PutIfRoom(r, version);
         below = r.id;
       }
       loaded += static_cast<int64_t>(rows.size());

@@ -34,6 +34,7 @@
 #include "tools/bench/consent_check.h"
 #include "tools/bench/analytics.h"
 #include "tools/bench/deid.h"
+#include "tools/bench/index_growth.h"
 #include "tools/bench/ingest.h"
 #include "tools/bench/mpi.h"
 #include "tools/bench/stats.h"
@@ -251,10 +252,11 @@ int Outbox(config::Reader& cfg) {
 int main(int argc, char** argv) {
   const std::string which = argc >= 2 ? argv[1] : "";
   if (which != "outbox" && which != "mpi" && which != "ingest" && which != "consent" &&
-      which != "deid" && which != "analytics") {
+      which != "deid" && which != "analytics" && which != "index-growth") {
     std::cerr << "usage: meridian_bench analytics [--events=N] [--runs=R] [--keep=true]\n"
                  "       meridian_bench consent [--checks=N] [--concurrency=C]\n"
                  "       meridian_bench deid [--events=N] [--patients=P] [--runs=R] [--policy=FILE]\n"
+                 "       meridian_bench index-growth [--records=N]\n"
                  "       meridian_bench ingest --service=records --rows=N [--runs=R] "
                  "[--streams=S]\n"
                  "       meridian_bench outbox [--events=N] [--runs=R] "
@@ -290,5 +292,6 @@ int main(int argc, char** argv) {
   if (which == "consent") return meridian::bench::ConsentCheck(cfg);
   if (which == "deid") return meridian::bench::Deid(cfg);
   if (which == "analytics") return meridian::bench::Analytics(cfg);
+  if (which == "index-growth") return meridian::bench::IndexGrowth(cfg);
   return meridian::bench::Outbox(cfg);
 }

@@ -81,7 +81,8 @@ void Report(const char* kind, int64_t done, int64_t errors, double seconds,
             << ",\"per_second\":" << (seconds > 0 ? latencies_ms.size() / seconds : 0)
             << ",\"p50_ms\":" << Percentile(latencies_ms, 0.50)
             << ",\"p99_ms\":" << Percentile(latencies_ms, 0.99)
-            << ",\"max_ms\":" << Percentile(latencies_ms, 1.0);
+            << ",\"max_ms\":" << Percentile(latencies_ms, 1.0)
+            << ",\"ended_unix_ms\":" << absl::ToUnixMillis(absl::Now());
   if (cpu > absl::ZeroDuration() && done > 0) {
     std::cout << ",\"client_cpu_ms_per_registration\":"
               << absl::ToDoubleMilliseconds(cpu) / static_cast<double>(done);
