@@ -4,6 +4,8 @@
 #include <array>
 #include <bitset>
 
+#include "absl/cleanup/cleanup.h"
+
 namespace meridian::patient {
 namespace {
 
@@ -55,17 +57,23 @@ CandidateCache::CandidateCache(size_t capacity)
       shards_(std::make_unique<Shard[]>(shard_count_)) {}
 
 std::vector<size_t> CandidateCache::Get(absl::Span<const RecordVersion> wanted,
-                                        absl::Span<StoredRecord* const> into) const {
+                                        absl::Span<StoredRecord* const> into) const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS /* the shards' locks, taken in a loop */ {
   std::vector<size_t> missing;
   std::vector<const Entry*> held(wanted.size(), nullptr);
   // The shards of the wanted records, locked in ascending order for all
-  // three passes below (Put takes one shard's lock only, so this order
+  // three passes below (Hold takes one shard's lock only, so this order
   // cannot deadlock).
   std::bitset<kShards> touched;
   for (const RecordVersion& w : wanted) touched.set(ShardOf(w.id));
   for (size_t s = 0; s < shard_count_; ++s) {
     if (touched[s]) shards_[s].mu.ReaderLock();
   }
+  absl::Cleanup unlock = [&] {
+    for (size_t s = 0; s < shard_count_; ++s) {
+      if (touched[s]) shards_[s].mu.ReaderUnlock();
+    }
+  };
   // In three passes, so that the three memory misses of each lookup (the
   // table's control bytes, its slot, the packed fields) overlap across the
   // candidates instead of following one another: with a million entries
@@ -85,9 +93,6 @@ std::vector<size_t> CandidateCache::Get(absl::Span<const RecordVersion> wanted,
   for (size_t i = 0; i < wanted.size(); ++i) {
     if (held[i] != nullptr) Unpack(wanted[i].id, held[i]->packed, *into[i]);
   }
-  for (size_t s = 0; s < shard_count_; ++s) {
-    if (touched[s]) shards_[s].mu.ReaderUnlock();
-  }
   hits_.fetch_add(static_cast<int64_t>(wanted.size() - missing.size()),
                   std::memory_order_relaxed);
   misses_.fetch_add(static_cast<int64_t>(missing.size()), std::memory_order_relaxed);
@@ -96,8 +101,16 @@ std::vector<size_t> CandidateCache::Get(absl::Span<const RecordVersion> wanted,
 
 bool CandidateCache::Hold(const StoredRecord& record, int32_t version, bool evict) {
   if (shard_capacity_ == 0) return false;
-  std::string packed = Pack(record);
   Shard& shard = shards_[ShardOf(record.id)];
+  if (!evict) {
+    // A full cache would drop what it packed (a start-up load past the
+    // cache's size offers every remaining record).
+    absl::ReaderMutexLock lock(&shard.mu);
+    if (shard.entries.size() >= shard_capacity_ && !shard.entries.contains(record.id)) {
+      return false;
+    }
+  }
+  std::string packed = Pack(record);
   absl::MutexLock lock(&shard.mu);
   auto it = shard.entries.find(record.id);
   if (it != shard.entries.end()) {

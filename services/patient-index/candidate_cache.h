@@ -6,17 +6,21 @@
 // ones) is dropped. Thread-safe.
 //
 // A large cache is split into shards by record ID, each with its own table,
-// lock and an even part of the capacity, so that a table growing (which
-// rehashes all its entries under its lock) or dropping entries holds up
-// 1/kShards of the lookups for 1/kShards of the time: one table of 1.8M
-// entries took ~200 ms to grow, and every registration waited for it.
+// lock and an even part of the capacity, so that a table that grows (which
+// rehashes all its entries under its lock) or drops entries holds its lock
+// for a small part of the time: one table of 1.8M entries took ~200 ms to
+// grow, and every registration waited for it. A Get for a group of
+// registrations touches most shards, so it still waits for any shard that
+// grows, but for ~1/64th as long (their growths come within a few dozen
+// records of each other). When one shard is full, an eighth of that shard
+// is dropped.
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_CANDIDATE_CACHE_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_CANDIDATE_CACHE_H_
 
 #include <atomic>
-#include <memory>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,8 +49,7 @@ class CandidateCache {
   // filling it. Returns the positions not held. `into` has wanted.size()
   // elements.
   std::vector<size_t> Get(absl::Span<const RecordVersion> wanted,
-                          absl::Span<StoredRecord* const> into) const
-      ABSL_NO_THREAD_SAFETY_ANALYSIS;  // takes the shards' locks in a loop
+                          absl::Span<StoredRecord* const> into) const;
   // Holds `record` (its match fields and IDs) as of `version`, replacing an
   // older version.
   void Put(const StoredRecord& record, int32_t version) { Hold(record, version, true); }
@@ -85,10 +88,10 @@ class CandidateCache {
     absl::flat_hash_map<int64_t, Entry> entries ABSL_GUARDED_BY(mu);
   };
 
-  size_t ShardOf(int64_t id) const { return static_cast<uint64_t>(id) % shard_count_; }
+  size_t ShardOf(int64_t id) const { return static_cast<uint64_t>(id) & (shard_count_ - 1); }
   bool Hold(const StoredRecord& record, int32_t version, bool evict);
 
-  const size_t shard_count_;
+  const size_t shard_count_;  // 1 or kShards: a power of two
   const size_t shard_capacity_;
   const size_t capacity_;  // shard_capacity_ in each shard
   std::unique_ptr<Shard[]> shards_;

@@ -69,7 +69,11 @@ class KeyIndex {
 
   // For each of `keys` in turn, the `per_key` newest records (highest IDs)
   // held under it, newest first, with their versions. A record under
-  // several of the keys appears once per key.
+  // several of the keys appears once per key. The keys are read as of one
+  // moment (an Apply's key changes are seen all or not at all: a record
+  // moving from one of `keys` to another is found under one of them); a
+  // version may be newer than the one whose keys matched (an extra
+  // candidate, never a missing one).
   std::vector<RecordVersion> Lookup(const std::vector<std::string>& keys,
                                     int per_key) const;
 
@@ -77,19 +81,23 @@ class KeyIndex {
   size_t keys() const;
 
  private:
-  // Both maps are split into shards, each behind its own lock, so that a
-  // shard's table growing (which rehashes every entry it holds, under its
-  // lock) holds up only the lookups of that shard, for 1/kShards of the
-  // time: one table of 1.8M records took ~200 ms to grow, and every
-  // registration waited for it.
-  static constexpr int kShards = 256;
+  // Both maps are split into shards, each a table behind its own lock, so
+  // that a table that grows (rehashing every entry it holds, under its
+  // lock) holds its lock for a small part of the time: one table of 1.8M
+  // records took ~200 ms to grow, and every registration waited for it.
+  // Locks are taken in one order: a record's shard, then key shards in
+  // ascending order, all of an Apply's or a Lookup's at once.
+  static constexpr size_t kKeyShards = 256;
+  static constexpr size_t kRecordShards = 64;
 
   // Keys are held by a 64-bit hash (never stored, so any hash will do): a
   // collision only adds a candidate, which matching then scores. Its top
   // byte picks the shard; the shard's table hashes it again.
   static uint64_t Hash(absl::string_view key);
-  static size_t ShardOfKey(uint64_t key) { return (key >> 56) % kShards; }
-  static size_t ShardOfRecord(int64_t id) { return static_cast<uint64_t>(id) % kShards; }
+  static size_t ShardOfKey(uint64_t key) { return key >> 56; }
+  static size_t ShardOfRecord(int64_t id) {
+    return static_cast<uint64_t>(id) & (kRecordShards - 1);
+  }
 
   struct Held {
     int32_t version = 0;
@@ -103,18 +111,20 @@ class KeyIndex {
     absl::flat_hash_map<uint64_t, Ids> ids_by_key ABSL_GUARDED_BY(mu);
   };
   struct alignas(64) RecordShard {
-    // Held while the record's keys change (their shards' locks are taken
-    // inside it, never the other way round), so that two versions of one
-    // record apply one after the other.
     mutable absl::Mutex mu;
     absl::flat_hash_map<int64_t, Held> records ABSL_GUARDED_BY(mu);
   };
 
-  void Remove(int64_t id, uint64_t key);
-  void Add(int64_t id, uint64_t key);
+  // The shards of `sorted_keys` (ascending, as the keys' top bytes are),
+  // without repeats.
+  static std::vector<size_t> ShardsOf(const std::vector<uint64_t>& sorted_keys);
+  // Under the lock of `id`'s record shard and of the key's shard.
+  static void Remove(KeyShard& shard, int64_t id, uint64_t key);
+  static void Add(KeyShard& shard, int64_t id, uint64_t key);
 
-  std::unique_ptr<KeyShard[]> key_shards_ = std::make_unique<KeyShard[]>(kShards);
-  std::unique_ptr<RecordShard[]> record_shards_ = std::make_unique<RecordShard[]>(kShards);
+  std::unique_ptr<KeyShard[]> key_shards_ = std::make_unique<KeyShard[]>(kKeyShards);
+  std::unique_ptr<RecordShard[]> record_shards_ =
+      std::make_unique<RecordShard[]>(kRecordShards);
   mutable absl::Mutex horizon_mu_;
   std::optional<Snapshot> horizon_ ABSL_GUARDED_BY(horizon_mu_);
 };

@@ -97,7 +97,8 @@ TEST(KeyIndex, ConcurrentVersionsOfARecordLeaveOnlyTheNewestKeys) {
   std::vector<std::thread> writers;
   for (int w = 0; w < 3; ++w) {
     writers.emplace_back([&, w] {
-      // Each writer applies every version, in its own order.
+      // Each writer applies versions in its own order: all of them (w = 0
+      // and 2), or the even ones twice each (w = 1); all three end at 20.
       for (int i = 0; i < kVersions; ++i) {
         const int32_t version = 1 + (i * (w + 1) * 7 + w) % kVersions;
         for (int64_t id = 1; id <= kRecords; ++id) index.Apply(id, version, keys_of(id, version));
@@ -118,6 +119,46 @@ TEST(KeyIndex, ConcurrentVersionsOfARecordLeaveOnlyTheNewestKeys) {
   }
   EXPECT_THAT(index.Lookup({"v19", "k1/19"}, 10), IsEmpty());
   EXPECT_EQ(index.Lookup({"v20"}, kRecords).size(), static_cast<size_t>(kRecords));
+}
+
+// A record that moves between two keys is always found under one of them
+// by a lookup of both, in either order: an Apply's key changes are seen all
+// at once. (Removing one key and adding the other under separate locks let
+// a lookup read the first key after the removal and the second before the
+// addition, and miss the record.)
+TEST(KeyIndex, ARecordMovingBetweenKeysIsNeverMissedByALookupOfBoth) {
+  KeyIndex index;
+  // Keys in different shards, whatever their hashes (256 keys cover many).
+  std::vector<std::string> keys;
+  for (int i = 0; i < 64; ++i) keys.push_back(absl::StrCat("key", i));
+  for (int64_t id = 1; id <= 32; ++id) index.Apply(id, 1, {keys[2 * (id - 1)]});
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> misses{0}, lookups{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      while (!stop) {
+        for (int64_t id = 1; id <= 32; ++id) {
+          const std::string& a = keys[2 * (id - 1)];
+          const std::string& b = keys[2 * (id - 1) + 1];
+          const std::vector<RecordVersion> found =
+              r == 0 ? index.Lookup({a, b}, 10) : index.Lookup({b, a}, 10);
+          if (found.empty()) ++misses;
+          ++lookups;
+        }
+      }
+    });
+  }
+  // Each record alternates between its two keys.
+  for (int32_t version = 2; version <= 3'000; ++version) {
+    for (int64_t id = 1; id <= 32; ++id) {
+      index.Apply(id, version, {keys[2 * (id - 1) + version % 2]});
+    }
+  }
+  stop = true;
+  for (std::thread& t : readers) t.join();
+  EXPECT_GT(lookups.load(), 0);
+  EXPECT_EQ(misses.load(), 0);
 }
 
 TEST(KeyIndex, KeepsTheNewestSnapshot) {

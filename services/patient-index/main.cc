@@ -35,6 +35,17 @@ constexpr char kSchema[] = "patient_index";
 
 int Fail(const absl::Status& s) { return meridian::service::FailStart("patient-index", s); }
 
+// The cache lacks room for the registry: said once, at start-up or, when the
+// registry grows past the cache while the service runs, at the first
+// eviction.
+void WarnCacheFull(size_t held, size_t capacity, size_t records) {
+  meridian::service::LogWarning(
+      "patient-index",
+      absl::StrCat("the candidate cache is full (", held, " entries held, capacity ", capacity,
+                   ", ", records, " records): candidates it lacks are read from PostgreSQL"
+                   " (raise CANDIDATE_CACHE_ENTRIES, ~300 bytes each)"));
+}
+
 int TrustRank(const meridian::orgs::Directory& d, const std::string& org) {
   const meridian::orgs::Organisation* o = d.Find(org);
   if (o == nullptr) return 0;
@@ -157,13 +168,9 @@ int main(int argc, char** argv) {
                    absl::StrCat("loaded the blocking keys of ", *loaded, " records (",
                                 store.key_index().keys(), " keys) in ",
                                 absl::FormatDuration(absl::Now() - load_start)));
-  if (static_cast<size_t>(*loaded) > store.cache().capacity()) {
-    service::LogWarning("patient-index",
-                        absl::StrCat("the candidate cache holds ", store.cache().capacity(),
-                                     " of the ", *loaded,
-                                     " records: candidates it lacks are read from PostgreSQL"
-                                     " (raise CANDIDATE_CACHE_ENTRIES, ~300 bytes each)"));
-  }
+  // Held fewer than loaded: some did not fit.
+  const bool cache_full = store.cache().size() < static_cast<size_t>(*loaded);
+  if (cache_full) WarnCacheFull(store.cache().size(), store.cache().capacity(), *loaded);
   // The index owns the model from here: a refresh releases it.
   patient::PatientIndex index(&store, std::make_shared<patient::Model>(std::move(model)),
                               options);
@@ -206,8 +213,14 @@ int main(int argc, char** argv) {
                       .Register(*srv.metrics());
   prometheus::Gauge& held = entries.Add({{"state", "held"}});
   entries.Add({{"state", "capacity"}}).Set(static_cast<double>(store.cache().capacity()));
-  srv.AddPeriodic([&, last = patient::CandidateCache::Stats{}]() mutable {
+  srv.AddPeriodic([&, last = patient::CandidateCache::Stats{},
+                   warned = cache_full]() mutable {
     const patient::CandidateCache::Stats now = store.cache().stats();
+    if (!warned && now.evicted > 0) {
+      WarnCacheFull(store.cache().size(), store.cache().capacity(),
+                    store.key_index().records());
+      warned = true;
+    }
     hits.Increment(static_cast<double>(now.hits - last.hits));
     misses.Increment(static_cast<double>(now.misses - last.misses));
     evicted.Increment(static_cast<double>(now.evicted - last.evicted));
