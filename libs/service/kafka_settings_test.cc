@@ -68,6 +68,30 @@ TEST(InfoLine, IsOneJsonObjectWhateverTheMessage) {
   EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
+TEST(WarningLine, IsOneJsonObjectAtWarnLevel) {
+  const nlohmann::json j = nlohmann::json::parse(WarningLine("patient-index", "full\n\"x\""));
+  EXPECT_EQ(j["level"], "warn");
+  EXPECT_EQ(j["service"], "patient-index");
+  EXPECT_EQ(j["message"], "full\n\"x\"");
+}
+
+// Numbers stay numbers; text is escaped as JSON (quotes, newlines, bytes
+// that are not UTF-8), never C-escaped, so every line parses.
+TEST(FieldsLine, KeepsNumbersAndEscapesTextAsJson) {
+  const std::string line =
+      FieldsLine("warn", "deid-stream",
+                 {{"topic", "patient.events"}, {"offset", int64_t{41}},
+                  {"error", "bad \"envelope\"\n\xff 张"}});
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  EXPECT_EQ(line.rfind(R"({"level":"warn","service":"deid-stream","topic":)", 0), 0u) << line;
+  const nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j["offset"], 41);
+  EXPECT_TRUE(j["offset"].is_number_integer());
+  EXPECT_EQ(j["topic"], "patient.events");
+  EXPECT_THAT(j["error"].get<std::string>(), ::testing::HasSubstr("bad \"envelope\"\n"));
+  EXPECT_THAT(j["error"].get<std::string>(), ::testing::HasSubstr("张"));
+}
+
 TEST(KafkaSettings, MissingBrokersAreNamed) {
   config::Reader cfg("KSTEST_");
   ReadKafkaSettings(cfg);

@@ -9,13 +9,26 @@ namespace {
 
 std::string Line(absl::string_view level, absl::string_view service,
                  absl::string_view field, absl::string_view text) {
-  const nlohmann::json line = {{"level", std::string(level)},
-                               {"service", std::string(service)},
-                               {std::string(field), std::string(text)}};
-  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return FieldsLine(level, service, {{std::string(field), std::string(text)}});
 }
 
 }  // namespace
+
+std::string FieldsLine(absl::string_view level, absl::string_view service,
+                       const std::vector<LogField>& fields) {
+  // Ordered as given (nlohmann::ordered_json), level and service first.
+  nlohmann::ordered_json line = {{"level", std::string(level)},
+                                 {"service", std::string(service)}};
+  for (const LogField& f : fields) {
+    std::visit([&](const auto& v) { line[f.name] = v; }, f.value);
+  }
+  return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void LogFields(absl::string_view level, absl::string_view service,
+               const std::vector<LogField>& fields) {
+  server::StderrLogWriter().Write(FieldsLine(level, service, fields));
+}
 
 std::string ErrorLine(absl::string_view service, const absl::Status& status) {
   return Line("error", service, "error", status.message());

@@ -5,7 +5,10 @@
 #ifndef MERIDIAN_LIBS_SERVICE_LOG_H_
 #define MERIDIAN_LIBS_SERVICE_LOG_H_
 
+#include <cstdint>
 #include <string>
+#include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -30,6 +33,21 @@ void LogInfo(absl::string_view service, absl::string_view message);
 
 // Prints WarningLine to stderr.
 void LogWarning(absl::string_view service, absl::string_view message);
+
+// A field of a structured line: a number, or text (escaped as JSON).
+struct LogField {
+  std::string name;
+  std::variant<int64_t, std::string> value;
+};
+
+// {"level":LEVEL,"service":NAME, then each field in turn}, e.g.
+//   FieldsLine("warn", "analytics", {{"offset", 41}, {"error", s.ToString()}})
+std::string FieldsLine(absl::string_view level, absl::string_view service,
+                       const std::vector<LogField>& fields);
+
+// Prints FieldsLine to stderr.
+void LogFields(absl::string_view level, absl::string_view service,
+               const std::vector<LogField>& fields);
 
 // LogError, then 1: the exit code of a failed start.
 int FailStart(absl::string_view service, const absl::Status& status);

@@ -6,10 +6,8 @@
 // (build/dashboard, bundled by the build, when it exists).
 #include <filesystem>
 
-#include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "libs/outbox/outbox.h"
-#include "libs/server/log_writer.h"
+#include "libs/service/log.h"
 #include "libs/service/service_main.h"
 #include "services/analytics/analytics.h"
 #include "services/analytics/analytics_service.h"
@@ -51,9 +49,8 @@ int main(int argc, char** argv) {
         parts.periodic.push_back([logic, last = int64_t{-1}]() mutable {
           const int64_t now = logic->counted() + logic->duplicates();
           if (now != last) {
-            server::StderrLogWriter().Write(absl::StrCat(
-                "{\"level\":\"info\",\"service\":\"analytics\",\"counted\":",
-                logic->counted(), ",\"duplicates\":", logic->duplicates(), "}"));
+            service::LogFields("info", "analytics", {{"counted", logic->counted()},
+                                                     {"duplicates", logic->duplicates()}});
             last = now;
           }
           return absl::OkStatus();
@@ -63,9 +60,8 @@ int main(int argc, char** argv) {
              [logic](const kafka::ConsumedMessage& m) {
                absl::Status s = logic->Handle(m);
                if (!s.ok()) {
-                 server::StderrLogWriter().Write(absl::StrCat(
-                     "{\"level\":\"warn\",\"service\":\"analytics\",\"offset\":", m.offset,
-                     ",\"error\":\"", absl::CEscape(s.ToString()), "\"}"));
+                 service::LogFields("warn", "analytics",
+                                    {{"offset", m.offset}, {"error", s.ToString()}});
                }
                return s;
              },

@@ -6,11 +6,9 @@
 // starts: earliest — a new region's stream carries its whole history — or
 // latest).
 
-#include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "libs/deid/deid.h"
 #include "libs/outbox/outbox.h"
-#include "libs/server/log_writer.h"
+#include "libs/service/log.h"
 #include "libs/service/service_main.h"
 #include "libs/xref/xref.h"
 #include "services/deid-stream/pipeline.h"
@@ -54,9 +52,8 @@ int main(int argc, char** argv) {
         parts.periodic.push_back([pipeline, last = int64_t{-1}]() mutable {
           const int64_t now = pipeline->forwarded() + pipeline->withheld();
           if (now != last) {
-            server::StderrLogWriter().Write(absl::StrCat(
-                "{\"level\":\"info\",\"service\":\"deid-stream\",\"forwarded\":",
-                pipeline->forwarded(), ",\"withheld\":", pipeline->withheld(), "}"));
+            service::LogFields("info", "deid-stream", {{"forwarded", pipeline->forwarded()},
+                                                       {"withheld", pipeline->withheld()}});
             last = now;
           }
           return absl::OkStatus();
@@ -66,10 +63,9 @@ int main(int argc, char** argv) {
              [pipeline](const kafka::ConsumedMessage& m) {
                absl::Status s = pipeline->Handle(m);
                if (!s.ok()) {  // retried or dead-lettered by the consumer; said here
-                 server::StderrLogWriter().Write(absl::StrCat(
-                     "{\"level\":\"warn\",\"service\":\"deid-stream\",\"topic\":\"", m.topic,
-                     "\",\"offset\":", m.offset, ",\"error\":\"", absl::CEscape(s.ToString()),
-                     "\"}"));
+                 service::LogFields("warn", "deid-stream", {{"topic", m.topic},
+                                                           {"offset", m.offset},
+                                                           {"error", s.ToString()}});
                }
                return s;
              },

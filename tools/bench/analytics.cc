@@ -10,7 +10,7 @@
 // PgAnalyticsStore: validation, the SQL, suppression) R times each. Prints
 // one JSON object: per query its table, p50 and p95; over all queries p50,
 // p95 and p99, against the goal p95 ≤ 50 ms.
-#include "tools/bench/analytics.h"
+#include "tools/bench/commands.h"
 
 #include <iostream>
 #include <vector>

@@ -14,7 +14,7 @@
 // /metrics histogram (server_p99_at_most_ms: the smallest bucket bound that
 // holds 99% of the run's checks, handler time inside the service). Removes
 // its patients and directives at the end.
-#include "tools/bench/consent_check.h"
+#include "tools/bench/commands.h"
 
 #include <algorithm>
 #include <limits>

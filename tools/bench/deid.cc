@@ -10,7 +10,7 @@
 // serialize both); the passthrough parses and serializes the same envelope
 // and payload with no transformation. Runs alternate; medians are printed
 // as one JSON object.
-#include "tools/bench/deid.h"
+#include "tools/bench/commands.h"
 
 #include <algorithm>
 #include <iostream>

@@ -8,7 +8,7 @@
 // many lookups waited 10 ms or more. A table that grows rehashes every entry
 // it holds under its lock, and each lookup behind that lock waits for it;
 // this is that wait, measured. No PostgreSQL or Kafka needed.
-#include "tools/bench/index_growth.h"
+#include "tools/bench/commands.h"
 
 #include <algorithm>
 #include <atomic>

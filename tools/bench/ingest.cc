@@ -15,7 +15,7 @@
 // event to Kafka. Before each run earlier runs' rows are removed from the
 // service's record tables (RemoveBenchRows): both sides start every run from
 // an empty, or nearly empty, table.
-#include "tools/bench/ingest.h"
+#include "tools/bench/commands.h"
 
 #include <algorithm>
 #include <atomic>

@@ -31,12 +31,7 @@
 #include "libs/pg/pool.h"
 #include "libs/pg/sql.h"
 #include "meridian/events/v1/outbox_batch.pb.h"
-#include "tools/bench/consent_check.h"
-#include "tools/bench/analytics.h"
-#include "tools/bench/deid.h"
-#include "tools/bench/index_growth.h"
-#include "tools/bench/ingest.h"
-#include "tools/bench/mpi.h"
+#include "tools/bench/commands.h"
 #include "tools/bench/stats.h"
 
 namespace meridian::bench {

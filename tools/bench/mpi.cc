@@ -1,4 +1,4 @@
-#include "tools/bench/mpi.h"
+#include "tools/bench/commands.h"
 
 #include <fstream>
 #include <iostream>
