@@ -690,6 +690,47 @@ TEST(PgPatientStore, AMergeTheCommitWaitsForRunsTheUnitAgain) {
   MergeBeforeTheCommit(/*hold=*/true);
 }
 
+// Registrations lock the identities they lean on shared (advisory locks,
+// migration 0011): one never waits for another, and a merge (which locks
+// them exclusive) waits for every registration that holds one to commit.
+TEST(PgPatientStore, RegistrationsShareAnIdentitysLockAndAMergeWaitsForThem) {
+  PgBackend pg;
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.CreateIdentity(kRegionalA); }));
+  absl::Notification held, release;
+  std::thread registration([&] {
+    EXPECT_OK(pg.schema.pool().Transact([&](pqxx::work& tx) {
+      tx.exec_params("SELECT expect_live_identities($1::uuid[])",
+                     std::string("{") + kRegionalA + "}");
+      held.Notify();
+      release.WaitForNotification();
+      return 0;
+    }).status());
+  });
+  held.WaitForNotification();
+  // Another registration leaning on A goes through at once.
+  ASSERT_OK(pg.schema.pool().Transact([&](pqxx::work& tx) {
+    tx.exec("SET LOCAL lock_timeout = '2s'");
+    tx.exec_params("SELECT expect_live_identities($1::uuid[])",
+                   std::string("{") + kRegionalA + "}");
+    return 0;
+  }).status());
+  // A merge's lock on A waits for the first to commit.
+  std::atomic<bool> merged{false};
+  std::thread merge([&] {
+    EXPECT_OK(pg.s.Run([&](PatientUnit& m) -> absl::Status {
+      MERIDIAN_RETURN_IF_ERROR(m.LockIdentity(kRegionalA).status());
+      merged = true;
+      return absl::OkStatus();
+    }));
+  });
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_FALSE(merged.load());
+  release.Notify();
+  registration.join();
+  merge.join();
+  EXPECT_TRUE(merged.load());
+}
+
 TEST(PgPatientStore, AnIdentityThatDoesNotExistFailsTheUnitOnce) {
   PgBackend pg;
   int attempts = 0;

@@ -478,6 +478,14 @@ class PgUnit : public PatientUnit {
   absl::StatusOr<std::vector<std::string>> LockIdentities(
       const std::vector<std::string>& regional_ids) override {
     absl::flat_hash_map<std::string, std::string> merged_into;
+    // Exclusive: a registration linking to one of them (which takes it
+    // shared, in expect_live_identities; migration 0011) runs before or
+    // after, not during. Then the rows, each as its lock holder left it.
+    pg::ExecPrepared(tx(), "pi_lock_identities_advisory",
+                     "SELECT pg_advisory_xact_lock(1297238340, hashtext(id::text))"
+                     " FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS id ORDER BY id)"
+                     " AS sorted",
+                     pg::TextArray(regional_ids));
     for (const auto& row : pg::ExecPrepared(
              tx(), "pi_lock_identities",
              "SELECT regional_id::text, coalesce(merged_into::text, '') FROM identity"
@@ -493,8 +501,8 @@ class PgUnit : public PatientUnit {
     }
     return out;
   }
-  // Every one live, checked (and locked) ahead of the writes that lean on
-  // them: expect_live_identities (migration 0010) fails the unit with
+  // Every one live, checked (and locked, shared) ahead of the writes that
+  // lean on them: expect_live_identities (migrations 0010, 0011) fails the unit with
   // serialization_failure, which the pool retries, if one was merged.
   absl::StatusOr<std::vector<std::string>> LockIdentitiesLazily(
       const std::vector<std::string>& regional_ids) override {
