@@ -2,6 +2,7 @@
 // PostgreSQL (real server, scratch schema).
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -688,6 +689,57 @@ TEST(PgPatientStore, AMergeCommittedBeforeTheCommitRunsTheUnitAgain) {
 
 TEST(PgPatientStore, AMergeTheCommitWaitsForRunsTheUnitAgain) {
   MergeBeforeTheCommit(/*hold=*/true);
+}
+
+TEST(SpareIds, GivesWhatItHasInOrderAndNothingWhenShort) {
+  internal::SpareIds spares;
+  std::deque<int64_t> mine;
+  EXPECT_FALSE(spares.Take(1, mine));
+  std::deque<int64_t> given = {7, 8, 9};
+  spares.Give(given);
+  EXPECT_TRUE(given.empty());
+  std::deque<int64_t> late = {3, 4};  // a unit that gives back after another
+  spares.Give(late);
+  EXPECT_FALSE(spares.Take(6, mine));
+  EXPECT_TRUE(mine.empty());
+  EXPECT_TRUE(spares.Take(2, mine));
+  EXPECT_EQ(mine, (std::deque<int64_t>{3, 4}));
+  EXPECT_TRUE(spares.Take(3, mine));
+  EXPECT_EQ(mine, (std::deque<int64_t>{3, 4, 7, 8, 9}));
+}
+
+// A group takes its new records' IDs from the store's spares; the sequence
+// is asked for a batch only when they run short, and an update's unused ID
+// goes back for the next.
+TEST(PgPatientStore, NewRecordsTakeIdsReservedAheadAndUpdatesGiveTheirsBack) {
+  PgBackend pg;
+  auto sequence = [&] {
+    return *pg.schema.pool().Transact([](pqxx::work& tx) {
+      return tx.exec1("SELECT last_value FROM source_record_id_seq")[0].as<int64_t>();
+    });
+  };
+  auto register_new = [&](const std::string& local) {
+    StoredRecord r = Person(local, "李", "19800101");
+    EXPECT_OK(pg.s.Run([&](PatientUnit& u) -> absl::Status {
+      MERIDIAN_ASSIGN_OR_RETURN(auto found, u.FindSources({{"org-a", local}}));
+      if (found[0].has_value()) r.id = found[0]->id;
+      return u.SaveSource(r);
+    }));
+    return r.id;
+  };
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.CreateIdentity(kRegionalA); }));
+  const int64_t first = register_new("1");
+  const int64_t reserved = sequence();
+  EXPECT_GT(reserved, first + 32);  // a batch ahead
+  EXPECT_EQ(register_new("2"), first + 1);
+  EXPECT_EQ(register_new("2"), first + 1);  // an update: its id goes back
+  EXPECT_EQ(register_new("3"), first + 2);
+  EXPECT_EQ(sequence(), reserved);  // no statement for them
+  for (int i = 4; i < 100; ++i) register_new(absl::StrCat(i));
+  EXPECT_GT(sequence(), reserved);  // the batch ran out: another
+  ASSERT_OK_AND_ASSIGN(auto last, pg.s.FindSource("org-a", "99"));
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->id, first + 98);  // no ID skipped
 }
 
 // Registrations lock the identities they lean on shared (advisory locks,

@@ -104,6 +104,24 @@ int32_t VersionOf(const pqxx::row& row) { return row[18].as<int32_t>(); }
 
 namespace internal {
 
+bool SpareIds::Take(size_t n, std::deque<int64_t>& out) {
+  absl::MutexLock lock(&mu_);
+  if (ids_.size() < n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(ids_.front());
+    ids_.pop_front();
+  }
+  return true;
+}
+
+void SpareIds::Give(std::deque<int64_t>& ids) {
+  if (ids.empty()) return;
+  absl::MutexLock lock(&mu_);
+  ids_.insert(ids_.end(), ids.begin(), ids.end());
+  std::sort(ids_.begin(), ids_.end());  // two units may give back out of order
+  ids.clear();
+}
+
 const std::string& CatchUpSql() {
   // Two index scans whatever the statistics: the pool plans statements once
   // for all values (generic plans), and for `change_xid >= $1 OR ...` the
@@ -288,8 +306,9 @@ struct SavedRecord {
 class PgUnit : public PatientUnit {
  public:
   PgUnit(pqxx::nontransaction& tx, KeyIndex& index, CandidateCache& cache,
-         std::vector<SavedRecord>& saved)
-      : tx_(tx), index_(index), cache_(cache), saved_(saved) {}
+         internal::SpareIds& spares, std::vector<SavedRecord>& saved)
+      : tx_(tx), index_(index), cache_(cache), spares_(spares), saved_(saved) {}
+  ~PgUnit() override { spares_.Give(spare_ids_); }
 
   // Writes what waits, the events, and COMMIT, in one round trip (none when
   // the unit sent nothing and has nothing to write).
@@ -318,8 +337,9 @@ class PgUnit : public PatientUnit {
   // statements, each run after the one before it (so the reads see what the
   // lock holders committed): the source records, the key index's catch-up
   // that the unit's candidate lookups will then need no statement for, and
-  // an id reserved for each source, so that new records can wait for the
-  // COMMIT's round trip.
+  // (when the store's spares run short) IDs reserved, one for each source
+  // and a batch ahead, so that new records can wait for the COMMIT's round
+  // trip.
   absl::StatusOr<std::vector<std::optional<StoredRecord>>> FindSources(
       const std::vector<std::pair<std::string, std::string>>& sources) override {
     std::vector<std::string> orgs, locals;
@@ -341,11 +361,23 @@ class PgUnit : public PatientUnit {
     statements.push_back(
         {"pi_find_sources", kSql, {pg::TextArray(orgs), pg::TextArray(locals)}});
     statements.push_back({"pi_catch_up", &internal::CatchUpSql(), std::move(catch_up)});
-    // An id for each source that turns out new (one wasted per update).
-    statements.push_back({"pi_reserve_ids", &ReserveIdsSql(), {absl::StrCat(sources.size())}});
+    // An id for each source that turns out new (an update's goes back),
+    // from the store's spares, or reserved here with a batch more.
+    const bool had_ids = spares_.Take(sources.size(), spare_ids_);
+    if (!had_ids) {
+      statements.push_back({"pi_reserve_ids", &ReserveIdsSql(),
+                            {absl::StrCat(sources.size() + kIdsReservedAhead)}});
+    }
     std::vector<pg::BinaryResult> results = pg::ExecPipeline(tx_, statements);
-    const pg::BinaryResult& reserved = results[first + 2];
-    for (int i = 0; i < reserved.rows(); ++i) spare_ids_.push_back(reserved.Int64(i, 0));
+    if (!had_ids) {
+      const pg::BinaryResult& reserved = results[first + 2];
+      std::deque<int64_t> ahead;
+      for (int i = 0; i < reserved.rows(); ++i) {
+        (spare_ids_.size() < sources.size() ? spare_ids_ : ahead)
+            .push_back(reserved.Int64(i, 0));
+      }
+      spares_.Give(ahead);
+    }
     const pg::BinaryResult& rows = results[first];
     for (int i = 0; i < rows.rows(); ++i) add(FromColumns(BinaryRow{rows, i}));
     const pg::BinaryResult& changed = results[first + 1];
@@ -562,6 +594,8 @@ class PgUnit : public PatientUnit {
 
  private:
   // `$1` new ids from source_record's sequence, in order.
+  // IDs reserved beyond a group's needs when the spares run short.
+  static constexpr size_t kIdsReservedAhead = 64;
   static const std::string& ReserveIdsSql() {
     static const auto* const kSql = new std::string(
         "SELECT nextval('source_record_id_seq') FROM generate_series(1, $1::int) ORDER BY 1");
@@ -733,6 +767,7 @@ class PgUnit : public PatientUnit {
   pqxx::nontransaction& tx_;
   KeyIndex& index_;
   CandidateCache& cache_;
+  internal::SpareIds& spares_;
   std::vector<SavedRecord>& saved_;  // records saved: their versions may roll back
   std::vector<std::string> pending_locks_;
   std::vector<std::string> pending_identities_;
@@ -757,7 +792,7 @@ absl::Status PgPatientStore::Run(
   std::vector<SavedRecord> saved;
   absl::Status status = pool_->TransactByHand([&](pqxx::nontransaction& tx) {
     saved.clear();  // from an attempt that was rolled back
-    PgUnit unit(tx, index_, cache_, saved);
+    PgUnit unit(tx, index_, cache_, spare_ids_, saved);
     absl::Status s = fn(unit);
     return s.ok() ? unit.Commit() : s;  // the pool rolls back what is not committed
   });

@@ -7,6 +7,8 @@
 #ifndef MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 #define MERIDIAN_SERVICES_PATIENT_INDEX_PG_PATIENT_STORE_H_
 
+#include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -28,6 +30,27 @@ namespace internal {
 // The catch-up statement ($1 the horizon's xmax, $2 its in-progress IDs, $3
 // the largest xid8 to ask for), for tests of its plan.
 const std::string& CatchUpSql();
+}  // namespace internal
+
+namespace internal {
+
+// Source record IDs reserved from the sequence and not yet used, shared by
+// a store's units: a unit takes its IDs from here and reserves a batch only
+// when too few are left (a statement per batch instead of one per group).
+// IDs taken and not used come back; a unit that rolls back after writing
+// with one wastes it, as the sequence would.
+class SpareIds {
+ public:
+  // Moves `n` IDs (ascending) to the end of `out` if there are that many.
+  bool Take(size_t n, std::deque<int64_t>& out);
+  // Adds `ids` (ascending), leaving `ids` empty.
+  void Give(std::deque<int64_t>& ids);
+
+ private:
+  absl::Mutex mu_;
+  std::deque<int64_t> ids_ ABSL_GUARDED_BY(mu_);
+};
+
 }  // namespace internal
 
 class PgPatientStore : public PatientStore {
@@ -76,6 +99,7 @@ class PgPatientStore : public PatientStore {
   KeyIndex index_;
   CandidateCache cache_;
   absl::Mutex load_mu_;  // one Load at a time
+  internal::SpareIds spare_ids_;
 };
 
 }  // namespace meridian::patient
