@@ -287,6 +287,10 @@ constexpr char kTaskColumns[] =
     "id::text, record_id, candidate_record_id, probability,"
     " extract(epoch FROM created_at)::bigint";
 
+// The advisory lock class of identities: expect_live_identities (migration
+// 0011) takes them shared with this number; LockIdentities exclusive.
+constexpr int32_t kIdentityLockClass = 1297238340;  // 'MRID'
+
 // A committed record's candidate fields and version, for the cache.
 struct SavedRecord {
   StoredRecord record;
@@ -513,11 +517,10 @@ class PgUnit : public PatientUnit {
     // Exclusive: a registration linking to one of them (which takes it
     // shared, in expect_live_identities; migration 0011) runs before or
     // after, not during. Then the rows, each as its lock holder left it.
-    pg::ExecPrepared(tx(), "pi_lock_identities_advisory",
-                     "SELECT pg_advisory_xact_lock(1297238340, hashtext(id::text))"
-                     " FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS id ORDER BY id)"
-                     " AS sorted",
-                     pg::TextArray(regional_ids));
+    static const auto* const kSql = new std::string(absl::StrCat(
+        "SELECT pg_advisory_xact_lock(", kIdentityLockClass, ", hashtext(id::text))"
+        " FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS id ORDER BY id) AS sorted"));
+    pg::ExecPrepared(tx(), "pi_lock_identities_advisory", *kSql, pg::TextArray(regional_ids));
     for (const auto& row : pg::ExecPrepared(
              tx(), "pi_lock_identities",
              "SELECT regional_id::text, coalesce(merged_into::text, '') FROM identity"
@@ -593,9 +596,9 @@ class PgUnit : public PatientUnit {
   }
 
  private:
-  // `$1` new ids from source_record's sequence, in order.
   // IDs reserved beyond a group's needs when the spares run short.
   static constexpr size_t kIdsReservedAhead = 64;
+  // `$1` new ids from source_record's sequence, in order.
   static const std::string& ReserveIdsSql() {
     static const auto* const kSql = new std::string(
         "SELECT nextval('source_record_id_seq') FROM generate_series(1, $1::int) ORDER BY 1");
