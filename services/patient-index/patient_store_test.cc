@@ -734,12 +734,16 @@ TEST(PgPatientStore, NewRecordsTakeIdsReservedAheadAndUpdatesGiveTheirsBack) {
   EXPECT_EQ(register_new("2"), first + 1);
   EXPECT_EQ(register_new("2"), first + 1);  // an update: its id goes back
   EXPECT_EQ(register_new("3"), first + 2);
+  // A unit that saves without finding its sources first takes them too.
+  StoredRecord direct = Person("direct", "李", "19800101");
+  ASSERT_OK(pg.s.Run([&](PatientUnit& u) { return u.SaveSource(direct); }));
+  EXPECT_EQ(direct.id, first + 3);
   EXPECT_EQ(sequence(), reserved);  // no statement for them
   for (int i = 4; i < 100; ++i) register_new(absl::StrCat(i));
   EXPECT_GT(sequence(), reserved);  // the batch ran out: another
   ASSERT_OK_AND_ASSIGN(auto last, pg.s.FindSource("org-a", "99"));
   ASSERT_TRUE(last.has_value());
-  EXPECT_EQ(last->id, first + 98);  // no ID skipped
+  EXPECT_EQ(last->id, first + 99);  // no ID skipped
 }
 
 // Registrations lock the identities they lean on shared (advisory locks,

@@ -365,22 +365,17 @@ class PgUnit : public PatientUnit {
     statements.push_back(
         {"pi_find_sources", kSql, {pg::TextArray(orgs), pg::TextArray(locals)}});
     statements.push_back({"pi_catch_up", &internal::CatchUpSql(), std::move(catch_up)});
-    // An id for each source that turns out new (an update's goes back),
-    // from the store's spares, or reserved here with a batch more.
-    const bool had_ids = spares_.Take(sources.size(), spare_ids_);
-    if (!had_ids) {
-      statements.push_back({"pi_reserve_ids", &ReserveIdsSql(),
-                            {absl::StrCat(sources.size() + kIdsReservedAhead)}});
+    // An id for each source that turns out new (an update's goes back).
+    const size_t reserve = IdsToReserve(sources.size());
+    if (reserve > 0) {
+      statements.push_back({"pi_reserve_ids", &ReserveIdsSql(), {absl::StrCat(reserve)}});
     }
     std::vector<pg::BinaryResult> results = pg::ExecPipeline(tx_, statements);
-    if (!had_ids) {
+    if (reserve > 0) {
       const pg::BinaryResult& reserved = results[first + 2];
-      std::deque<int64_t> ahead;
-      for (int i = 0; i < reserved.rows(); ++i) {
-        (spare_ids_.size() < sources.size() ? spare_ids_ : ahead)
-            .push_back(reserved.Int64(i, 0));
-      }
-      spares_.Give(ahead);
+      std::deque<int64_t> ids;
+      for (int i = 0; i < reserved.rows(); ++i) ids.push_back(reserved.Int64(i, 0));
+      KeepReserved(sources.size(), ids);
     }
     const pg::BinaryResult& rows = results[first];
     for (int i = 0; i < rows.rows(); ++i) add(FromColumns(BinaryRow{rows, i}));
@@ -598,6 +593,23 @@ class PgUnit : public PatientUnit {
  private:
   // IDs reserved beyond a group's needs when the spares run short.
   static constexpr size_t kIdsReservedAhead = 64;
+  // How many IDs to reserve from the sequence so that the unit holds `n`:
+  // none when it does, or when the store's spares had the rest (now the
+  // unit's); else what it lacks and a batch ahead (see KeepReserved).
+  size_t IdsToReserve(size_t n) {
+    if (spare_ids_.size() >= n) return 0;
+    const size_t missing = n - spare_ids_.size();
+    return spares_.Take(missing, spare_ids_) ? 0 : missing + kIdsReservedAhead;
+  }
+  // Of `reserved` (ascending), what the unit lacks of `n` IDs; the rest go
+  // to the store's spares.
+  void KeepReserved(size_t n, std::deque<int64_t>& reserved) {
+    while (spare_ids_.size() < n && !reserved.empty()) {
+      spare_ids_.push_back(reserved.front());
+      reserved.pop_front();
+    }
+    spares_.Give(reserved);
+  }
   // `$1` new ids from source_record's sequence, in order.
   static const std::string& ReserveIdsSql() {
     static const auto* const kSql = new std::string(
@@ -695,12 +707,13 @@ class PgUnit : public PatientUnit {
         "   request_hash, family, given, family_pinyin, given_pinyin, sex,"
         "   birth_date, phone, street_number, address, locality, postcode, region,"
         "   resident_id, other_id FROM input");
-    if (spare_ids_.size() < records.size()) {
-      const int missing = static_cast<int>(records.size() - spare_ids_.size());
-      for (const auto& row :
-           pg::ExecPrepared(tx(), "pi_reserve_ids", ReserveIdsSql(), missing)) {
-        spare_ids_.push_back(row[0].as<int64_t>());
+    if (const size_t reserve = IdsToReserve(records.size()); reserve > 0) {
+      std::deque<int64_t> ids;
+      for (const auto& row : pg::ExecPrepared(tx(), "pi_reserve_ids", ReserveIdsSql(),
+                                              static_cast<int64_t>(reserve))) {
+        ids.push_back(row[0].as<int64_t>());
       }
+      KeepReserved(records.size(), ids);
     }
     constexpr int kText = 15;  // the text columns after the two byteas
     std::vector<std::string> orgs, locals, regionals, requests, responses;

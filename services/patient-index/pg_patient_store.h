@@ -30,9 +30,6 @@ namespace internal {
 // The catch-up statement ($1 the horizon's xmax, $2 its in-progress IDs, $3
 // the largest xid8 to ask for), for tests of its plan.
 const std::string& CatchUpSql();
-}  // namespace internal
-
-namespace internal {
 
 // Source record IDs reserved from the sequence and not yet used, shared by
 // a store's units: a unit takes its IDs from here and reserves a batch only
