@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -431,6 +432,24 @@ TEST_F(OutboxTest, AQuietPartitionIsKeptUntilItIsOldThenReplaced) {
   EXPECT_EQ(m->dropped, 1);
 }
 
+// The outbox's partitions named outbox_p*, attached or not: name, attached,
+// detach pending.
+std::vector<std::tuple<std::string, bool, bool>> PartitionTables(pg::Pool& pool) {
+  return *pool.Transact([](pqxx::work& tx) {
+    std::vector<std::tuple<std::string, bool, bool>> out;
+    for (const auto& row : tx.exec(
+             "SELECT c.relname, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false)"
+             " FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid"
+             " WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'"
+             " AND c.relname LIKE 'outbox\\_p%' ORDER BY 1")) {
+      out.emplace_back(row[0].as<std::string>(), row[1].as<bool>(), row[2].as<bool>());
+    }
+    return out;
+  });
+}
+
+using Table = std::tuple<std::string, bool, bool>;
+
 TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
   Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
   AppendN(2);
@@ -442,10 +461,76 @@ TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
     absl::StatusOr<MaintainReport> m = relay.Maintain();
     ASSERT_OK(m);
     EXPECT_EQ(m->dropped, 0);
+    // The detach waited for the reader, gave up and is pending.
+    EXPECT_THAT(PartitionTables(schema_.pool()),
+                ::testing::ElementsAre(Table{"outbox_p0", true, true},
+                                       Table{"outbox_p1", true, false}));
+    // Writers and the relay go on meanwhile: the relay lock went back.
+    AppendN(1);
+    EXPECT_EQ(*relay.RunOnce(), 1);
   }
   absl::StatusOr<MaintainReport> m = relay.Maintain();
   ASSERT_OK(m);
   EXPECT_EQ(m->dropped, 1);
+  EXPECT_THAT(PartitionTables(schema_.pool()),
+              ::testing::ElementsAre(Table{"outbox_p1", true, false},
+                                     Table{"outbox_p2", true, false}));
+}
+
+// Dropping a partition takes ACCESS EXCLUSIVE on `outbox`, and writers
+// queued behind it: detached CONCURRENTLY first, it waits for the
+// transactions using `outbox` without making any writer wait.
+TEST_F(OutboxTest, WritersNeverWaitForAPublishedPartitionToGo) {
+  // Long enough that the detach is still waiting when the writer comes.
+  Relay relay(&schema_.pool(), &publisher_,
+              {.partition_bytes = 1, .drop_lock_timeout = absl::Seconds(60)});
+  AppendN(2);
+  ASSERT_TRUE(relay.Maintain()->rotated);
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  OpenTransaction reader(schema_.name());
+  reader.tx.exec("SELECT count(*) FROM outbox");
+  absl::StatusOr<MaintainReport> m;
+  std::thread maintain([&] { m = relay.Maintain(); });
+  // Until the maintenance waits for the reader.
+  OpenTransaction watch(schema_.name());
+  for (int i = 0;; ++i) {
+    ASSERT_LT(i, 3000) << "the maintenance never waited for the reader";
+    if (watch.tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                       " AND query ~* '(DETACH|DROP).*outbox_p0'")[0].as<int>() > 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  // A writer meanwhile does not wait: a lock wait fails it.
+  absl::Status wrote = schema_.pool().Transact([&](pqxx::work& tx) -> absl::Status {
+    tx.exec("SET LOCAL lock_timeout = '2s'");
+    return AppendOne(tx, "during").status();
+  });
+  EXPECT_OK(wrote);
+  reader.tx.commit();
+  maintain.join();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+  EXPECT_EQ(*relay.RunOnce(), 1);
+  EXPECT_THAT(PartitionTables(schema_.pool()),
+              ::testing::ElementsAre(Table{"outbox_p1", true, false}));
+}
+
+TEST_F(OutboxTest, APartitionDetachedButNotDroppedIsDropped) {
+  Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
+  AppendN(2);
+  ASSERT_TRUE(relay.Maintain()->rotated);
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  // As a relay stopped between the detach and the drop leaves it.
+  ASSERT_OK(schema_.pool().Transact([](pqxx::work& tx) {
+    tx.exec("ALTER TABLE outbox DETACH PARTITION outbox_p0");
+    return absl::OkStatus();
+  }));
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+  EXPECT_THAT(PartitionTables(schema_.pool()),
+              ::testing::ElementsAre(Table{"outbox_p1", true, false}));
 }
 
 TEST_F(OutboxTest, WritersRacingTheRelayAndRotationLoseAndRepeatNothing) {

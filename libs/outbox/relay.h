@@ -67,8 +67,9 @@ struct RelayOptions {
   // has reached this size (table, TOAST and index) or this age.
   int64_t partition_bytes = int64_t{64} << 20;
   absl::Duration partition_age = absl::Minutes(5);
-  // How long dropping a published partition may wait for its table lock
-  // (writers queue behind it meanwhile); it is tried again later.
+  // How long detaching a published partition may wait for the
+  // transactions using `outbox` (no writer waits for it meanwhile), and
+  // dropping it for its table's lock; it is finished later.
   absl::Duration drop_lock_timeout = absl::Milliseconds(20);
   // How long a new partition waits for the writers that cannot see it yet
   // before writers move to it (else: next time).
@@ -118,6 +119,15 @@ class Relay {
   // Whether the transactions writing to the outbox now have all ended
   // within `within`.
   absl::StatusOr<bool> WritersEnded(absl::Duration within);
+
+  // Detaches partition k CONCURRENTLY: true when done; false when another
+  // relay holds the relay lock, or when its wait timed out and left it
+  // pending.
+  absl::StatusOr<bool> DetachPartition(int64_t k);
+  // Drops the detached partition k (finishing its pending detach first when
+  // `finalize`): false when another relay holds the relay lock or a lock
+  // was not granted within drop_lock_timeout.
+  absl::StatusOr<bool> DropPartition(int64_t k, bool finalize);
 
   // Raises final_id_ if the pending fence has cleared; takes a new fence
   // when none is pending.
