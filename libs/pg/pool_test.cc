@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <thread>
+#include <tuple>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -206,11 +207,21 @@ TEST_F(PoolTest, KilledConnectionIsReplacedTransparently) {
     pqxx::nontransaction tx(admin);
     tx.exec_params("SELECT pg_terminate_backend($1)", *pid);
   }
-  auto pid2 = pool.Transact([](pqxx::work& tx) {
-    return tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  // A new connection, set up as the pool sets up every one: libpqxx's own
+  // reconnect of the broken one would have had none of the session's
+  // settings (the schema's tables not found, no statement timeout).
+  auto after = pool.Transact([](pqxx::work& tx) {
+    pqxx::row r = tx.exec1(
+        "SELECT pg_backend_pid(), current_setting('search_path'),"
+        " current_setting('statement_timeout'), (SELECT n FROM counter WHERE id = 1)");
+    return std::make_tuple(r[0].as<int>(), r[1].as<std::string>(), r[2].as<std::string>(),
+                           r[3].as<int>());
   });
-  ASSERT_OK(pid2);
-  EXPECT_NE(*pid, *pid2);
+  ASSERT_OK(after);
+  EXPECT_NE(std::get<0>(*after), *pid);
+  EXPECT_THAT(std::get<1>(*after), HasSubstr(schema_.name()));
+  EXPECT_EQ(std::get<2>(*after), "30s");
+  EXPECT_EQ(std::get<3>(*after), 0);
 }
 
 TEST_F(PoolTest, TextArrayRoundTripsAwkwardValues) {
