@@ -477,6 +477,37 @@ TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
                                      Table{"outbox_p2", true, false}));
 }
 
+// FINALIZE waits for every older snapshot in the database: a transaction
+// that never ends, on any table, holds it off. Past finalize_patience the
+// pending partition is dropped as it is.
+TEST_F(OutboxTest, APendingDetachHeldOffByAnOldSnapshotIsDroppedAfterAWhile) {
+  Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
+  AppendN(2);
+  ASSERT_TRUE(relay.Maintain()->rotated);
+  EXPECT_EQ(*relay.RunOnce(), 2);
+  {
+    OpenTransaction reader(schema_.name());
+    reader.tx.exec("SELECT count(*) FROM outbox");
+    ASSERT_EQ(relay.Maintain()->dropped, 0);  // left pending
+  }
+  pqxx::connection conn(pg::testing::PgUri());
+  pqxx::transaction<pqxx::repeatable_read> old_snapshot(conn);
+  old_snapshot.exec("SELECT count(*) FROM pg_class");  // nothing of the outbox's
+  absl::StatusOr<MaintainReport> m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 0);  // FINALIZE cannot finish meanwhile
+  EXPECT_THAT(PartitionTables(schema_.pool()),
+              ::testing::Contains(Table{"outbox_p0", true, true}));
+  Relay impatient(&schema_.pool(), &publisher_,
+                  {.partition_bytes = 1, .finalize_patience = absl::ZeroDuration()});
+  m = impatient.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+  const std::vector<Table> left = PartitionTables(schema_.pool());
+  ASSERT_FALSE(left.empty());
+  for (const Table& t : left) EXPECT_NE(std::get<0>(t), "outbox_p0");
+}
+
 // Dropping a partition takes ACCESS EXCLUSIVE on `outbox`, and writers
 // queued behind it: detached CONCURRENTLY first, it waits for the
 // transactions using `outbox` without making any writer wait.

@@ -312,10 +312,20 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
   const int64_t current = PartitionOf(state->next_id);
   // A detach that timed out, or whose connection was lost, between its two
   // steps is pending, and PostgreSQL allows one at a time: finished first.
+  // FINALIZE waits for every older snapshot in the database, not only for
+  // the users of `outbox`: where long transactions never stop, it may never
+  // get its window, and no later partition could go. Past
+  // finalize_patience the partition is dropped as a partition, writers
+  // waiting for at most drop_lock_timeout once.
   if (state->pending.has_value()) {
-    absl::StatusOr<bool> finished = DropPartition(*state->pending, /*finalize=*/true);
+    if (!pending_since_.has_value() || pending_since_->first != *state->pending) {
+      pending_since_.emplace(*state->pending, now);
+    }
+    const bool finalize = now - pending_since_->second < options_.finalize_patience;
+    absl::StatusOr<bool> finished = DropPartition(*state->pending, finalize);
     if (!finished.ok()) return finished.status();
     if (!*finished) return report;  // still pending: next time
+    pending_since_.reset();
     ++report.dropped;
   }
   // Detached and not dropped (the relay stopped between the two).

@@ -34,6 +34,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -71,6 +72,11 @@ struct RelayOptions {
   // transactions using `outbox` (no writer waits for it meanwhile), and
   // dropping it for its table's lock; it is finished later.
   absl::Duration drop_lock_timeout = absl::Milliseconds(20);
+  // How long a detach left pending is finished with FINALIZE (which waits
+  // for every older snapshot in the database, blocking no writer) before
+  // the partition is dropped as it is (writers then wait for at most
+  // drop_lock_timeout).
+  absl::Duration finalize_patience = absl::Minutes(1);
   // How long a new partition waits for the writers that cannot see it yet
   // before writers move to it (else: next time).
   absl::Duration rotate_wait = absl::Seconds(1);
@@ -124,9 +130,9 @@ class Relay {
   // relay holds the relay lock, or when its wait timed out and left it
   // pending.
   absl::StatusOr<bool> DetachPartition(int64_t k);
-  // Drops the detached partition k (finishing its pending detach first when
-  // `finalize`): false when another relay holds the relay lock or a lock
-  // was not granted within drop_lock_timeout.
+  // Drops table k: detached, pending (finished first when `finalize`, else
+  // dropped as a partition) or left behind. False when another relay holds
+  // the relay lock or a lock was not granted within drop_lock_timeout.
   absl::StatusOr<bool> DropPartition(int64_t k, bool finalize);
 
   // Raises final_id_ if the pending fence has cleared; takes a new fence
@@ -143,6 +149,8 @@ class Relay {
   bool behind_ = false;           // rows may wait above final_id_
   int64_t current_partition_ = -1;
   absl::Time current_since_;
+  // The partition seen pending, and since when.
+  std::optional<std::pair<int64_t, absl::Time>> pending_since_;
 };
 
 }  // namespace meridian::outbox
