@@ -27,6 +27,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 SAMPLE = (
@@ -47,15 +48,20 @@ def main():
     if not command or not uri:
         sys.exit(__doc__)
 
-    sampler = subprocess.Popen(
-        ["psql", "-X", "-q", "-A", "-t", "-F", "|", uri], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    sampler.stdin.write(SAMPLE)
-    sampler.stdin.flush()
-    time.sleep(0.3)
-    run = subprocess.run(command, capture_output=True, text=True)
-    sampler.terminate()
-    samples, _ = sampler.communicate()
+    # Into a file: a pipe read only at the end fills within seconds, and
+    # psql then blocks and samples no more.
+    with tempfile.TemporaryFile(mode="w+") as out:
+        sampler = subprocess.Popen(
+            ["psql", "-X", "-q", "-A", "-t", "-F", "|", uri], stdin=subprocess.PIPE,
+            stdout=out, stderr=subprocess.DEVNULL, text=True)
+        sampler.stdin.write(SAMPLE)
+        sampler.stdin.flush()
+        time.sleep(0.3)
+        run = subprocess.run(command, capture_output=True, text=True)
+        sampler.terminate()
+        sampler.wait()
+        out.seek(0)
+        samples = out.read()
     if run.returncode != 0:
         sys.stderr.write(run.stdout + run.stderr)
         sys.exit(f"waits_by_window: the command failed (exit {run.returncode})")
