@@ -8,6 +8,7 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -465,7 +466,19 @@ TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
     EXPECT_THAT(PartitionTables(schema_.pool()),
                 ::testing::ElementsAre(Table{"outbox_p0", true, true},
                                        Table{"outbox_p1", true, false}));
-    // Writers and the relay go on meanwhile: the relay lock went back.
+    // Writers and the relay go on meanwhile: the relay lock went back, and
+    // no connection of the pool kept the detach's lock timeout.
+    pqxx::connection other(pg::testing::PgUri());
+    pqxx::nontransaction check(other);
+    EXPECT_TRUE(check.exec1(absl::StrCat("SELECT pg_try_advisory_lock(hashtext('meridian.outbox.",
+                                         schema_.name(), "'))"))[0]
+                    .as<bool>());
+    check.exec("SELECT pg_advisory_unlock_all()");
+    for (int i = 0; i < 4; ++i) {  // every connection the pool may hold
+      EXPECT_EQ(*schema_.pool().Transact([](pqxx::work& tx) {
+        return tx.exec1("SHOW lock_timeout")[0].as<std::string>();
+      }), "0");
+    }
     AppendN(1);
     EXPECT_EQ(*relay.RunOnce(), 1);
   }
@@ -488,7 +501,9 @@ TEST_F(OutboxTest, APendingDetachHeldOffByAnOldSnapshotIsDroppedAfterAWhile) {
   {
     OpenTransaction reader(schema_.name());
     reader.tx.exec("SELECT count(*) FROM outbox");
-    ASSERT_EQ(relay.Maintain()->dropped, 0);  // left pending
+    absl::StatusOr<MaintainReport> m = relay.Maintain();
+    ASSERT_OK(m);
+    ASSERT_EQ(m->dropped, 0);  // left pending
   }
   pqxx::connection conn(pg::testing::PgUri());
   pqxx::transaction<pqxx::repeatable_read> old_snapshot(conn);
@@ -522,14 +537,22 @@ TEST_F(OutboxTest, WritersNeverWaitForAPublishedPartitionToGo) {
   reader.tx.exec("SELECT count(*) FROM outbox");
   absl::StatusOr<MaintainReport> m;
   std::thread maintain([&] { m = relay.Maintain(); });
-  // Until the maintenance waits for the reader.
-  OpenTransaction watch(schema_.name());
+  // However the test ends, the reader ends and so does the maintenance.
+  absl::Cleanup end = [&] {
+    if (reader.tx.conn().is_open()) reader.conn.disconnect();
+    maintain.join();
+  };
+  // Until the maintenance waits for the reader (each poll a transaction of
+  // its own: one caches pg_stat_activity as it first read it).
   for (int i = 0;; ++i) {
     ASSERT_LT(i, 3000) << "the maintenance never waited for the reader";
-    if (watch.tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                       " AND query ~* '(DETACH|DROP).*outbox_p0'")[0].as<int>() > 0) {
-      break;
-    }
+    absl::StatusOr<int64_t> waiting = schema_.pool().Transact([](pqxx::work& tx) {
+      return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                      " AND datname = current_database()"
+                      " AND query ~* '(DETACH|DROP).*outbox_p0'")[0].as<int64_t>();
+    });
+    ASSERT_OK(waiting);
+    if (*waiting > 0) break;
     absl::SleepFor(absl::Milliseconds(10));
   }
   // A writer meanwhile does not wait: a lock wait fails it.
@@ -539,7 +562,7 @@ TEST_F(OutboxTest, WritersNeverWaitForAPublishedPartitionToGo) {
   });
   EXPECT_OK(wrote);
   reader.tx.commit();
-  maintain.join();
+  std::move(end).Invoke();
   ASSERT_OK(m);
   EXPECT_EQ(m->dropped, 1);
   EXPECT_EQ(*relay.RunOnce(), 1);

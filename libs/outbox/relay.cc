@@ -19,9 +19,11 @@ namespace {
 #define MERIDIAN_OUTBOX_RELAY_KEY "hashtext('meridian.outbox.' || current_schema())"
 constexpr char kRelayLockSql[] = "SELECT pg_try_advisory_xact_lock(" MERIDIAN_OUTBOX_RELAY_KEY ")";
 // The same lock held by a session (for statements that cannot run in a
-// transaction block); it conflicts with the transaction-level one.
+// transaction block; the session is closed after); it conflicts with the
+// transaction-level one.
 constexpr char kRelaySessionLockSql[] = "SELECT pg_try_advisory_lock(" MERIDIAN_OUTBOX_RELAY_KEY ")";
 constexpr char kRelaySessionUnlockSql[] = "SELECT pg_advisory_unlock(" MERIDIAN_OUTBOX_RELAY_KEY ")";
+
 
 // The last id the sequence has handed out (0 before the first).
 // pg_sequence_last_value (behind the pg_sequences view) reads the sequence's
@@ -315,8 +317,9 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
   // FINALIZE waits for every older snapshot in the database, not only for
   // the users of `outbox`: where long transactions never stop, it may never
   // get its window, and no later partition could go. Past
-  // finalize_patience the partition is dropped as a partition, writers
-  // waiting for at most drop_lock_timeout once.
+  // finalize_patience the partition is dropped as a partition, which makes
+  // writers wait for up to drop_lock_timeout; if even that fails, FINALIZE
+  // has another finalize_patience before the next such try.
   if (state->pending.has_value()) {
     if (!pending_since_.has_value() || pending_since_->first != *state->pending) {
       pending_since_.emplace(*state->pending, now);
@@ -324,7 +327,10 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
     const bool finalize = now - pending_since_->second < options_.finalize_patience;
     absl::StatusOr<bool> finished = DropPartition(*state->pending, finalize);
     if (!finished.ok()) return finished.status();
-    if (!*finished) return report;  // still pending: next time
+    if (!*finished) {
+      if (!finalize) pending_since_->second = now;
+      return report;  // still pending: next time
+    }
     pending_since_.reset();
     ++report.dropped;
   }
@@ -350,25 +356,32 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
 
 absl::StatusOr<bool> Relay::DetachPartition(int64_t k) {
   // Not inside a transaction block (PostgreSQL runs it as two transactions
-  // of its own), so on a connection in autocommit mode, whose session
-  // settings it puts back: the relay lock held for the session meanwhile,
-  // and a lock timeout bounding its wait for the transactions using
-  // `outbox` (which leaves the partition pending).
+  // of its own), so on a connection in autocommit mode, with the relay lock
+  // held for the session and a lock timeout bounding its wait for the
+  // transactions using `outbox` (a timeout leaves the partition pending).
+  // The connection is closed after, so neither outlives the call.
   absl::StatusOr<bool> detached = pool_->Read(
       [&](pqxx::nontransaction& tx) -> bool {
+        absl::Cleanup close = [&] { tx.conn().disconnect(); };
         if (!tx.exec1(kRelaySessionLockSql)[0].as<bool>()) return false;
-        absl::Cleanup restore = [&] {
+        // Released before the connection closes: a closing backend drops its
+        // locks only as it exits, after the client has gone on, and the
+        // relay's next poll would find its own lock still held.
+        absl::Cleanup unlock = [&] {
           try {
             tx.exec(kRelaySessionUnlockSql);
-            tx.exec("RESET lock_timeout");
           } catch (const std::exception&) {
-            // Never lend out a connection that may hold them: closed, the
-            // pool replaces it.
-            tx.conn().disconnect();
+            // The connection is lost, and the lock with it.
           }
         };
-        tx.exec(absl::StrCat("SET lock_timeout = ",
-                             absl::ToInt64Milliseconds(options_.drop_lock_timeout)));
+        // Another relay may have moved it since this one looked.
+        if (!tx.exec1(absl::StrCat("SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid ="
+                                   " to_regclass('", kPartitionPrefix, k, "') AND inhparent ="
+                                   " 'outbox'::regclass AND NOT inhdetachpending)"))[0]
+                 .as<bool>()) {
+          return false;
+        }
+        tx.exec(absl::StrCat("SET lock_timeout = ", LockTimeoutMs()));
         tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", kPartitionPrefix, k,
                              " CONCURRENTLY"));
         return true;
@@ -383,19 +396,28 @@ absl::StatusOr<bool> Relay::DropPartition(int64_t k, bool finalize) {
   absl::StatusOr<bool> dropped = pool_->Transact(
       [&](pqxx::work& tx) -> bool {
         if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return false;
-        tx.exec(absl::StrCat("SET LOCAL lock_timeout = ",
-                             absl::ToInt64Milliseconds(options_.drop_lock_timeout)));
-        if (finalize) {
+        tx.exec(absl::StrCat("SET LOCAL lock_timeout = ", LockTimeoutMs()));
+        // Still pending (another relay may have finished it meanwhile).
+        if (finalize &&
+            tx.exec1(absl::StrCat("SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid ="
+                                  " to_regclass('", kPartitionPrefix, k, "') AND inhparent ="
+                                  " 'outbox'::regclass AND inhdetachpending)"))[0]
+                .as<bool>()) {
           tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", kPartitionPrefix, k,
                                " FINALIZE"));
         }
-        tx.exec(absl::StrCat("DROP TABLE ", kPartitionPrefix, k));
+        tx.exec(absl::StrCat("DROP TABLE IF EXISTS ", kPartitionPrefix, k));
         return true;
       },
       pg::TxnOptions{.max_attempts = 1});
   // Its lock not granted in time (ABORTED): try again next time.
   if (!dropped.ok() && absl::IsAborted(dropped.status())) return false;
   return dropped;
+}
+
+int64_t Relay::LockTimeoutMs() const {
+  // lock_timeout = 0 would wait without end.
+  return std::max<int64_t>(1, absl::ToInt64Milliseconds(options_.drop_lock_timeout));
 }
 
 void Relay::Run(const std::function<void(const absl::Status&)>& on_error) {

@@ -75,7 +75,7 @@ struct RelayOptions {
   // How long a detach left pending is finished with FINALIZE (which waits
   // for every older snapshot in the database, blocking no writer) before
   // the partition is dropped as it is (writers then wait for at most
-  // drop_lock_timeout).
+  // drop_lock_timeout; a drop that fails waits this long again).
   absl::Duration finalize_patience = absl::Minutes(1);
   // How long a new partition waits for the writers that cannot see it yet
   // before writers move to it (else: next time).
@@ -134,6 +134,8 @@ class Relay {
   // dropped as a partition) or left behind. False when another relay holds
   // the relay lock or a lock was not granted within drop_lock_timeout.
   absl::StatusOr<bool> DropPartition(int64_t k, bool finalize);
+  // drop_lock_timeout in whole milliseconds, at least 1.
+  int64_t LockTimeoutMs() const;
 
   // Raises final_id_ if the pending fence has cleared; takes a new fence
   // when none is pending.
