@@ -24,6 +24,16 @@ namespace {
 
 using ::meridian::testing::StatusIs;
 
+// A transaction on its own connection, in the test's schema.
+struct OpenTransaction {
+  explicit OpenTransaction(const std::string& schema)
+      : conn(pg::testing::PgUri()), tx(conn) {  // a pg::Connection, as the pool's
+    tx.exec("SET LOCAL search_path = " + tx.quote_name(schema));
+  }
+  pg::Connection conn;
+  pqxx::work tx;
+};
+
 class OutboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -52,6 +62,27 @@ class OutboxTest : public ::testing::Test {
     }, pg::TxnOptions{.max_attempts = 1});
     EXPECT_EQ(s.ok(), commit);
     return ids;
+  }
+
+  // Two events in outbox_p0, a new partition started (`relay` starts one
+  // at every Maintain) and both published: outbox_p0 may go.
+  void PublishTheFirstPartition(Relay& relay) {
+    AppendN(2);
+    absl::StatusOr<MaintainReport> m = relay.Maintain();
+    ASSERT_OK(m);
+    ASSERT_TRUE(m->rotated);
+    ASSERT_EQ(*relay.RunOnce(), 2);
+  }
+
+  // outbox_p0 published, its detach timed out by a reader of `outbox`:
+  // pending.
+  void LeaveTheFirstPartitionPending(Relay& relay) {
+    ASSERT_NO_FATAL_FAILURE(PublishTheFirstPartition(relay));
+    OpenTransaction reader(schema_.name());
+    reader.tx.exec("SELECT count(*) FROM outbox");
+    absl::StatusOr<MaintainReport> m = relay.Maintain();
+    ASSERT_OK(m);
+    ASSERT_EQ(m->dropped, 0);
   }
 
   // A published message's envelope, as a consumer would parse it.
@@ -231,16 +262,6 @@ absl::StatusOr<events::v1::EventEnvelope> AppendOne(pqxx::work& tx, const std::s
                      .source_organisation = "org-1", .producer = "outbox-test"},
                 payload);
 }
-
-// A transaction on its own connection, in the test's schema.
-struct OpenTransaction {
-  explicit OpenTransaction(const std::string& schema)
-      : conn(pg::testing::PgUri()), tx(conn) {  // a pg::Connection, as the pool's
-    tx.exec("SET LOCAL search_path = " + tx.quote_name(schema));
-  }
-  pg::Connection conn;
-  pqxx::work tx;
-};
 
 TEST_F(OutboxTest, EventsAfterAnIdStillBeingWrittenWaitForItThenLeaveInIdOrder) {
   // A writer that took a lower id but commits later: the watermark must not
@@ -433,11 +454,13 @@ TEST_F(OutboxTest, AQuietPartitionIsKeptUntilItIsOldThenReplaced) {
   EXPECT_EQ(m->dropped, 1);
 }
 
-// The outbox's partitions named outbox_p*, attached or not: name, attached,
-// detach pending.
-std::vector<std::tuple<std::string, bool, bool>> PartitionTables(pg::Pool& pool) {
+// A table named outbox_p*: name, attached, detach pending.
+using Table = std::tuple<std::string, bool, bool>;
+
+// The outbox's partitions, attached or not.
+std::vector<Table> PartitionTables(pg::Pool& pool) {
   return *pool.Transact([](pqxx::work& tx) {
-    std::vector<std::tuple<std::string, bool, bool>> out;
+    std::vector<Table> out;
     for (const auto& row : tx.exec(
              "SELECT c.relname, i.inhrelid IS NOT NULL, coalesce(i.inhdetachpending, false)"
              " FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid"
@@ -449,13 +472,9 @@ std::vector<std::tuple<std::string, bool, bool>> PartitionTables(pg::Pool& pool)
   });
 }
 
-using Table = std::tuple<std::string, bool, bool>;
-
 TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
   Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
-  AppendN(2);
-  ASSERT_TRUE(relay.Maintain()->rotated);
-  EXPECT_EQ(*relay.RunOnce(), 2);
+  ASSERT_NO_FATAL_FAILURE(PublishTheFirstPartition(relay));
   {
     OpenTransaction reader(schema_.name());
     reader.tx.exec("SELECT count(*) FROM outbox");  // holds a lock on it
@@ -495,16 +514,7 @@ TEST_F(OutboxTest, ADropThatCannotGetItsLockIsRetriedLater) {
 // pending partition is dropped as it is.
 TEST_F(OutboxTest, APendingDetachHeldOffByAnOldSnapshotIsDroppedAfterAWhile) {
   Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
-  AppendN(2);
-  ASSERT_TRUE(relay.Maintain()->rotated);
-  EXPECT_EQ(*relay.RunOnce(), 2);
-  {
-    OpenTransaction reader(schema_.name());
-    reader.tx.exec("SELECT count(*) FROM outbox");
-    absl::StatusOr<MaintainReport> m = relay.Maintain();
-    ASSERT_OK(m);
-    ASSERT_EQ(m->dropped, 0);  // left pending
-  }
+  ASSERT_NO_FATAL_FAILURE(LeaveTheFirstPartitionPending(relay));
   pqxx::connection conn(pg::testing::PgUri());
   pqxx::transaction<pqxx::repeatable_read> old_snapshot(conn);
   old_snapshot.exec("SELECT count(*) FROM pg_class");  // nothing of the outbox's
@@ -523,6 +533,40 @@ TEST_F(OutboxTest, APendingDetachHeldOffByAnOldSnapshotIsDroppedAfterAWhile) {
   for (const Table& t : left) EXPECT_NE(std::get<0>(t), "outbox_p0");
 }
 
+// When the direct drop fails too (a reader of `outbox` holds it off),
+// FINALIZE has another finalize_patience before the next direct try: a
+// reader on `outbox` every minute must not make writers wait every second.
+TEST_F(OutboxTest, AFailedDirectDropGivesFinalizeAnotherSpell) {
+  const absl::Duration patience = absl::Seconds(1);
+  Relay relay(&schema_.pool(), &publisher_,
+              {.partition_bytes = 1, .finalize_patience = patience});
+  ASSERT_NO_FATAL_FAILURE(LeaveTheFirstPartitionPending(relay));
+  pqxx::connection conn(pg::testing::PgUri());
+  pqxx::transaction<pqxx::repeatable_read> old_snapshot(conn);
+  old_snapshot.exec("SELECT count(*) FROM pg_class");  // FINALIZE cannot finish
+  absl::StatusOr<MaintainReport> m = relay.Maintain();  // the spell starts
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 0);
+  absl::SleepFor(patience + absl::Milliseconds(100));
+  {
+    OpenTransaction reader(schema_.name());
+    reader.tx.exec("SELECT count(*) FROM outbox");  // the direct drop waits, in vain
+    m = relay.Maintain();
+    ASSERT_OK(m);
+    EXPECT_EQ(m->dropped, 0);
+  }
+  // Nothing holds a direct drop off now, but FINALIZE's spell began again.
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 0);
+  EXPECT_THAT(PartitionTables(schema_.pool()),
+              ::testing::Contains(Table{"outbox_p0", true, true}));
+  absl::SleepFor(patience + absl::Milliseconds(100));
+  m = relay.Maintain();
+  ASSERT_OK(m);
+  EXPECT_EQ(m->dropped, 1);
+}
+
 // Dropping a partition takes ACCESS EXCLUSIVE on `outbox`, and writers
 // queued behind it: detached CONCURRENTLY first, it waits for the
 // transactions using `outbox` without making any writer wait.
@@ -530,9 +574,7 @@ TEST_F(OutboxTest, WritersNeverWaitForAPublishedPartitionToGo) {
   // Long enough that the detach is still waiting when the writer comes.
   Relay relay(&schema_.pool(), &publisher_,
               {.partition_bytes = 1, .drop_lock_timeout = absl::Seconds(60)});
-  AppendN(2);
-  ASSERT_TRUE(relay.Maintain()->rotated);
-  EXPECT_EQ(*relay.RunOnce(), 2);
+  ASSERT_NO_FATAL_FAILURE(PublishTheFirstPartition(relay));
   OpenTransaction reader(schema_.name());
   reader.tx.exec("SELECT count(*) FROM outbox");
   absl::StatusOr<MaintainReport> m;
@@ -572,9 +614,7 @@ TEST_F(OutboxTest, WritersNeverWaitForAPublishedPartitionToGo) {
 
 TEST_F(OutboxTest, APartitionDetachedButNotDroppedIsDropped) {
   Relay relay(&schema_.pool(), &publisher_, {.partition_bytes = 1});
-  AppendN(2);
-  ASSERT_TRUE(relay.Maintain()->rotated);
-  EXPECT_EQ(*relay.RunOnce(), 2);
+  ASSERT_NO_FATAL_FAILURE(PublishTheFirstPartition(relay));
   // As a relay stopped between the detach and the drop leaves it.
   ASSERT_OK(schema_.pool().Transact([](pqxx::work& tx) {
     tx.exec("ALTER TABLE outbox DETACH PARTITION outbox_p0");

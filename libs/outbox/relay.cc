@@ -1,6 +1,8 @@
 #include "libs/outbox/relay.h"
 
 #include <algorithm>
+#include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -23,7 +25,6 @@ constexpr char kRelayLockSql[] = "SELECT pg_try_advisory_xact_lock(" MERIDIAN_OU
 // transaction-level one.
 constexpr char kRelaySessionLockSql[] = "SELECT pg_try_advisory_lock(" MERIDIAN_OUTBOX_RELAY_KEY ")";
 constexpr char kRelaySessionUnlockSql[] = "SELECT pg_advisory_unlock(" MERIDIAN_OUTBOX_RELAY_KEY ")";
-
 
 // The last id the sequence has handed out (0 before the first).
 // pg_sequence_last_value (behind the pg_sequences view) reads the sequence's
@@ -68,6 +69,20 @@ constexpr char kPartitionsSql[] =
 
 int64_t PartitionOf(int64_t id) { return std::max<int64_t>(id, 0) >> kPartitionBits; }
 int64_t FirstIdOf(int64_t k) { return k << kPartitionBits; }
+std::string PartitionName(int64_t k) { return absl::StrCat(kPartitionPrefix, k); }
+
+// Partition k as attached to `outbox` now: whether its detach is pending,
+// or nothing when it is not attached (detached, dropped, or never made).
+// Read under the relay lock: another relay may have moved it since the
+// state it was chosen from.
+std::optional<bool> DetachPending(pqxx::transaction_base& tx, int64_t k) {
+  pqxx::row r = tx.exec_params1(
+      "SELECT (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = to_regclass($1)"
+      " AND inhparent = 'outbox'::regclass)",
+      PartitionName(k));
+  if (r[0].is_null()) return std::nullopt;
+  return r[0].as<bool>();
+}
 
 // Reads the final rows above `from` holding about `limit` events, in id
 // order, and hands their events to the publisher.
@@ -262,7 +277,7 @@ absl::StatusOr<MaintainReport> Relay::Maintain() {
     const bool rotate = used && (s.current_bytes >= options_.partition_bytes ||
                                  now - current_since_ >= options_.partition_age);
     if (!rotate) return s;
-    const std::string next = absl::StrCat(kPartitionPrefix, current + 1);
+    const std::string next = PartitionName(current + 1);
     if (std::find(s.partitions.begin(), s.partitions.end(), current + 1) ==
         s.partitions.end()) {
       tx.exec(absl::StrCat("CREATE TABLE ", next, " (LIKE outbox INCLUDING STORAGE)"));
@@ -374,15 +389,11 @@ absl::StatusOr<bool> Relay::DetachPartition(int64_t k) {
             // The connection is lost, and the lock with it.
           }
         };
-        // Another relay may have moved it since this one looked.
-        if (!tx.exec1(absl::StrCat("SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid ="
-                                   " to_regclass('", kPartitionPrefix, k, "') AND inhparent ="
-                                   " 'outbox'::regclass AND NOT inhdetachpending)"))[0]
-                 .as<bool>()) {
-          return false;
-        }
+        // Still attached, not pending: else another relay's doing.
+        const std::optional<bool> pending = DetachPending(tx, k);
+        if (!pending.has_value() || *pending) return false;
         tx.exec(absl::StrCat("SET lock_timeout = ", LockTimeoutMs()));
-        tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", kPartitionPrefix, k,
+        tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", PartitionName(k),
                              " CONCURRENTLY"));
         return true;
       },
@@ -397,16 +408,12 @@ absl::StatusOr<bool> Relay::DropPartition(int64_t k, bool finalize) {
       [&](pqxx::work& tx) -> bool {
         if (!tx.exec1(kRelayLockSql)[0].as<bool>()) return false;
         tx.exec(absl::StrCat("SET LOCAL lock_timeout = ", LockTimeoutMs()));
-        // Still pending (another relay may have finished it meanwhile).
-        if (finalize &&
-            tx.exec1(absl::StrCat("SELECT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid ="
-                                  " to_regclass('", kPartitionPrefix, k, "') AND inhparent ="
-                                  " 'outbox'::regclass AND inhdetachpending)"))[0]
-                .as<bool>()) {
-          tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", kPartitionPrefix, k,
+        // Still pending: else another relay finished it meanwhile.
+        if (finalize && DetachPending(tx, k).value_or(false)) {
+          tx.exec(absl::StrCat("ALTER TABLE outbox DETACH PARTITION ", PartitionName(k),
                                " FINALIZE"));
         }
-        tx.exec(absl::StrCat("DROP TABLE IF EXISTS ", kPartitionPrefix, k));
+        tx.exec(absl::StrCat("DROP TABLE IF EXISTS ", PartitionName(k)));
         return true;
       },
       pg::TxnOptions{.max_attempts = 1});
